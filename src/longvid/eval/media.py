@@ -1,0 +1,147 @@
+"""Writing test videos with PyAV, one frame and one audio chunk at a time.
+
+Design decisions:
+- Streaming writer: memory stays bounded whatever the length (frames are encoded as they come).
+- H.264 (libx264, ``ultrafast``) in MP4 with a keyframe every ``gop_s`` seconds, so readers
+  can seek; mono AAC audio at the rate given (16 kHz suits speech recognition).
+- Audio is given as float32 samples in [-1, 1] and encoded in 1024-sample frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    fps: float = 10.0  # output frame rate
+    crf: int = 26  # x264 quality (lower = better, bigger)
+    preset: str = "ultrafast"  # x264 speed/size trade-off; test media favours speed
+    gop_s: float = 2.0  # seconds between keyframes
+    audio_rate: int | None = 16_000  # None: no audio track
+    audio_bitrate: int = 48_000
+
+
+class VideoWriter:
+    """``with VideoWriter(path, (w, h), cfg) as w: w.write_frame(rgb); w.write_audio(samples)``."""
+
+    def __init__(self, path: str | Path, size: tuple[int, int], config: WriterConfig = WriterConfig()) -> None:
+        import av
+        from fractions import Fraction
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.size = size
+        self.config = config
+        self._container = av.open(str(self.path), mode="w")
+        rate = Fraction(config.fps).limit_denominator(1001)
+        self._video = self._container.add_stream("libx264", rate=rate)
+        self._video.width, self._video.height = size
+        self._video.pix_fmt = "yuv420p"
+        self._video.time_base = 1 / rate
+        gop = max(1, round(config.fps * config.gop_s))
+        self._video.codec_context.options = {"crf": str(config.crf), "preset": config.preset,
+                                             "g": str(gop), "keyint_min": str(gop)}
+        self._audio = None
+        self._pending = np.zeros(0, np.float32)
+        self._audio_pts = 0
+        if config.audio_rate:
+            self._audio = self._container.add_stream("aac", rate=config.audio_rate)
+            self._audio.layout = "mono"
+            self._audio.bit_rate = config.audio_bitrate
+        self._frame_index = 0
+        self.frames_written = 0
+        self.samples_written = 0
+
+    def write_frame(self, rgb: np.ndarray) -> None:
+        import av
+
+        h, w = rgb.shape[:2]
+        assert (w, h) == self.size and rgb.dtype == np.uint8, (rgb.shape, rgb.dtype, self.size)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self._frame_index
+        self._frame_index += 1
+        for packet in self._video.encode(frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def write_audio(self, samples: np.ndarray) -> None:
+        """Append mono float32 samples in [-1, 1] at ``config.audio_rate``."""
+        assert self._audio is not None, "this writer has no audio track (audio_rate=None)"
+        self._pending = np.concatenate([self._pending, np.asarray(samples, np.float32).reshape(-1)])
+        self.samples_written += len(samples)
+        self._flush_audio(final=False)
+
+    def _flush_audio(self, *, final: bool) -> None:
+        import av
+
+        chunk = self._audio.codec_context.frame_size or 1024
+        while len(self._pending) >= chunk or (final and len(self._pending)):
+            part, self._pending = self._pending[:chunk], self._pending[chunk:]
+            if len(part) < chunk:
+                part = np.pad(part, (0, chunk - len(part)))
+            data = np.clip(part, -1.0, 1.0).astype(np.float32)[None, :]
+            frame = av.AudioFrame.from_ndarray(data, format="fltp", layout="mono")
+            frame.sample_rate = self.config.audio_rate
+            frame.pts = self._audio_pts
+            self._audio_pts += chunk
+            for packet in self._audio.encode(frame):
+                self._container.mux(packet)
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        if self._audio is not None:
+            self._flush_audio(final=True)
+            for packet in self._audio.encode(None):
+                self._container.mux(packet)
+        for packet in self._video.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def resize_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an RGB uint8 frame to ``size`` (w, h) with area/bilinear filtering."""
+    if (frame.shape[1], frame.shape[0]) == size:
+        return frame
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
+
+
+def decode_audio_mono(path: str | Path, rate: int, *, max_seconds: float | None = None):
+    """Yield mono float32 chunks of the first audio stream resampled to ``rate`` (streaming)."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        total = 0
+        limit = None if max_seconds is None else int(max_seconds * rate)
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                chunk = out.to_ndarray().reshape(-1).astype(np.float32)
+                if limit is not None and total + len(chunk) > limit:
+                    chunk = chunk[: limit - total]
+                total += len(chunk)
+                yield chunk
+                if limit is not None and total >= limit:
+                    return
+        for out in resampler.resample(None):
+            chunk = out.to_ndarray().reshape(-1).astype(np.float32)
+            if limit is not None:
+                chunk = chunk[: max(0, limit - total)]
+            total += len(chunk)
+            yield chunk
