@@ -35,6 +35,10 @@ class InvalidSamplingError(LongvidError, ValueError):
     """A sampling option is out of range (fps, count, cap, size)."""
 
 
+class InvalidFeaturesError(LongvidError, ValueError):
+    """Features, tokens or a query do not have the shape, dtype or alignment a stage needs."""
+
+
 class BudgetError(LongvidError, ValueError):
     """A token or memory budget cannot be met."""
 

@@ -161,7 +161,7 @@ class VisualTokens:
 
     For output token ``i``: ``frame_indices[i]`` is the sampled-frame index it came from,
     ``timestamps_s[i]`` that frame's time, ``cells[i]`` the grid cell on the source frame's grid
-    (row-major), or -1 for a token that summarises the whole frame or window (mean pool, context
+    (row-major; on the coarser grid ``cell_grids[i]`` when the token was pooled/resized), or -1 for a token that summarises the whole frame or window (mean pool, context
     token, summary token).
     """
 
@@ -170,12 +170,17 @@ class VisualTokens:
     timestamps_s: torch.Tensor  # (M,) float64
     cells: torch.Tensor  # (M,) int64, -1 = not a single cell
     stats: tuple[StageStats, ...] = ()
+    # (M, 2) int64: the (h, w) grid that cells[i] indexes. A pooled or low-resolution token sits on
+    # a coarser grid covering the same image area as the source grid; None = not recorded.
+    cell_grids: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         m = self.tokens.shape[0]
         assert self.tokens.ndim == 2, self.tokens.shape
         for name in ("frame_indices", "timestamps_s", "cells"):
             assert tuple(getattr(self, name).shape) == (m,), (name, getattr(self, name).shape, m)
+        if self.cell_grids is not None:
+            assert tuple(self.cell_grids.shape) == (m, 2), (self.cell_grids.shape, m)
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])

@@ -1,0 +1,43 @@
+"""Token compression: fit an hour of video into an LLM's context.
+
+Every strategy is a registered ``Compressor``: ``create_compressor(name, **options)`` builds it,
+``comp(features, budget=..., query=..., temporal_features=...)`` returns ``VisualTokens`` with
+per-token provenance and per-stage stats, and ``comp.num_output_tokens(...)`` /
+``comp.token_count(...)`` give its token count (exact, or a guaranteed upper bound) so that
+prompt builders never recompute it. ``Pipeline`` chains strategies; ``plan_budget`` picks a
+chain that fits a context. Strategy modules are pure torch and registered on import.
+
+Built in: ``uniform``, ``avg_pool_2x2``, ``bilinear`` (pooling.py); ``longvu``,
+``longvu_temporal``, ``longvu_mixed_resolution``, ``longvu_stc`` (longvu.py); ``llama_vid``
+(llama_vid.py); ``videoxl_window`` (videoxl.py). Third parties register theirs through the
+``longvid.compressors`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from longvid.compress import pooling as _pooling  # noqa: F401  (registers strategies)
+from longvid.compress.base import (
+    COMPRESSORS,
+    Compressor,
+    Query,
+    TokenCount,
+    create_compressor,
+    list_compressors,
+    register_compressor,
+)
+from longvid.compress.budget import BudgetPlan, StageSpec, plan_budget
+from longvid.compress.pipeline import Pipeline
+
+__all__ = [
+    "COMPRESSORS",
+    "BudgetPlan",
+    "Compressor",
+    "Pipeline",
+    "Query",
+    "StageSpec",
+    "TokenCount",
+    "create_compressor",
+    "list_compressors",
+    "plan_budget",
+    "register_compressor",
+]
