@@ -1,0 +1,107 @@
+"""Run V-NIAH: every needle set in every grid cell, scored, saved per cell, summarised.
+
+Design decisions:
+- Resumable: a cell whose JSON exists is skipped (see ``results.ResultStore``).
+- The question asked is the needle's prompt plus an instruction; multiple-choice sets end with
+  Video-XL's "Best option:(" and are read by letter. Teacher-forced adapters are scored by
+  their exact-match flag; everything else by answer matching (multi-needle: recall).
+- An engine failure in one cell is recorded in that cell (counted wrong) and the run goes on;
+  progress goes to a callback, never to stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from longvid.eval.niah.adapters import CellOutcome, CellTask, NiahAdapter
+from longvid.eval.niah.grid import NiahGrid, insertion_index, needle_depths
+from longvid.eval.niah.needles import NeedleSet
+from longvid.eval.niah.render import Placement
+from longvid.eval.niah.results import CellResult, ResultStore
+from longvid.eval.scoring import answer_matches, extract_choice_letter, format_options, score_multi_needle
+
+logger = logging.getLogger(__name__)
+
+SHORT_ANSWER = "Answer the question using a single word or phrase."
+CHOICE_ANSWER = "Answer with the option's letter from the given choices directly.\nBest option:("
+
+
+def build_question(ns: NeedleSet) -> str:
+    if ns.options:
+        return f"{ns.question}\n{format_options(ns.options)}\n{CHOICE_ANSWER}"
+    if ns.mode == "multi":
+        return f"{ns.question} Give every one of them."
+    return f"{ns.question}\n{SHORT_ANSWER}"
+
+
+def placements_for(ns: NeedleSet, frames: int, depth: float) -> tuple[Placement, ...]:
+    depths = needle_depths(depth, len(ns.needles))
+    return tuple(Placement(insertion_index(d, frames), n) for d, n in zip(depths, ns.needles))
+
+
+def score_cell(ns: NeedleSet, outcome: CellOutcome) -> tuple[bool, float]:
+    if outcome.greedy_match is not None:
+        return outcome.greedy_match, float(outcome.greedy_match)
+    if ns.options:
+        letter = extract_choice_letter(outcome.prediction, num_options=len(ns.options), options=ns.options)
+        ok = letter == ns.answer.upper()
+        return ok, float(ok)
+    if ns.mode == "multi":
+        s = score_multi_needle(outcome.prediction, ns.answers)
+        return s.all_found, s.recall
+    ok = answer_matches(outcome.prediction, ns.answer)
+    return ok, float(ok)
+
+
+def run_niah(
+    adapter: NiahAdapter,
+    haystack: str | Path,
+    needle_sets: list[NeedleSet],
+    grid: NiahGrid,
+    out_dir: str | Path,
+    *,
+    progress: Callable[[int, int, CellResult | None], None] | None = None,
+    heatmap: bool = True,
+) -> dict:
+    """Run (or resume) the grid; return the summary written to ``out_dir/results.json``."""
+    out = Path(out_dir)
+    settings = {
+        "haystack": str(Path(haystack).resolve()),
+        "grid": {"frames": list(grid.frames), "depths": list(grid.depths), "fps": grid.fps},
+        "needles": [{"id": ns.id, "mode": ns.mode, "kinds": [n.kind for n in ns.needles], "question": ns.question,
+                     "answer": ns.answer, "options": list(ns.options)} for ns in needle_sets],
+        "scoring": adapter.scoring,
+        "adapter": adapter.describe(),
+    }
+    store = ResultStore(out, settings)
+    todo = [(ns, n, d) for ns in needle_sets for n, d in grid.cells() if not store.has(n, d, ns.id)]
+    total = len(needle_sets) * len(grid.cells())
+    logger.info("V-NIAH: %d of %d cells to run", len(todo), total)
+    if todo:
+        t0 = time.perf_counter()
+        adapter.prepare(haystack, grid, needle_sets, out / "work")
+        logger.info("prepared in %.1f s", time.perf_counter() - t0)
+    done = total - len(todo)
+    for ns, n, d in todo:
+        task = CellTask(frames=n, depth=d, needle_set=ns, placements=placements_for(ns, n, d),
+                        question=build_question(ns))
+        t = time.perf_counter()
+        try:
+            outcome = adapter.run_cell(task)
+            correct, score = score_cell(ns, outcome)
+            error = None
+        except Exception as exc:  # one failing cell must not lose the others; it is recorded
+            logger.exception("cell frames=%d depth=%.2f needle=%s failed", n, d, ns.id)
+            outcome, correct, score, error = CellOutcome(), False, 0.0, f"{type(exc).__name__}: {exc}"
+        result = CellResult(frames=n, depth=d, needle=ns.id, correct=correct, score=score,
+                            prediction=outcome.prediction, expected=ns.answer,
+                            insert_at=tuple(p.index for p in task.placements),
+                            seconds=round(time.perf_counter() - t, 3), error=error, details=outcome.details)
+        store.save(result)
+        done += 1
+        if progress:
+            progress(done, total, result)
+    return store.summarise(heatmap=heatmap)
