@@ -1,0 +1,36 @@
+"""Video ingest: open a video, sample frames with exact timestamps, read audio and subtitles.
+
+Public API::
+
+    info = probe(path)                                   # VideoInfo, or a typed VideoError
+    for batch in sample_frames(path, SamplingConfig(fps=1.0, size=384)):  # FrameBatch stream
+        ...
+    clip = read_audio(path)                              # 16 kHz mono float32 AudioClip
+    for clip in iter_audio(path, chunk_s=30.0): ...      # the same, streamed
+    cues = read_subtitles(path)                          # embedded text streams + sidecar files
+
+Decoders are pluggable through ``DECODERS`` (entry-point group ``longvid.decoders``). PyAV is the
+default backend; see ``longvid.io.decoders`` for why, and ``bench/decode.py`` for the numbers.
+Importing this package imports neither PyAV nor numpy; they load on first use.
+"""
+
+from longvid.io.audio import iter_audio, read_audio
+from longvid.io.decoders import DECODERS, Decoder
+from longvid.io.probe import probe
+from longvid.io.sampling import SamplingConfig, plan_targets, sample_frames
+from longvid.io.scenes import SceneConfig, scene_changes
+from longvid.io.subtitles import read_subtitles
+
+__all__ = [
+    "DECODERS",
+    "Decoder",
+    "SamplingConfig",
+    "SceneConfig",
+    "iter_audio",
+    "plan_targets",
+    "probe",
+    "read_audio",
+    "read_subtitles",
+    "sample_frames",
+    "scene_changes",
+]

@@ -1,0 +1,232 @@
+"""Open a video file and describe it: ``probe(path) -> VideoInfo``.
+
+Design decisions:
+- PyAV (FFmpeg's libraries in-process) is the one open/demux layer. Everything else in
+  ``longvid.io`` goes through :func:`open_input`, so every kind of bad input is turned into the
+  same typed errors in one place: missing path or directory -> ``VideoNotFoundError``; empty file
+  or not a media container -> ``NotAVideoError``; a file whose header says it *is* a container
+  (``ftyp``, EBML, RIFF, Ogg) but cannot be opened -> ``CorruptVideoError`` (typically a
+  truncated MP4 whose index was never written); no video stream (audio only, or only a cover
+  image) -> ``NoVideoStreamError``; nothing decodable or zero duration -> ``VideoTooShortError``.
+- ``probe`` decodes the first frame. It is the only reliable source of the real start time (AAC
+  priming makes ffmpeg-written files start at 0.023 s), of the rotation (display matrix attached
+  to decoded frames) and of whether the stream decodes at all. Cost: one GOP's first frame.
+- Variable frame rate is detected from the container's timing (``avg_frame_rate`` vs the
+  stream's base rate), which needs no scan. ``num_keyframes`` comes from the demuxer's index
+  when the container keeps a full one (MP4/MOV); otherwise it is left as None.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from longvid.errors import (
+    CorruptVideoError,
+    NotAVideoError,
+    NoVideoStreamError,
+    VideoNotFoundError,
+    VideoTooShortError,
+)
+from longvid.types import AudioStreamInfo, SubtitleStreamInfo, VideoInfo
+
+if TYPE_CHECKING:
+    import av
+
+logger = logging.getLogger(__name__)
+
+# Leading bytes that identify a media container: such a file that fails to open is damaged,
+# not "some other kind of file". (offset, magic)
+_CONTAINER_MAGIC: tuple[tuple[int, bytes], ...] = (
+    (4, b"ftyp"),  # MP4 / MOV / 3GP
+    (4, b"moov"),
+    (4, b"mdat"),
+    (4, b"wide"),
+    (4, b"free"),
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM (EBML)
+    (0, b"RIFF"),  # AVI
+    (0, b"OggS"),
+    (0, b"FLV"),
+    (0, b"\x00\x00\x01\xba"),  # MPEG-PS
+    (0, b"\x47"),  # MPEG-TS sync byte (checked with the next packet below)
+)
+
+# Text subtitle codecs FFmpeg can decode to text; the rest (dvd_subtitle, hdmv_pgs) are bitmaps.
+TEXT_SUBTITLE_CODECS = frozenset({"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text", "microdvd"})
+
+
+def _looks_like_container(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(200)
+    for off, magic in _CONTAINER_MAGIC:
+        if head[off : off + len(magic)] == magic:
+            if magic == b"\x47":  # one byte is weak evidence: require the next TS sync too
+                return len(head) > 188 and head[188:189] == b"\x47"
+            return True
+    return False
+
+
+def check_path(path: str | os.PathLike) -> Path:
+    """The path as a Path, or a typed error if it is not a readable, non-empty file."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoNotFoundError(f"video not found: {str(p)!r} does not exist; check the path")
+    if p.is_dir():
+        raise VideoNotFoundError(f"{str(p)!r} is a directory, not a video file; pass a file inside it")
+    if not os.access(p, os.R_OK):
+        raise VideoNotFoundError(f"{str(p)!r} is not readable (permissions); fix them or copy the file")
+    if p.stat().st_size == 0:
+        raise NotAVideoError(f"{str(p)!r} is an empty file (0 bytes), not a video; re-download or re-export it")
+    return p
+
+
+@contextmanager
+def open_input(path: str | os.PathLike) -> Iterator[av.container.InputContainer]:
+    """Open ``path`` with PyAV, mapping every failure to a typed error. Closes on exit."""
+    import av
+
+    p = check_path(path)
+    try:
+        container = av.open(str(p), mode="r", metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        if _looks_like_container(p):
+            raise CorruptVideoError(
+                f"{str(p)!r} looks like a media container but cannot be opened ({exc.strerror or exc}); "
+                "it is probably truncated or damaged (an interrupted download or recording): "
+                "re-download it, or repair it with a tool such as untrunc"
+            ) from exc
+        raise NotAVideoError(
+            f"{str(p)!r} is not a video file FFmpeg can read ({exc.strerror or exc}); "
+            "pass a video such as .mp4, .mkv, .webm, .mov or .avi"
+        ) from exc
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
+    """The main video stream (not a cover image), or NoVideoStreamError."""
+    streams = [s for s in container.streams.video if not s.disposition & _attached_pic_flag()]
+    if not streams:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        raise NoVideoStreamError(
+            f"{path!r} has no video stream (streams: {', '.join(kinds)}); "
+            "for audio-only files use longvid.io.read_audio, or pass the matching video file"
+        )
+    return streams[0]
+
+
+def _attached_pic_flag() -> int:
+    import av
+
+    return int(av.stream.Disposition.attached_pic)
+
+
+def _rate(value: Fraction | None) -> float:
+    return float(value) if value else 0.0
+
+
+def _audio_info(container: av.container.InputContainer) -> tuple[AudioStreamInfo, ...]:
+    out = []
+    for s in container.streams.audio:
+        cc = s.codec_context
+        dur = float(s.duration * s.time_base) if s.duration and s.time_base else None
+        out.append(
+            AudioStreamInfo(
+                index=s.index,
+                codec=cc.name,
+                sample_rate=int(cc.sample_rate or 0),
+                channels=int(cc.channels or 0),
+                language=s.language,
+                duration_s=dur,
+            )
+        )
+    return tuple(out)
+
+
+def _subtitle_info(container: av.container.InputContainer) -> tuple[SubtitleStreamInfo, ...]:
+    out = []
+    for s in container.streams.subtitles:
+        name = s.codec_context.name if s.codec_context else str(s.codec)
+        out.append(
+            SubtitleStreamInfo(index=s.index, codec=name, language=s.language, is_text=name in TEXT_SUBTITLE_CODECS)
+        )
+    return tuple(out)
+
+
+def first_frame(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str):
+    """Decode the first frame of ``stream`` (from the current position), or raise a typed error."""
+    import av
+
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                return frame
+    except av.FFmpegError as exc:
+        raise CorruptVideoError(
+            f"{path!r}: the video stream cannot be decoded ({exc.strerror or exc}); the file is damaged: "
+            "re-download or re-encode it"
+        ) from exc
+    raise VideoTooShortError(
+        f"{path!r}: the video stream has no decodable frame (zero duration); pass a longer video"
+    )
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Describe the video at ``path``; raises a typed ``longvid.errors.VideoError`` for bad input."""
+    p = check_path(path)
+    spath = str(p)
+    with open_input(p) as container:
+        vs = video_stream(container, spath)
+        cc = vs.codec_context
+        tb = vs.time_base
+        avg = _rate(vs.average_rate)
+        base = _rate(vs.base_rate) or _rate(vs.guessed_rate)
+        fps = avg or base
+        first = first_frame(container, vs, spath)
+        start_s = float(first.time) if first.pts is not None else 0.0
+        rotation = int(round(-(first.rotation or 0))) % 360  # display matrix is counter-clockwise
+        if vs.duration and tb:
+            end_s = float((vs.start_time or 0) * tb) + float(vs.duration * tb)
+        elif container.duration:
+            end_s = float((container.start_time or 0) / 1e6) + container.duration / 1e6
+        else:
+            end_s = start_s
+        duration_s = max(0.0, end_s - start_s)
+        if duration_s <= 0 and fps > 0:
+            duration_s = 1.0 / fps  # a single decodable frame lasts one frame
+        if duration_s <= 0:
+            raise VideoTooShortError(f"{spath!r} has zero duration; pass a longer video")
+        # Variable frame rate: the average rate differs from the stream's nominal (base) rate.
+        is_vfr = bool(avg and base and abs(avg - base) / base > 0.01)
+        num_frames = int(vs.frames) if vs.frames else (int(round(duration_s * fps)) if fps else None)
+        num_keyframes = None
+        if container.format.name.startswith("mov,mp4"):
+            entries = vs.index_entries
+            if entries is not None and len(entries):
+                num_keyframes = sum(1 for e in entries if e.is_keyframe)
+        info = VideoInfo(
+            path=spath,
+            container=container.format.name,
+            codec=cc.name,
+            width=int(cc.width or first.width),
+            height=int(cc.height or first.height),
+            rotation=rotation,
+            fps=float(fps),
+            is_variable_fps=is_vfr,
+            duration_s=float(duration_s),
+            start_s=start_s,
+            num_frames=num_frames,
+            num_keyframes=num_keyframes,
+            bit_rate=int(container.bit_rate) if container.bit_rate else None,
+            audio=_audio_info(container),
+            subtitles=_subtitle_info(container),
+            size_bytes=p.stat().st_size,
+        )
+    logger.debug("probed %s: %s", spath, info)
+    return info

@@ -1,0 +1,201 @@
+"""Frame sampling: which times to sample (``SamplingConfig`` -> targets) and the streaming loop.
+
+Design decisions:
+- Sampling is planned as a sorted array of *target times* (seconds on the video clock) before
+  any decoding. A decoder's only job is "for each target, the frame on screen at it" (exact mode)
+  or a nearby frame whose real time is reported (fast modes). Targets and real timestamps both
+  travel in every ``FrameBatch``, so nothing downstream has to trust a frame index.
+- By rate (``fps``): targets ``start, start + 1/fps, ...`` while inside the video, the seeds'
+  1 frame per second convention. By count (``num_frames``): ``N`` times spread evenly from the
+  first to the last frame, including both ends, as LongVA/Video-XL do with
+  ``linspace(0, n_frames - 1, N)``. ``max_frames`` caps a rate plan by switching to an even
+  spread of ``max_frames`` over the whole video (never by cutting the end off).
+- The output is an iterator of ``FrameBatch`` of ``batch_size`` frames: memory is bounded by one
+  batch plus the decoder's own buffers, whatever the video length.
+- A video shorter than one sample interval still gives its first frame (``on_short="first"``,
+  logged), because a 0.4 s clip sampled at 1 fps has a meaningful frame at 0 s; set
+  ``on_short="error"`` to get ``VideoTooShortError`` instead. Zero duration is always an error.
+- A file that ends early (truncated) yields the frames it has and logs a warning saying how far
+  it got (``on_truncated="warn"``); ``on_truncated="error"`` raises ``CorruptVideoError`` after
+  the readable frames instead. A file with no decodable frame at all always raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from longvid.errors import InvalidSamplingError, VideoTooShortError
+from longvid.io.geometry import ResizeMode, plan_geometry
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from longvid.types import FrameBatch, VideoInfo
+
+logger = logging.getLogger(__name__)
+
+SamplingMode = Literal["exact", "nonref", "keyframes"]
+ProgressFn = Callable[[float, float], None]
+
+# Limits that make a request absurd rather than merely large.
+MAX_FPS = 240.0  # no common video is faster; higher rates only duplicate frames
+MAX_NUM_FRAMES = 100_000  # ~28 hours at 1 fps; beyond this a caller wants a rate, not a count
+MAX_SIZE = 8192  # output side in pixels
+MAX_BATCH = 4096
+_DEFAULT_FPS = 1.0  # the seeds' rate; SamplingConfig.fps's default
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """What to sample and how. Give ``fps`` or ``num_frames`` (not both)."""
+
+    fps: float | None = _DEFAULT_FPS  # samples per second of video (the seeds' default); None with num_frames
+    num_frames: int | None = None  # N frames spread evenly from first to last frame (LongVA, Video-XL)
+    max_frames: int | None = None  # cap for a rate plan: above it, spread max_frames evenly instead
+    mode: SamplingMode = "exact"  # exact: frame on screen at each target; nonref/keyframes: faster, near
+    size: int | None = None  # output side in pixels (square for pad/crop/stretch); None = native
+    resize: ResizeMode = "pad"  # pad (LongVU), crop (LongVA/CLIP), stretch, none (decoded size)
+    pad_rgb: tuple[int, int, int] = (127, 127, 127)  # SigLIP image mean (0.5) in 0..255
+    batch_size: int = 16  # frames per FrameBatch: bounds memory
+    decoder: str | None = None  # a DECODERS name; None = the default for ``mode``
+    seek_threshold_s: float = 5.0  # exact mode seeks when the next target is this far ahead (73 ms/seek)
+    on_short: Literal["first", "error"] = "first"  # video shorter than one interval: first frame or error
+    on_truncated: Literal["warn", "error"] = "warn"  # file ends early: keep what was read, or raise
+
+    def __post_init__(self) -> None:
+        fps, n = self.fps, self.num_frames
+        if n is not None and fps == _DEFAULT_FPS:
+            # num_frames given next to the default fps: the caller means "by count".
+            object.__setattr__(self, "fps", None)
+            fps = None
+        if (fps is None) == (n is None):
+            raise InvalidSamplingError("give exactly one of fps= (samples per second) or num_frames= (a count)")
+        if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+            raise InvalidSamplingError(f"fps={fps!r} is out of range: use 0 < fps <= {MAX_FPS:g} (e.g. 1.0 or 0.5)")
+        if n is not None and not (isinstance(n, int) and 1 <= n <= MAX_NUM_FRAMES):
+            raise InvalidSamplingError(f"num_frames={n!r} is out of range: use an integer 1..{MAX_NUM_FRAMES}")
+        if self.max_frames is not None and not (
+            isinstance(self.max_frames, int) and 1 <= self.max_frames <= MAX_NUM_FRAMES
+        ):
+            raise InvalidSamplingError(
+                f"max_frames={self.max_frames!r} is out of range: use None or an integer 1..{MAX_NUM_FRAMES}"
+            )
+        if self.mode not in ("exact", "nonref", "keyframes"):
+            raise InvalidSamplingError(f"mode={self.mode!r} is unknown: use 'exact', 'nonref' or 'keyframes'")
+        if self.resize not in ("pad", "crop", "stretch", "none"):
+            raise InvalidSamplingError(f"resize={self.resize!r} is unknown: use 'pad', 'crop', 'stretch' or 'none'")
+        if self.size is not None and not (isinstance(self.size, int) and 1 <= self.size <= MAX_SIZE):
+            raise InvalidSamplingError(f"size={self.size!r} is out of range: use None or an integer 1..{MAX_SIZE}")
+        if self.size is not None and self.resize == "none":
+            raise InvalidSamplingError("size= was given with resize='none': use resize='pad', 'crop' or 'stretch'")
+        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= MAX_BATCH):
+            raise InvalidSamplingError(f"batch_size={self.batch_size!r} is out of range: use 1..{MAX_BATCH}")
+        if not (self.seek_threshold_s > 0):
+            raise InvalidSamplingError(f"seek_threshold_s={self.seek_threshold_s!r} must be > 0 seconds")
+        if len(self.pad_rgb) != 3 or not all(0 <= int(c) <= 255 for c in self.pad_rgb):
+            raise InvalidSamplingError(f"pad_rgb={self.pad_rgb!r}: use three integers 0..255")
+
+
+DEFAULT_DECODER: dict[str, str] = {"exact": "pyav-exact", "nonref": "pyav-nonref", "keyframes": "pyav-keyframes"}
+
+
+def plan_targets(info: VideoInfo, cfg: SamplingConfig) -> np.ndarray:
+    """Sorted target times (float64 seconds) for ``cfg`` on the video ``info`` describes."""
+    import numpy as np
+
+    start, dur = info.start_s, info.duration_s
+    if not dur > 0:
+        raise VideoTooShortError(f"{info.path!r} has zero duration; pass a longer video")
+    frame_s = 1.0 / info.fps if info.fps > 0 else 0.0
+    last = start + max(0.0, dur - frame_s)  # time of the last frame
+    if cfg.fps is not None:
+        # Absurd only relative to the video: faster than its frame rate repeats frames.
+        limit = info.fps * (2.0 if info.is_variable_fps else 1.0)
+        if info.fps > 0 and cfg.fps > limit * 1.0001:
+            raise InvalidSamplingError(
+                f"fps={cfg.fps:g} is faster than the video's frame rate ({info.fps:.3f} fps): "
+                f"use 0 < fps <= {limit:.3f}"
+            )
+        interval = 1.0 / cfg.fps
+        if dur < interval:
+            msg = f"{info.path!r} lasts {dur:.3f} s, shorter than one sample interval ({interval:g} s at fps={cfg.fps:g})"
+            if cfg.on_short == "error":
+                raise VideoTooShortError(msg + "; lower fps or use num_frames")
+            logger.warning("%s: returning its first frame only", msg)
+        count = max(1, math.ceil(dur * cfg.fps - 1e-9))
+        if cfg.max_frames is not None and count > cfg.max_frames:
+            return np.linspace(start, last, cfg.max_frames)
+        return start + np.arange(count, dtype=np.float64) / cfg.fps
+    n = cfg.num_frames
+    assert n is not None
+    if info.num_frames and n > info.num_frames:
+        raise InvalidSamplingError(
+            f"num_frames={n} is more than the video has ({info.num_frames} frames): use 1..{info.num_frames}"
+        )
+    if cfg.max_frames is not None:
+        n = min(n, cfg.max_frames)
+    if n == 1:
+        return np.array([start], dtype=np.float64)
+    return np.linspace(start, last, n)
+
+
+def sample_frames(
+    path: str | os.PathLike,
+    cfg: SamplingConfig | None = None,
+    progress: ProgressFn | None = None,
+    *,
+    info: VideoInfo | None = None,
+) -> Iterator[FrameBatch]:
+    """Stream ``FrameBatch`` es sampled from ``path`` as ``cfg`` says (bounded memory).
+
+    ``progress(done_s, total_s)`` is called after each batch with the video time reached.
+    Pass ``info`` from an earlier :func:`probe` to skip probing again.
+    """
+    from longvid.io.decoders import DECODERS
+    from longvid.io.probe import probe
+
+    cfg = cfg or SamplingConfig()
+    info = info or probe(path)
+    targets = plan_targets(info, cfg)
+    geometry = plan_geometry((info.width, info.height), info.rotation, cfg.size, cfg.resize, cfg.pad_rgb)
+    decoder = DECODERS.create(cfg.decoder or DEFAULT_DECODER[cfg.mode])
+    logger.debug("sampling %d targets from %s with %s", len(targets), info.path, type(decoder).__name__)
+    return _batched(decoder.frames(info, targets, geometry, cfg), targets, cfg, info, progress)
+
+
+def _batched(frames, targets, cfg: SamplingConfig, info: VideoInfo, progress: ProgressFn | None):
+    import numpy as np
+
+    from longvid.types import FrameBatch
+
+    buf: list = []
+    times: list[float] = []
+    idx: list[int] = []
+
+    def flush() -> FrameBatch:
+        batch = FrameBatch(
+            frames=np.stack(buf),
+            timestamps_s=np.asarray(times, dtype=np.float64),
+            targets_s=targets[np.asarray(idx, dtype=np.int64)],
+            indices=np.asarray(idx, dtype=np.int64),
+        )
+        buf.clear(), times.clear(), idx.clear()
+        if progress is not None:
+            progress(min(info.duration_s, float(batch.targets_s[-1]) - info.start_s), info.duration_s)
+        return batch
+
+    for arr, pts, i in frames:
+        buf.append(arr)
+        times.append(pts)
+        idx.append(i)
+        if len(buf) >= cfg.batch_size:
+            yield flush()
+    if buf:
+        yield flush()
+    if progress is not None:
+        progress(info.duration_s, info.duration_s)
