@@ -15,7 +15,10 @@ Built in: ``uniform``, ``avg_pool_2x2``, ``bilinear`` (pooling.py); ``longvu``,
 
 from __future__ import annotations
 
-from longvid.compress import pooling as _pooling  # noqa: F401  (registers strategies)
+from longvid.compress import llama_vid as _llama_vid  # noqa: F401  (registers strategies)
+from longvid.compress import longvu as _longvu  # noqa: F401
+from longvid.compress import pooling as _pooling  # noqa: F401
+from longvid.compress import videoxl as _videoxl  # noqa: F401
 from longvid.compress.base import (
     COMPRESSORS,
     Compressor,

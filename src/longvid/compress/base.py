@@ -85,7 +85,7 @@ class TokenCount:
 
 
 class Compressor(ABC):
-    """Base class of every strategy. Subclasses implement ``compress`` and ``token_count``."""
+    """Base class of every strategy. Subclasses implement ``compress`` and ``_token_count`` (and ``min_budget`` if above 1)."""
 
     name: ClassVar[str] = ""
 
@@ -99,6 +99,7 @@ class Compressor(ABC):
     ) -> VisualTokens:
         check_features(features)
         check_budget(budget)
+        self.check_min_budget(features.grid, budget)
         tf = align_temporal_features(temporal_features, features)
         if query is not None and query.embedding is not None:
             check_query(query, features)
@@ -120,9 +121,31 @@ class Compressor(ABC):
     ) -> VisualTokens:
         """Inputs are already validated; ``temporal_features`` is ``(T, F)`` aligned with features."""
 
-    @abstractmethod
     def token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
-        """How many tokens ``__call__`` returns for this input size (exact or upper bound)."""
+        """How many tokens ``__call__`` returns for this input size (exact or upper bound).
+
+        Raises ``BudgetError`` exactly when ``__call__`` would (budget below ``min_budget``).
+        """
+        check_budget(budget)
+        self.check_min_budget(grid, budget)
+        return self._token_count(num_frames=num_frames, grid=tuple(grid), budget=budget)
+
+    @abstractmethod
+    def _token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
+        """The count for a budget of at least ``min_budget(grid)``."""
+
+    def min_budget(self, grid: Grid) -> int:
+        """The smallest budget this strategy can meet (for fixed-rate ones: one frame's tokens)."""
+        return 1
+
+    def check_min_budget(self, grid: Grid, budget: int) -> None:
+        need = self.min_budget(tuple(grid))
+        if budget < need:
+            raise BudgetError(
+                f"{self.name}: needs at least {need} tokens (one frame on a {grid[0]}x{grid[1]} grid) but "
+                f"the budget is {budget}; raise the budget (longer context, shorter prompt) or choose a "
+                "strategy with fewer tokens per frame (longvu, llama_vid)"
+            )
 
     def num_output_tokens(self, *, num_frames: int, grid: Grid, budget: int) -> int:
         """The count of ``token_count``: exact where determinable, else a guaranteed upper bound."""

@@ -55,6 +55,7 @@ class Pipeline(Compressor):
                  temporal_features: FrameFeatures | torch.Tensor | None = None) -> VisualTokens:
         check_features(features)
         check_budget(budget)
+        self.check_min_budget(features.grid, budget)
         if query is not None and query.embedding is not None:
             check_query(query, features)
         tf = align_temporal_features(temporal_features, features)
@@ -78,7 +79,16 @@ class Pipeline(Compressor):
         return VisualTokens(out.tokens, out.frame_indices, out.timestamps_s, out.cells, tuple(stats),
                             out.cell_grids)
 
-    def token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
+    def min_budget(self, grid: Grid) -> int:
+        need = 1
+        for s in self.stages:
+            need = max(need, s.min_budget(grid))
+            lay = s.output_layout(num_frames=1, grid=grid, budget=1 << 62)
+            if lay is not None:
+                grid = lay[1]
+        return need
+
+    def _token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
         exact = True
         for s in self.stages[:-1]:
             exact &= s.token_count(num_frames=num_frames, grid=grid, budget=budget).exact

@@ -69,11 +69,14 @@ class Uniform(Compressor):
                         time.perf_counter() - t0, note)
         return grid_tokens(kept.features, features, pos, features.grid, [st])
 
+    def min_budget(self, grid: Grid) -> int:
+        return grid[0] * grid[1]
+
     def _frames(self, num_frames: int, grid: Grid, budget: int) -> int:
         cap = self.max_frames if self.max_frames is not None else num_frames
         return min(num_frames, cap, budget // (grid[0] * grid[1]))
 
-    def token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
+    def _token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
         return TokenCount(self._frames(num_frames, grid, budget) * grid[0] * grid[1], exact=True)
 
     def output_layout(self, *, num_frames: int, grid: Grid, budget: int) -> tuple[int, Grid] | None:
@@ -106,12 +109,16 @@ class _GridPool(Compressor):
                         time.perf_counter() - t0, note)
         return grid_tokens(y, features, pos, g, [st])
 
+    def min_budget(self, grid: Grid) -> int:
+        g = self.pooled_grid(grid)
+        return g[0] * g[1]
+
     def _frames(self, num_frames: int, grid: Grid, budget: int) -> int:
         g = self.pooled_grid(grid)
         cap = self.max_frames if self.max_frames is not None else num_frames
         return min(num_frames, cap, budget // (g[0] * g[1]))
 
-    def token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
+    def _token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
         g = self.pooled_grid(grid)
         return TokenCount(self._frames(num_frames, grid, budget) * g[0] * g[1], exact=True)
 
