@@ -1,0 +1,169 @@
+"""Video-LLM engines (LongVU, LongVA): ``load_engine(model)`` and the ``longvu``/``longva`` engines.
+
+Design decisions:
+- ``load_engine(model)`` takes a hub id or a folder, reads its ``config.json`` and picks the
+  family from ``model_type`` through an explicit table (never from the model's name); a family
+  can also be forced. The memory planner runs on the config *before* any weight is loaded and
+  refuses, with its numbers, when the model cannot fit the device.
+- One engine class serves both families: sample -> encode -> compress -> splice -> generate. The
+  family model object supplies ``video_tokens`` (frames to budget-fitting ``VisualTokens``), the
+  embedding table and the budget rule; the prompt, splice and generation are shared.
+- ``ask`` returns an :class:`~longvid.types.Answer` whose evidence are the frames that reached the
+  LLM at the highest resolution; ``run`` returns everything (tokens with provenance, prompt sizes).
+  ``on_text`` streams the answer as it is generated.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from longvid.engines import ENGINES
+from longvid.errors import BudgetError, ModelLoadError
+from longvid.models.generate import GenerationConfig
+from longvid.models.prompt import DEFAULT_SYSTEM
+from longvid.types import Answer, Evidence, Moment, VisualTokens
+
+logger = logging.getLogger(__name__)
+
+Family = Literal["longvu", "longva"]
+
+# config.json model_type -> family
+FAMILIES: dict[str, Family] = {
+    "cambrian_qwen": "longvu",
+    "cambrian_llama": "longvu",
+    "llava_qwen": "longva",
+    "llava": "longva",
+}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    fps: float | None = 1.0  # LongVU demo: 1 frame per second; None with num_frames
+    num_frames: int | None = None  # LongVA demos: a fixed count spread over the video
+    max_frames: int | None = None  # cap before compression (None: LongVU has none)
+    context_length: int | None = None  # None: the model's own (8192 for LongVU releases)
+    system: str = DEFAULT_SYSTEM  # system prompt of the seeds' Qwen2 conversation template
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    evidence_frames: int = 5  # frames cited in Answer.evidence
+
+    def __post_init__(self) -> None:
+        if (self.fps is None) == (self.num_frames is None):
+            object.__setattr__(self, "fps", None if self.num_frames is not None else 1.0)
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    answer: Answer
+    visual_tokens: VisualTokens  # exactly what was spliced where <image> stood
+    text_tokens: int
+    budget: int
+    new_tokens: int
+
+
+def detect_family(cfg: dict, where: str) -> Family:
+    mt = cfg.get("model_type")
+    if mt in FAMILIES:
+        return FAMILIES[mt]
+    raise ModelLoadError(f"{where}: model_type {mt!r} is not a LongVU or LongVA model; known: "
+                         f"{', '.join(sorted(FAMILIES))}")
+
+
+class VideoLLMEngine:
+    """Answers questions about a video with a video-LLM (LongVU or LongVA)."""
+
+    def __init__(self, model, *, config: EngineConfig = EngineConfig(), compressor=None) -> None:
+        self.model = model
+        self.name = model.family
+        self.config = config
+        self.compressor = compressor
+
+    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> EngineResult:
+        import torch
+
+        from longvid.models.generate import generate
+        from longvid.models.prompt import build_prompt, splice
+
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        m, cfg = self.model, self.config
+        parts = build_prompt(m.tokenizer, question, system=cfg.system)
+        budget = m.context_budget(parts.num_text_tokens, cfg.context_length)
+        if budget < 1:
+            raise BudgetError(f"the prompt takes {parts.num_text_tokens} tokens, leaving {budget} of the "
+                              f"context for the video; shorten the question or raise context_length")
+        vt = m.video_tokens(video, question=question, query_ids=parts.after_ids, budget=budget,
+                            fps=cfg.fps, num_frames=cfg.num_frames, max_frames=cfg.max_frames,
+                            compressor=self.compressor)
+        assert len(vt) <= budget, (len(vt), budget)
+        timings["visual_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        with torch.inference_mode():
+            embeds, mask = splice(m.llm.get_input_embeddings(), parts, vt.tokens)
+        text, n_new = generate(m.llm, m.tokenizer, embeds, mask, cfg.generation, on_text)
+        timings["generate_s"] = time.perf_counter() - t1
+        answer = Answer(question=question, text=text, evidence=self._evidence(vt, video), grounded=False,
+                        engine=self.name, timings_s=timings)
+        return EngineResult(answer, vt, parts.num_text_tokens, budget, n_new)
+
+    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
+        return self.run(video, question, on_text=on_text).answer
+
+    def _evidence(self, vt: VisualTokens, video: str) -> tuple[Evidence, ...]:
+        per = vt.tokens_per_frame()
+        if not per:
+            return ()
+        ts = {int(f): float(t) for f, t in zip(vt.frame_indices.tolist(), vt.timestamps_s.tolist())}
+        top = sorted(per, key=lambda f: (-per[f], f))[: self.config.evidence_frames]
+        return tuple(Evidence(Moment(ts[f], ts[f], video=video, score=float(per[f])),
+                              extra={"frame_index": f, "visual_tokens": per[f]}) for f in sorted(top))
+
+
+def load_model(model: str, *, family: Family | None = None, device: str = "cpu", dtype=None,
+               vision_towers: Mapping[str, str] | None = None, check_memory: bool = True,
+               chunk_size: int = 32):
+    """The family model object (``LongVUModel`` / ``LongVAModel``) for a hub id or folder."""
+    from longvid.models.checkpoint import read_config, resolve_model_dir
+
+    folder = resolve_model_dir(model)
+    raw = read_config(folder)
+    fam = family or detect_family(raw, str(folder / "config.json"))
+    if check_memory:
+        from longvid.models.memory import plan_for_config
+
+        plan_for_config(raw, fam, device=device, dtype=dtype).check()
+    if fam == "longvu":
+        from longvid.models.longvu import LongVUModel
+
+        return LongVUModel.load(str(folder), device=device, dtype=dtype, vision_towers=vision_towers,
+                                chunk_size=chunk_size)
+    from longvid.models.longva import LongVAModel
+
+    return LongVAModel.load(str(folder), device=device, dtype=dtype, vision_towers=vision_towers,
+                            chunk_size=chunk_size)
+
+
+def load_engine(model: str, *, family: Family | None = None, device: str = "cpu", dtype=None,
+                vision_towers: Mapping[str, str] | None = None, compressor=None,
+                check_memory: bool = True, **engine_options) -> VideoLLMEngine:
+    """A ready engine: ``load_engine("Vision-CAIR/LongVU_Qwen2_7B").ask(video, question)``.
+
+    ``engine_options`` fill :class:`EngineConfig` (fps, num_frames, max_frames, context_length,
+    system, generation). ``compressor`` overrides the family's default compression.
+    """
+    m = load_model(model, family=family, device=device, dtype=dtype, vision_towers=vision_towers,
+                   check_memory=check_memory)
+    return VideoLLMEngine(m, config=EngineConfig(**engine_options), compressor=compressor)
+
+
+@ENGINES.register("longvu")
+def _longvu_engine(model: str = "Vision-CAIR/LongVU_Qwen2_7B", **options) -> VideoLLMEngine:
+    return load_engine(model, family="longvu", **options)
+
+
+@ENGINES.register("longva")
+def _longva_engine(model: str = "lmms-lab/LongVA-7B", **options) -> VideoLLMEngine:
+    return load_engine(model, family="longva", **options)

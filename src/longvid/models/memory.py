@@ -1,0 +1,146 @@
+"""Memory planning before loading: how many frames fit on a device, or a refusal with numbers.
+
+Design decisions:
+- Everything is computed from ``config.json`` alone: parameter counts come from meta-device
+  instances (no memory, no weights), encoder sizes from the known encoder configs.
+- The model of memory is deliberately simple and stated: weights + KV cache of the whole sequence
+  + one layer's prefill activations + encoder chunk activations + the visual tokens held per kept
+  frame before compression. LongVU's sequence is bounded by its context (compression), so frames
+  cost only their held tokens; LongVA's sequence grows by 144 tokens per frame (no compression).
+- Free memory is asked of the device (``torch.cuda.mem_get_info``; ``MemAvailable`` on CPU);
+  a device that cannot say is not checked (logged), unless ``available_bytes`` is given.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from longvid.errors import BudgetError
+
+logger = logging.getLogger(__name__)
+
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    device: str
+    available_bytes: int | None  # free memory on the device (None: unknown)
+    weights_bytes: int
+    fixed_bytes: int  # KV cache and activations that do not grow with the frame count
+    bytes_per_frame: int  # what each sampled frame adds
+    frames_that_fit: int | None  # None when available memory is unknown
+
+    def describe(self) -> str:
+        avail = "unknown" if self.available_bytes is None else f"{self.available_bytes / GiB:.2f} GiB"
+        return (f"{self.device}: {avail} free; weights {self.weights_bytes / GiB:.2f} GiB, context and "
+                f"activations {self.fixed_bytes / GiB:.2f} GiB, {self.bytes_per_frame / 2**20:.2f} MiB per frame "
+                f"-> {self.frames_that_fit if self.frames_that_fit is not None else '?'} frames fit")
+
+    def check(self, frames: int | None = None) -> MemoryPlan:
+        """Raise :class:`BudgetError` (with the numbers) if the model or ``frames`` do not fit."""
+        if self.frames_that_fit is None:
+            logger.info("memory not checked: %s", self.describe())
+            return self
+        if self.frames_that_fit < 1:
+            raise BudgetError(f"the model does not fit: {self.describe()}. Use a smaller dtype "
+                              "(bfloat16), a device with more memory, or a shorter context")
+        if frames is not None and frames > self.frames_that_fit:
+            raise BudgetError(f"{frames} frames do not fit: {self.describe()}. Sample fewer frames "
+                              "(lower fps / num_frames) or compress harder")
+        return self
+
+
+def available_bytes(device: str) -> int | None:
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(free)
+    if dev.type == "cpu":
+        try:
+            for line in open("/proc/meminfo"):
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+    return None
+
+
+def _params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _encoder_params(source: str, kind: str) -> tuple[int, int]:
+    """(parameters, hidden size) of a known encoder, from its config on the meta device."""
+    from longvid.models.checkpoint import meta_instance
+    from longvid.models.vision import encoder_config, model_class
+
+    cfg = encoder_config(source, kind)
+    return _params(meta_instance(model_class(kind), cfg)), int(cfg.hidden_size)
+
+
+def plan_for_config(raw: dict, family: str, *, device: str = "cpu", dtype=None,
+                    context_length: int | None = None, available: int | None = None,
+                    encoder_chunk: int = 32) -> MemoryPlan:
+    """A :class:`MemoryPlan` for a LongVU / LongVA ``config.json`` dict on ``device``."""
+    import torch
+
+    from longvid.models.checkpoint import meta_instance
+    from longvid.models.llm import llm_config
+
+    dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
+    bpe = torch.empty(0, dtype=dtype).element_size()
+    if family == "longvu":
+        from longvid.models.longvu.config import ENCODERS, LongVUConfig
+        from longvid.models.longvu.model import build_connector
+
+        cfg = LongVUConfig.from_dict(raw)
+        enc = [_encoder_params(ENCODERS[n][0], ENCODERS[n][1].kind) for n in cfg.encoders]
+        conn = _params(meta_instance(lambda _c: build_connector(cfg, [h for _, h in enc]), None))
+        families = {"cambrian_qwen": ("Qwen2Config", "Qwen2ForCausalLM"),
+                    "cambrian_llama": ("LlamaConfig", "LlamaForCausalLM")}
+        cfg_name, model_name = families[cfg.model_type]
+        ctx = context_length or cfg.context_length
+        tokens_per_frame_held = cfg.query_tokens  # projected 12x12 tokens of a kept frame
+        grows = False
+        enc_tokens = max(e for e in cfg.encoder_token_lens) * 1.3  # 27x27 native patches
+        enc_hidden = max(h for _, h in enc)
+    else:
+        from longvid.models.longva.config import LongVAConfig
+
+        cfg = LongVAConfig.from_dict(raw)
+        enc = [_encoder_params(cfg.vision_tower, "clip")]
+        conn = 0  # the projector is part of the counted checkpoint below
+        cfg_name, model_name = "Qwen2Config", "Qwen2ForCausalLM"
+        ctx = context_length or cfg.context_length
+        tokens_per_frame_held = cfg.tokens_per_frame
+        grows = True
+        enc_tokens, enc_hidden = 577, enc[0][1]
+    text_cfg = llm_config(raw, cfg_name)
+    import transformers
+
+    llm = _params(meta_instance(getattr(transformers, model_name), text_cfg))
+    weights = (llm + conn + sum(p for p, _ in enc)) * bpe
+    hidden = int(text_cfg.hidden_size)
+    layers = int(text_cfg.num_hidden_layers)
+    heads = int(text_cfg.num_attention_heads)
+    kv_heads = int(getattr(text_cfg, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(text_cfg, "head_dim", None) or hidden // heads)
+    inter = int(getattr(text_cfg, "intermediate_size", 4 * hidden))
+    kv_per_token = 2 * layers * kv_heads * head_dim * bpe
+    act_per_token = (4 * hidden + 3 * inter) * bpe  # one layer's transient prefill tensors
+    enc_act = int(encoder_chunk * enc_tokens * enc_hidden * 8 * bpe)
+    held = tokens_per_frame_held * hidden * bpe
+    if grows:
+        fixed = enc_act
+        per_frame = held + tokens_per_frame_held * (kv_per_token + act_per_token)
+    else:
+        fixed = ctx * (kv_per_token + act_per_token) + enc_act
+        per_frame = held
+    avail = available if available is not None else available_bytes(device)
+    fit = None if avail is None else max(0, (avail - weights - fixed) // per_frame)
+    return MemoryPlan(str(device), avail, int(weights), int(fixed), int(per_frame),
+                      None if fit is None else int(fit))

@@ -1,0 +1,143 @@
+"""Tiny random checkpoints in the released on-disk layouts (config keys, weight names, tokenizer).
+
+Sizes: LLM hidden 32, 2 layers; encoders hidden 32-48, 2 layers, at their real input resolutions
+(so grids are the released 27x27 -> 24x24 for LongVU and 24x24 for LongVA).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+WORDS = ("what is in the video a red green blue square moving cat dog yes no it there "
+         "color which one how many frames answer user assistant system you are helpful").split()
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def make_tokenizer(folder: Path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[UNK]", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    vocab = {t: i for i, t in enumerate(specials + sorted(set(WORDS)) + list(".,?!:\n"))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.add_special_tokens(specials[1:])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>")
+    fast.chat_template = CHATML
+    fast.save_pretrained(str(folder))
+    return fast
+
+
+def qwen2_config(vocab_size: int, **kw) -> dict:
+    from transformers import Qwen2Config
+
+    cfg = Qwen2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, vocab_size=vocab_size, max_position_embeddings=4096,
+                      tie_word_embeddings=False, **kw)
+    d = cfg.to_dict()
+    for k in ("transformers_version", "dtype", "torch_dtype"):
+        d.pop(k, None)
+    return d
+
+
+def llm_state(cfg_dict: dict) -> dict[str, torch.Tensor]:
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    d = {k: v for k, v in cfg_dict.items() if k not in ("model_type", "architectures")}
+    return {k: v.contiguous() for k, v in Qwen2ForCausalLM(Qwen2Config.from_dict(d)).state_dict().items()}
+
+
+def randomize(module: torch.nn.Module, seed: int = 1) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+
+
+def save_sharded(folder: Path, state: dict[str, torch.Tensor], shards: int = 2) -> None:
+    """Save as ``model-0000i-of-0000n.safetensors`` plus the index, as the releases are stored."""
+    from safetensors.torch import save_file
+
+    keys = sorted(state)
+    n = len(keys)
+    weight_map = {}
+    for s in range(shards):
+        part = keys[s * n // shards:(s + 1) * n // shards]
+        name = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        save_file({k: state[k].contiguous() for k in part}, str(folder / name), metadata={"format": "pt"})
+        weight_map.update({k: name for k in part})
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+
+
+# ----------------------------------------------------------------------------- encoders
+def tiny_siglip(folder: Path) -> Path:
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    torch.manual_seed(2)
+    SiglipVisionModel(SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, image_size=384, patch_size=14)).save_pretrained(folder)
+    return folder
+
+
+def tiny_dinov2(folder: Path) -> Path:
+    from transformers import Dinov2Config, Dinov2Model
+
+    torch.manual_seed(3)
+    Dinov2Model(Dinov2Config(hidden_size=48, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2,
+                             image_size=378, patch_size=14)).save_pretrained(folder)
+    return folder
+
+
+def tiny_clip_config():
+    from transformers import CLIPVisionConfig
+
+    return CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+                            image_size=336, patch_size=14, projection_dim=16)
+
+
+# ----------------------------------------------------------------------------- LongVU
+LONGVU_ENCODERS = ["siglip/CLIP-ViT-SO400M-14-384", "facebook/dinov2-giant-res378"]
+
+
+def longvu_config(vocab_size: int, *, context: int) -> dict:
+    d = qwen2_config(vocab_size)
+    d.update({
+        "architectures": ["CambrianQwenForCausalLM"], "model_type": "cambrian_qwen",
+        "mm_projector_type": "sva", "mm_vision_tower_aux_list": LONGVU_ENCODERS,
+        "mm_vision_tower_aux_token_len_list": [576, 576], "mm_vision_select_layer": -2,
+        "mm_vision_select_feature": "patch", "mm_hidden_size": 1024, "vision_hidden_size": 32,
+        "num_query_group": 1, "query_num_list": [144], "image_token_len": 144, "connector_depth": 3,
+        "connector_only": True, "highres": True, "lowres_token": 8, "dino_threshold": 0.83,
+        "drop_threshold": 0.7, "tokenizer_model_max_length": context, "image_aspect_ratio": "pad",
+        "mm_use_im_start_end": False, "mm_use_im_patch_token": False, "is_image_newline": True,
+        "frame_pos": False, "tokenizer_padding_side": "right", "use_mm_proj": True,
+    })
+    return d
+
+
+def make_longvu(root: Path, *, context: int = 1200) -> tuple[Path, dict[str, str]]:
+    """A LongVU_Qwen2 folder + encoder folders; returns (folder, vision_towers mapping)."""
+    from longvid.models.longvu.config import LongVUConfig
+    from longvid.models.longvu.model import build_connector
+
+    folder = root / "LongVU_tiny"
+    folder.mkdir(parents=True)
+    tok = make_tokenizer(folder)
+    cfg = longvu_config(len(tok), context=context)
+    (folder / "config.json").write_text(json.dumps(cfg, indent=2))
+    conn = build_connector(LongVUConfig.from_dict(cfg), [32, 48])
+    randomize(conn)
+    state = llm_state(cfg)
+    state.update({"model." + k: v for k, v in conn.state_dict().items()})
+    save_sharded(folder, state)
+    towers = {LONGVU_ENCODERS[0]: str(tiny_siglip(root / "siglip")),
+              LONGVU_ENCODERS[1]: str(tiny_dinov2(root / "dinov2"))}
+    return folder, towers
