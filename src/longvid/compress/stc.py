@@ -8,8 +8,9 @@ Design decisions:
   to bound the float32 copy.
 - Fallbacks when the kept tokens still exceed the budget, as in LongVU: drop the same number of
   tokens from the end of every chunk, then truncate the whole sequence to the budget. The number
-  dropped per chunk is ``ceil(excess / chunks)``, so the final truncation only acts when some
-  chunks had fewer tokens than that.
+  dropped per chunk is ``floor(excess / chunks)``: it never removes more than the excess, so
+  after the truncation the result holds exactly ``budget`` tokens (rounding up could empty short
+  chunks and undershoot the budget).
 - The result is a keep mask ``(T, n)``; tokens are emitted frame by frame in cell order, so the
   sequence order (and "the end of a chunk") is time order.
 """
@@ -60,7 +61,7 @@ def fit_mask(mask: torch.Tensor, budget: int, chunk_frames: int) -> tuple[torch.
     chunk = kept_pos // mask.shape[1] // chunk_frames
     n_chunks = ceil_div(t, chunk_frames)
     counts = torch.bincount(chunk, minlength=n_chunks)
-    drop = ceil_div(total - budget, n_chunks)
+    drop = (total - budget) // n_chunks
     # rank of each kept token within its chunk, counted from the chunk's start
     starts = torch.cumsum(counts, 0) - counts
     rank = torch.arange(kept_pos.numel(), device=mask.device) - starts[chunk]

@@ -1,0 +1,39 @@
+"""Shared helpers for the compression tests: features whose values say where they came from."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from longvid.types import FrameFeatures
+
+DEVICES = ["cpu"] + ([pytest.param("cuda", marks=pytest.mark.gpu)] if torch.cuda.is_available() else [])
+DTYPES = [torch.float32, torch.bfloat16]
+
+
+def frame_index_of(pos: torch.Tensor) -> torch.Tensor:
+    """Sampled-frame index of row ``pos`` in ``coded_features`` (not the row itself, on purpose)."""
+    return pos * 3 + 7
+
+
+def timestamp_of(frame_index: torch.Tensor) -> torch.Tensor:
+    return frame_index.to(torch.float64) * 0.5 + 2.0
+
+
+def coded_features(t: int, grid: tuple[int, int], d: int = 8, *, seed: int = 0, dtype=torch.float32,
+                   device="cpu") -> FrameFeatures:
+    """Features whose channels 0..2 are (frame index, row, col); the rest is seeded noise.
+
+    Averages of these (pooling, bilinear resize, attention) keep channel 0 == frame index and put
+    channels 1, 2 at the centre of the covered area, so every output token can be traced back.
+    """
+    assert d >= 3
+    h, w = grid
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(t, h * w, d, generator=g)
+    fi = frame_index_of(torch.arange(t))
+    x[:, :, 0] = fi[:, None].float()
+    x[:, :, 1] = torch.arange(h).repeat_interleave(w).float()
+    x[:, :, 2] = torch.arange(w).repeat(h).float()
+    return FrameFeatures(x.to(device=device, dtype=dtype), grid, timestamp_of(fi), fi)
+
