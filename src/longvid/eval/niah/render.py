@@ -149,10 +149,9 @@ def burn_text(frame: np.ndarray, text: str) -> np.ndarray:
 
 def image_frame(path: str, size: tuple[int, int]) -> np.ndarray:
     """A needle image letterboxed onto a black frame of ``size`` (w, h)."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
-    img = Image.open(path).convert("RGB")
-    img.thumbnail(size, Image.BILINEAR)
+    img = ImageOps.contain(Image.open(path).convert("RGB"), size, Image.BILINEAR)  # fit, up or down
     canvas = Image.new("RGB", size, (0, 0, 0))
     canvas.paste(img, ((size[0] - img.width) // 2, (size[1] - img.height) // 2))
     return np.asarray(canvas)

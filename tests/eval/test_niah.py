@@ -1,0 +1,187 @@
+"""V-NIAH pieces: the grid, needle sets, rendering, results, and a full run with a pixel-reading engine."""
+
+import json
+
+import numpy as np
+import pytest
+
+from longvid.errors import InvalidSamplingError, VideoTooShortError
+from longvid.eval.niah import (NiahGrid, ResultStore, VideoEngineAdapter, build_question, insertion_index,
+                               load_needles, run_niah, score_cell, write_generated_needles)
+from longvid.eval.niah.adapters import CellOutcome
+from longvid.eval.niah.grid import needle_depths, parse_list
+from longvid.eval.niah.needles import NeedleSetError
+from longvid.eval.niah.results import CellResult, ResultsMismatchError
+from longvid.eval.niah.runner import placements_for
+from longvid.io.sampling import SamplingConfig, sample_frames
+from longvid.types import Answer, Evidence, Moment
+
+
+# ----------------------------------------------------------------------------- grid
+def test_default_grid_is_longvas():
+    g = NiahGrid()
+    assert g.frames == tuple(range(200, 3001, 200)) and len(g.cells()) == 90
+    assert g.depths == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) and g.fps == 1.0
+
+
+def test_insertion_index_is_int_depth_times_n():
+    assert [insertion_index(d, 200) for d in (0, 0.2, 0.5, 1.0)] == [0, 40, 100, 200]
+    assert insertion_index(0.3, 7) == 2  # int(), not round()
+    assert needle_depths(0.5, 2) == [0.5, 0.75]
+    assert needle_depths(1.0, 3) == [1.0, 1.0, 1.0]
+
+
+def test_grid_rejects_bad_values_and_parses_lists():
+    with pytest.raises(InvalidSamplingError):
+        NiahGrid(depths=(1.5,))
+    with pytest.raises(InvalidSamplingError):
+        NiahGrid(frames=(0,))
+    assert parse_list("200:1000:200") == (200, 400, 600, 800, 1000)
+    assert parse_list("0:1:0.25", float) == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert parse_list("10, 30") == (10, 30)
+
+
+# ----------------------------------------------------------------------------- needles
+def test_longva_dataset_json_layout(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), (200, 0, 0)).save(tmp_path / "n0.png")
+    (tmp_path / "dataset.json").write_text(json.dumps([
+        {"path": "n0.png", "prompt": "\nWhat colour is the square?", "answer": "Red"},
+        {"kind": "speech", "text": "the password is walnut", "prompt": "What password?", "answer": "walnut"},
+        {"mode": "multihop", "prompt": "What is the code?", "answer": "5821",
+         "needles": [{"kind": "text", "text": "FIRST 58", "answer": "58"},
+                     {"kind": "text", "text": "SECOND 21", "answer": "21"}]},
+        {"path": "n0.png", "prompt": "Which colour?", "answer": "A", "options": ["red", "blue"]},
+    ]))
+    sets = load_needles(tmp_path)
+    assert [s.mode for s in sets] == ["single", "single", "multihop", "single"]
+    assert sets[0].needles[0].image == str((tmp_path / "n0.png").resolve()) and sets[0].answer == "Red"
+    assert sets[2].answers == ("5821",) and len(sets[2].needles) == 2
+    assert build_question(sets[3]).endswith("Best option:(")
+    assert "A. red\nB. blue" in build_question(sets[3])
+
+
+@pytest.mark.parametrize("entries,match", [
+    ([{"path": "missing.png", "prompt": "q", "answer": "a"}], "does not exist"),
+    ([{"kind": "text", "prompt": "q", "answer": "a"}], "needs its 'text'"),
+    ([{"kind": "text", "text": "x", "answer": "a"}], "prompt"),
+    ([{"kind": "text", "text": "x", "prompt": "q", "answer": "red", "options": ["red", "blue"]}], "option letter"),
+    ([], "non-empty"),
+])
+def test_bad_needle_sets_are_refused(tmp_path, entries, match):
+    (tmp_path / "dataset.json").write_text(json.dumps(entries))
+    with pytest.raises((NeedleSetError, FileNotFoundError), match=match):
+        load_needles(tmp_path)
+
+
+def test_missing_dataset_json_says_what_to_do(tmp_path):
+    with pytest.raises(NeedleSetError, match="dataset.json"):
+        load_needles(tmp_path)
+
+
+def test_generated_needles_round_trip(tmp_path):
+    write_generated_needles(tmp_path, multi=True, multihop=True, seed=3)
+    sets = load_needles(tmp_path)
+    kinds = [(s.mode, tuple(n.kind for n in s.needles)) for s in sets]
+    assert kinds == [("single", ("image",)), ("single", ("text",)), ("single", ("speech",)),
+                     ("multi", ("text", "text")), ("multihop", ("text", "text"))]
+    hop = sets[-1]
+    assert hop.answer == "".join(n.answer for n in hop.needles)
+
+
+def test_multi_needle_placements_spread_after_depth(tmp_path):
+    write_generated_needles(tmp_path, kinds=(), multi=True)
+    (multi,) = load_needles(tmp_path)
+    assert [p.index for p in placements_for(multi, 100, 0.5)] == [50, 75]
+    assert [p.index for p in placements_for(multi, 100, 0.0)] == [0, 50]
+
+
+def test_score_cell_modes(tmp_path):
+    write_generated_needles(tmp_path, kinds=("text",), multi=True, multihop=True, seed=0)
+    single, multi, hop = load_needles(tmp_path)
+    assert score_cell(single, CellOutcome(prediction=f"The word is {single.answer}.")) == (True, 1.0)
+    a, b = multi.answers
+    assert score_cell(multi, CellOutcome(prediction=f"{a} only")) == (False, 0.5)
+    assert score_cell(multi, CellOutcome(prediction=f"{b} and {a}")) == (True, 1.0)
+    assert score_cell(hop, CellOutcome(prediction=f"The code is {hop.answer}"))[0]
+    assert not score_cell(hop, CellOutcome(prediction=f"{hop.needles[0].answer}"))[0]  # one half is not enough
+    assert score_cell(single, CellOutcome(prediction="", greedy_match=True)) == (True, 1.0)
+
+
+# ----------------------------------------------------------------------------- results
+def test_result_store_resumes_and_refuses_other_settings(tmp_path):
+    store = ResultStore(tmp_path, {"engine": "x"})
+    r = CellResult(frames=200, depth=0.4, needle="n", correct=True, score=1.0)
+    assert not store.has(200, 0.4, "n")
+    store.save(r)
+    store.save(CellResult(frames=400, depth=0.4, needle="n", correct=False, score=0.0, error="boom"))
+    again = ResultStore(tmp_path, {"engine": "x"})
+    assert again.has(200, 0.4, "n") and len(again.load_all()) == 2
+    summary = again.summarise()
+    assert summary["average_accuracy"] == 0.5 and summary["num_errors"] == 1
+    assert summary["by_frames"] == {"200": 1.0, "400": 0.0}
+    png = tmp_path / "heatmap.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "results.json").read_text())["settings"] == {"engine": "x"}
+    with pytest.raises(ResultsMismatchError, match="engine"):
+        ResultStore(tmp_path, {"engine": "y"})
+
+
+# ----------------------------------------------------------------------------- a real run
+_CARD = np.array([245, 245, 240])
+_COLOURS = {"red": (220, 30, 30), "green": (30, 170, 60), "blue": (40, 70, 220), "yellow": (240, 210, 30),
+            "purple": (140, 50, 180), "orange": (250, 140, 20)}
+
+
+class PixelEngine:
+    """Reference engine for the test: finds a needle card by its pixels and names the shape's colour.
+
+    It perceives only what the video holds (frames sampled at 1 fps by longvid.io); it reads no
+    text and knows nothing of the grid, so a found needle proves it was rendered where expected.
+    """
+
+    name = "pixel-reference"
+
+    def ask(self, video, question):
+        for batch in sample_frames(video, SamplingConfig(fps=1.0, resize="none")):
+            for frame, t in zip(batch.frames, batch.timestamps_s):
+                px = frame.reshape(-1, 3).astype(int)
+                card = np.abs(px - _CARD).sum(1) < 40
+                if card.mean() < 0.3:
+                    continue
+                ink = px[~card & (px.sum(1) > 60)]  # not card, not letterbox black
+                mean = ink.mean(0)
+                name = min(_COLOURS, key=lambda c: np.abs(np.array(_COLOURS[c]) - mean).sum())
+                ev = Evidence(moment=Moment(float(t), float(t) + 1.0, video=str(video)))
+                return Answer(question=question, text=f"It is {name}.", evidence=(ev,), grounded=True, engine=self.name)
+        return Answer(question=question, text="I did not see it.", evidence=(), grounded=False, engine=self.name)
+
+
+def test_run_niah_finds_image_needles_and_resumes(tmp_path, haystack_60s):
+    haystack, _ = haystack_60s
+    write_generated_needles(tmp_path / "needles", kinds=("image",), per_kind=2, seed=5, image_size=(160, 90))
+    sets = load_needles(tmp_path / "needles")
+    grid = NiahGrid(frames=(10, 30), depths=(0.0, 0.5, 1.0))
+    calls = []
+    engine = PixelEngine()
+    orig = engine.ask
+    engine.ask = lambda v, q: calls.append(v) or orig(v, q)
+    summary = run_niah(VideoEngineAdapter(engine, width=320), haystack, sets, grid, tmp_path / "out")
+    assert summary["average_accuracy"] == 1.0, summary["cells"]
+    assert len(summary["cells"]) == 6 and summary["num_results"] == 12
+    cell = json.loads((tmp_path / "out/cells/000030_0.5000_image0.json").read_text())
+    assert cell["insert_at"] == [15] and cell["details"]["needle_times_s"] == [15.0]
+    assert cell["details"]["cites_needle"] and cell["details"]["cell_frames"] == 31
+    # resumed: nothing is asked again
+    n = len(calls)
+    run_niah(VideoEngineAdapter(engine, width=320), haystack, sets, grid, tmp_path / "out")
+    assert len(calls) == n == 12
+
+
+def test_haystack_too_short_for_the_grid(tmp_path, haystack_60s):
+    haystack, _ = haystack_60s
+    write_generated_needles(tmp_path / "n", kinds=("image",))
+    with pytest.raises(VideoTooShortError, match="longer haystack"):
+        run_niah(VideoEngineAdapter(PixelEngine()), haystack, load_needles(tmp_path / "n"),
+                 NiahGrid(frames=(600,), depths=(0.5,)), tmp_path / "out")
