@@ -141,3 +141,48 @@ def make_longvu(root: Path, *, context: int = 1200) -> tuple[Path, dict[str, str
     towers = {LONGVU_ENCODERS[0]: str(tiny_siglip(root / "siglip")),
               LONGVU_ENCODERS[1]: str(tiny_dinov2(root / "dinov2"))}
     return folder, towers
+
+
+# ----------------------------------------------------------------------------- LongVA
+CLIP_NAME = "openai/clip-vit-large-patch14-336"
+
+
+def longva_config(vocab_size: int, *, context: int) -> dict:
+    d = qwen2_config(vocab_size, rope_theta=1e9)
+    d.update({
+        "architectures": ["LlavaQwenForCausalLM"], "model_type": "llava_qwen",
+        "mm_vision_tower": CLIP_NAME, "mm_hidden_size": 32, "mm_projector_type": "mlp2x_gelu",
+        "mm_vision_select_layer": -2, "mm_vision_select_feature": "patch", "mm_patch_merge_type": "unires",
+        "mm_spatial_pool_mode": "average", "mm_spatial_pool_stride": 2, "image_aspect_ratio": "anyres",
+        "image_grid_pinpoints": [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]],
+        "mm_use_im_start_end": False, "mm_use_im_patch_token": False, "use_mm_proj": True,
+        "tokenizer_model_max_length": context, "tokenizer_padding_side": "right",
+        "mm_resampler_type": None, "mm_tunable_parts": "mm_vision_tower,mm_mlp_adapter,mm_language_model",
+    })
+    return d
+
+
+def make_longva(root: Path, *, context: int = 2000) -> tuple[Path, dict[str, str]]:
+    """A LongVA folder (encoder weights inside, as released) + a folder with the CLIP config."""
+    from transformers import CLIPVisionModel
+
+    from longvid.models.longva import LongVAConfig, LongVAConnector
+
+    folder = root / "LongVA_tiny"
+    folder.mkdir(parents=True)
+    tok = make_tokenizer(folder)
+    cfg = longva_config(len(tok), context=context)
+    (folder / "config.json").write_text(json.dumps(cfg, indent=2))
+    conn = LongVAConnector(LongVAConfig.from_dict(cfg))
+    randomize(conn, seed=5)
+    torch.manual_seed(6)
+    clip = CLIPVisionModel(tiny_clip_config())
+    state = llm_state(cfg)
+    state.update({"model." + k: v for k, v in conn.state_dict().items()})
+    # transformers 4 layout, as the released files have it: vision_model.<...>
+    state.update({"model.vision_tower.vision_tower.vision_model." + k: v.contiguous()
+                  for k, v in clip.state_dict().items()})
+    save_sharded(folder, state, shards=3)
+    cfg_dir = root / "clip_config"
+    tiny_clip_config().save_pretrained(str(cfg_dir))
+    return folder, {CLIP_NAME: str(cfg_dir)}

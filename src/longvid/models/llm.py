@@ -82,7 +82,8 @@ def llm_shapes(text_config, model_class: str) -> dict[str, tuple[int, ...]]:
 def load_tokenizer(folder: Path):
     transformers = require("transformers", extra="models")
     try:
-        return transformers.AutoTokenizer.from_pretrained(str(folder))
+        with quiet_transformers():  # it reads config.json, whose model_type it does not know
+            return transformers.AutoTokenizer.from_pretrained(str(folder))
     except Exception as exc:  # transformers raises many kinds here
         raise ModelLoadError(
             f"cannot load the tokenizer from {folder} ({type(exc).__name__}: {exc}); the folder must hold "

@@ -1,0 +1,93 @@
+"""LongVA's configuration, read from a released LLaVA-NeXT ``config.json`` (``llava_qwen``).
+
+Design decisions:
+- Keys as the checkpoints spell them: ``mm_vision_tower``, ``mm_vision_select_layer`` (-2),
+  ``mm_vision_select_feature`` ("patch"), ``mm_projector_type`` ("mlp2x_gelu"), ``mm_hidden_size``,
+  ``mm_spatial_pool_mode`` / ``mm_spatial_pool_stride`` (average, 2), ``mm_patch_merge_type``
+  ("unires"), ``image_grid_pinpoints``, ``tokenizer_model_max_length``.
+- The projector depth comes from an explicit table of projector types, not a regex over strings.
+- Patch-merge types other than ``flat``/``unires`` (the anyres "unpad" family with newlines) are
+  rejected with a clear error rather than half-supported.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from longvid.errors import ModelLoadError
+
+PROJECTOR_DEPTHS = {"linear": 1, "mlp2x_gelu": 2, "mlp3x_gelu": 3}  # linears in the projector
+MERGE_TYPES = ("flat", "unires")
+POOL_MODES = ("average", "max")
+CROP = 336  # UniRes crop side (the CLIP input)
+MAX_GRID = 7  # UniRes grids of up to 7x7 crops when the config lists no pinpoints
+
+
+@dataclass(frozen=True)
+class LongVAConfig:
+    hidden_size: int  # LLM width
+    vision_tower: str  # mm_vision_tower
+    mm_hidden_size: int = 1024  # CLIP-L width
+    select_layer: int = -2  # second-to-last CLIP layer
+    projector_depth: int = 2  # mlp2x_gelu
+    pool_mode: str = "average"  # 2x2 average pool after the projector
+    pool_stride: int = 2
+    merge_type: str = "unires"
+    image_size: int = 336  # CLIP-L/14-336
+    patch_size: int = 14
+    context_length: int = 224_000  # tokenizer_model_max_length (long-context Qwen2)
+    reserve_tokens: int = 16  # tokens kept free after the prompt (as LongVU)
+    grid_pinpoints: tuple[tuple[int, int], ...] = tuple(
+        (CROP * i, CROP * j) for i in range(1, MAX_GRID + 1) for j in range(1, MAX_GRID + 1))
+
+    @property
+    def patch_grid(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def pooled_grid(self) -> int:
+        return -(-self.patch_grid // self.pool_stride)
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.pooled_grid ** 2
+
+    @classmethod
+    def from_dict(cls, cfg: dict, *, where: str = "config.json") -> LongVAConfig:
+        def bad(msg: str) -> ModelLoadError:
+            return ModelLoadError(f"{where}: {msg}")
+
+        tower = cfg.get("mm_vision_tower")
+        if not tower:
+            raise bad("no mm_vision_tower: this is not a LLaVA-style video model")
+        ptype = cfg.get("mm_projector_type", "linear")
+        if ptype not in PROJECTOR_DEPTHS:
+            raise bad(f"mm_projector_type {ptype!r} is not supported; known: {sorted(PROJECTOR_DEPTHS)}")
+        if cfg.get("mm_vision_select_feature", "patch") != "patch":
+            raise bad("only mm_vision_select_feature='patch' is supported")
+        merge = cfg.get("mm_patch_merge_type", "flat")
+        if merge not in MERGE_TYPES:
+            raise bad(f"mm_patch_merge_type {merge!r} is not supported; known: {list(MERGE_TYPES)}")
+        mode = cfg.get("mm_spatial_pool_mode", "average")
+        if mode not in POOL_MODES:
+            raise bad(f"mm_spatial_pool_mode {mode!r} is not supported; known: {list(POOL_MODES)}")
+        pins = cfg.get("image_grid_pinpoints")
+        if isinstance(pins, str):  # released configs sometimes store a Python-literal string
+            pins = json.loads(pins.replace("(", "[").replace(")", "]"))
+        ctx = cfg.get("tokenizer_model_max_length") or cfg.get("max_position_embeddings") or cls.context_length
+        out = cls(
+            hidden_size=int(cfg["hidden_size"]),
+            vision_tower=str(tower),
+            mm_hidden_size=int(cfg.get("mm_hidden_size", cls.mm_hidden_size)),
+            select_layer=int(cfg.get("mm_vision_select_layer", cls.select_layer)),
+            projector_depth=PROJECTOR_DEPTHS[ptype],
+            pool_mode=mode,
+            pool_stride=int(cfg.get("mm_spatial_pool_stride", cls.pool_stride)),
+            merge_type=merge,
+            context_length=int(ctx),
+            **({"grid_pinpoints": tuple((int(a), int(b)) for a, b in pins)} if pins else {}),
+        )
+        if out.pool_stride < 1:
+            raise bad(f"mm_spatial_pool_stride must be >= 1, got {out.pool_stride}")
+        return out
