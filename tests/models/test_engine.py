@@ -1,0 +1,139 @@
+"""End to end on tiny random checkpoints saved in the released layouts, loaded by the public loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from longvid.models.generate import GenerationConfig
+
+GREEDY = GenerationConfig(max_new_tokens=6, do_sample=False)
+
+
+def sampled_times(video, fps):
+    from longvid.io.sampling import SamplingConfig, sample_frames
+
+    out = {}
+    for b in sample_frames(video, SamplingConfig(fps=fps, size=64, resize="pad")):
+        out.update({int(i): float(t) for i, t in zip(b.indices, b.timestamps_s)})
+    return out
+
+
+def check_provenance(vt, times):
+    fi, ts = vt.frame_indices.tolist(), vt.timestamps_s.tolist()
+    assert set(fi) <= set(times)
+    assert all(abs(times[f] - t) < 1e-9 for f, t in zip(fi, ts))
+    assert vt.cells.shape == (len(vt),)
+    assert fi == sorted(fi)  # frames stay in video order
+
+
+@pytest.fixture(scope="module")
+def longvu_engine(longvu_dir):
+    from longvid.models.engine import load_engine
+
+    folder, towers = longvu_dir
+    return load_engine(str(folder), vision_towers=towers, generation=GREEDY)
+
+
+def test_longvu_end_to_end(longvu_engine, short_video):
+    pieces = []
+    r = longvu_engine.run(str(short_video), "what color is the square?", on_text=pieces.append)
+    cfg = longvu_engine.model.config
+    assert r.budget == cfg.context_length - r.text_tokens - cfg.reserve_tokens
+    assert 0 < len(r.visual_tokens) <= r.budget
+    assert r.new_tokens >= 1 and r.answer.engine == "longvu"
+    assert "".join(pieces).strip() == r.answer.text
+    check_provenance(r.visual_tokens, sampled_times(short_video, 1.0))
+    stages = [s.stage for s in r.visual_tokens.stats]
+    assert stages[0] == "temporal" and len(stages) >= 2
+    # newline tokens: one per (frame, row) run, equal to the learned image_newline
+    nl = longvu_engine.model.connector.image_newline
+    is_nl = (r.visual_tokens.tokens == nl).all(dim=1)
+    assert int(is_nl.sum()) > 0 and bool((r.visual_tokens.cells[is_nl] == -1).all())
+    assert r.answer.evidence and all(0 <= e.moment.start_s <= 12 for e in r.answer.evidence)
+
+
+def test_longvu_tight_budget_runs_every_stage(longvu_dir, short_video):
+    """A small context forces temporal reduction and a budget well below one token per cell."""
+    from longvid.models.engine import load_engine
+
+    folder, towers = longvu_dir
+    eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, context_length=300)
+    r = eng.run(str(short_video), "what color is the square?")
+    assert r.budget == 300 - r.text_tokens - 16
+    assert 0 < len(r.visual_tokens) <= r.budget
+    temporal = r.visual_tokens.stats[0]
+    assert temporal.stage == "temporal" and "not applied" not in temporal.note
+    assert temporal.frames_in == 12
+    check_provenance(r.visual_tokens, sampled_times(short_video, 1.0))
+
+
+@pytest.fixture(scope="module")
+def longva_dir(tmp_path_factory):
+    from tiny import make_longva
+
+    return make_longva(tmp_path_factory.mktemp("longva"))
+
+
+def test_longva_end_to_end(longva_dir, short_video):
+    from longvid.models.engine import load_engine
+
+    folder, towers = longva_dir
+    eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, fps=None, num_frames=8)
+    r = eng.run(str(short_video), "what color is the square?")
+    assert eng.name == "longva" and r.new_tokens >= 1
+    assert len(r.visual_tokens) == 8 * 144 <= r.budget  # no compression needed: 144 per frame
+    assert set(r.visual_tokens.tokens_per_frame().values()) == {144}
+
+
+def test_longva_over_budget_and_other_compressors(longva_dir, short_video):
+    from longvid.compress import create_compressor
+    from longvid.models.engine import load_engine
+
+    folder, towers = longva_dir
+    eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, context_length=700)
+    r = eng.run(str(short_video), "what color is the square?")
+    assert len(r.visual_tokens) <= r.budget < 12 * 144  # uniform frame subsampling fits it
+    check_provenance(r.visual_tokens, sampled_times(short_video, 1.0))
+    eng2 = load_engine(str(folder), vision_towers=towers, generation=GREEDY, context_length=700,
+                       compressor=create_compressor("longvu"))
+    r2 = eng2.run(str(short_video), "what color is the square?")
+    assert len(r2.visual_tokens) <= r2.budget
+    stages = [s.stage for s in r2.visual_tokens.stats]
+    assert stages[0] == "encode" and "uniform" not in stages and len(stages) >= 2
+    # LongVU keeps more frames than uniform subsampling under the same budget (low-res frames)
+    assert len(r2.visual_tokens.tokens_per_frame()) > len(r.visual_tokens.tokens_per_frame())
+    check_provenance(r2.visual_tokens, sampled_times(short_video, 1.0))
+
+
+def test_longva_unires_image(longva_dir):
+    from longvid.models.engine import load_model
+
+    folder, towers = longva_dir
+    m = load_model(str(folder), vision_towers=towers)
+    vt = m.image_tokens(np.full((300, 620, 3), 90, np.uint8))  # wide: a 1x2 grid of crops
+    assert len(vt) == 2 * 144
+    assert vt.cell_grids[0].tolist() == [12, 24]
+    assert sorted(vt.cells.tolist()) == list(range(288))
+
+
+def test_registered_engines(longvu_dir):
+    from longvid.engines import create_engine, list_engines
+
+    assert {"longvu", "longva"} <= set(list_engines())
+    folder, towers = longvu_dir
+    eng = create_engine("longvu", model=str(folder), vision_towers=towers)
+    assert eng.name == "longvu" and hasattr(eng, "ask")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_longvu_on_gpu_bf16(longvu_dir, short_video):
+    from longvid.models.engine import load_engine
+
+    folder, towers = longvu_dir
+    eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, device="cuda", dtype=torch.bfloat16)
+    r = eng.run(str(short_video), "what color is the square?")
+    assert r.visual_tokens.tokens.dtype == torch.bfloat16 and r.visual_tokens.tokens.is_cuda
+    assert len(r.visual_tokens) <= r.budget

@@ -1,0 +1,143 @@
+"""Loading: missing, extra and misshapen weights, absent folders and hub ids, bad configs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from longvid.errors import ModelLoadError
+
+
+def copy_ckpt(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def edit_weights(folder, fn):
+    """Apply ``fn(state)`` to every shard, rewriting the index to match."""
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    states = {f.name: load_file(str(f)) for f in sorted(folder.glob("*.safetensors"))}
+    fn(states)
+    for name, st in states.items():
+        save_file(st, str(folder / name), metadata={"format": "pt"})
+    index["weight_map"] = {k: n for n, st in states.items() for k in st}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+
+
+def load(folder, towers):
+    from longvid.models.engine import load_model
+
+    return load_model(str(folder), vision_towers=towers, check_memory=False)
+
+
+def first_with(states, key):
+    return next(st for st in states.values() if key in st)
+
+
+def test_missing_weight_is_named(longvu_dir, tmp_path):
+    src, towers = longvu_dir
+    f = copy_ckpt(src, tmp_path / "m")
+    key = "model.vision_sampler_0.layers.1.cross_attn.k_proj_1.1.weight"
+    edit_weights(f, lambda s: first_with(s, key).pop(key))
+    with pytest.raises(ModelLoadError, match=r"missing weights: .*k_proj_1\.1\.weight"):
+        load(f, towers)
+
+
+def test_extra_weight_is_named(longvu_dir, tmp_path):
+    src, towers = longvu_dir
+    f = copy_ckpt(src, tmp_path / "m")
+    edit_weights(f, lambda s: next(iter(s.values())).update({"model.vision_sampler_1.foo": torch.zeros(2)}))
+    with pytest.raises(ModelLoadError, match=r"unexpected weights: model\.vision_sampler_1\.foo"):
+        load(f, towers)
+
+
+def test_misshapen_weights_are_named(longvu_dir, tmp_path):
+    src, towers = longvu_dir
+    f = copy_ckpt(src, tmp_path / "m")
+
+    def shrink(s):
+        first_with(s, "model.image_newline")["model.image_newline"] = torch.zeros(31)
+        first_with(s, "model.layers.0.mlp.up_proj.weight")["model.layers.0.mlp.up_proj.weight"] = torch.zeros(5, 32)
+
+    edit_weights(f, shrink)
+    with pytest.raises(ModelLoadError, match=r"misshapen weights: .*image_newline \(file \[31\], model \[32\]\)") as e:
+        load(f, towers)
+    assert "model.layers.0.mlp.up_proj.weight (file [5, 32], model [64, 32])" in str(e.value)
+
+
+def test_llm_weight_missing_in_longva(tmp_path):
+    from tiny import make_longva
+
+    folder, towers = make_longva(tmp_path)
+    edit_weights(folder, lambda s: first_with(s, "lm_head.weight").pop("lm_head.weight"))
+    with pytest.raises(ModelLoadError, match=r"missing weights: lm_head\.weight"):
+        load(folder, towers)
+
+
+def test_encoder_weight_missing_in_longva(tmp_path):
+    from tiny import make_longva
+
+    folder, towers = make_longva(tmp_path)
+    key = "model.vision_tower.vision_tower.vision_model.encoder.layers.1.mlp.fc1.weight"
+    edit_weights(folder, lambda s: first_with(s, key).pop(key))
+    with pytest.raises(ModelLoadError, match=r"clip encoder .* incomplete.*fc1\.weight"):
+        load(folder, towers)
+
+
+def test_absent_folder_and_offline_hub_id(tmp_path):
+    from longvid.models.checkpoint import resolve_model_dir
+
+    with pytest.raises(ModelLoadError, match="does not exist.*config.json.*safetensors"):
+        resolve_model_dir(str(tmp_path / "nope" / "LongVU"))
+    with pytest.raises(ModelLoadError, match=r"huggingface-cli download Vision-CAIR/LongVU_Qwen2_7B --local-dir"):
+        resolve_model_dir("Vision-CAIR/LongVU_Qwen2_7B", local_files_only=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="has no config.json"):
+        resolve_model_dir(str(tmp_path / "empty"))
+
+
+def test_folder_without_weights(longvu_dir, tmp_path):
+    src, towers = longvu_dir
+    f = copy_ckpt(src, tmp_path / "m")
+    for p in f.glob("*.safetensors"):
+        p.unlink()
+    with pytest.raises(ModelLoadError, match="lists weight files that are not there|no \\*.safetensors"):
+        load(f, towers)
+
+
+def test_missing_encoder_folder_names_it(longvu_dir):
+    src, towers = longvu_dir
+    bad = dict(towers)
+    bad["facebook/dinov2-giant-res378"] = "/nonexistent/dinov2-giant"
+    with pytest.raises(ModelLoadError, match="dinov2-giant"):
+        load(src, bad)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model_type": "qwen2"}, "not a LongVU or LongVA model"),
+    ({"mm_projector_type": "mlp2x_gelu"}, "mm_projector_type"),
+    ({"connector_only": False}, "connector_only"),
+    ({"mm_vision_tower_aux_list": ["x/unknown"]}, "unknown encoders"),
+    ({"query_num_list": [140]}, "must be squares"),
+])
+def test_bad_longvu_config(longvu_dir, tmp_path, change, message):
+    src, towers = longvu_dir
+    f = copy_ckpt(src, tmp_path / "m")
+    cfg = json.loads((f / "config.json").read_text())
+    cfg.update(change)
+    (f / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match=message):
+        load(f, towers)
+
+
+def test_family_detection(longvu_dir):
+    from longvid.models.engine import detect_family
+
+    assert detect_family({"model_type": "cambrian_llama"}, "x") == "longvu"
+    assert detect_family({"model_type": "llava_qwen"}, "x") == "longva"
+    with pytest.raises(ModelLoadError):
+        detect_family({"model_type": "bert"}, "x")
