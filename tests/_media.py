@@ -133,11 +133,12 @@ def make_video(
     vs.pix_fmt = pix_fmt or ("yuv420p" if codec not in ("mjpeg",) else "yuvj420p")
     vs.time_base = tb
     vs.codec_context.time_base = tb
-    opts = {"preset": "ultrafast"} if codec in ("libx264", "libx265") else {}
+    # superfast keeps B-frames (non-reference frames), as real files have; ultrafast drops them
+    opts = {"preset": "superfast"} if codec in ("libx264", "libx265") else {}
     if codec == "libx265":
         opts["x265-params"] = "log-level=error"
     if codec == "libsvtav1":
-        opts = {"preset": "12"}
+        opts = {"preset": "12", "svtav1-params": "log-level=0"}
     if gop:
         vs.codec_context.gop_size = gop
     vs.options = {**opts, **(options or {})}

@@ -58,7 +58,11 @@ class Decoder(Protocol):
 
 DECODERS: Registry[Decoder] = Registry("decoder")
 
+# Times closer than this are the same instant: pts * time_base is not exact in binary floating
+# point (24576 / 10240 gives 2.4000000000000004), and no container is finer than a microsecond.
+EPS_S = 1e-6
 _MAX_SEEK_TRIES = 6  # back-off doublings before seeking to the very start
+_MAX_BAD_PACKETS = 100  # consecutive undecodable packets that end decoding (damaged beyond use)
 
 
 class TruncatedError(Exception):
@@ -82,8 +86,11 @@ def _report_truncated(info: VideoInfo, cfg: SamplingConfig, reached_s: float | N
 class PyAVDecoder:
     """Sequential PyAV decoding with per-packet frame skipping and seeks between sparse targets."""
 
-    def __init__(self, policy: Literal["exact", "nonref", "keyframes"] = "exact") -> None:
+    def __init__(self, policy: Literal["exact", "nonref", "keyframes"] = "exact", *, skip_far: bool = True) -> None:
         self.policy = policy
+        self.skip_far = skip_far  # exact mode: skip non-reference frames far from every target
+        # counters of the last run: frames out of the decoder, seeks, targets re-decoded exactly
+        self.stats = {"decoded": 0, "seeks": 0, "repairs": 0}
 
     # -- packets -> frames, with the skip decision made per packet
     def _decode(self, container, vs, targets, window: float, state: dict):
@@ -91,26 +98,51 @@ class PyAVDecoder:
 
         cc = vs.codec_context
         tb = float(vs.time_base)
-        hybrid = self.policy == "exact"
+        hybrid = self.policy == "exact" and self.skip_far
         skipping = False
+        bad_run = 0  # consecutive packets that failed to decode
+        packets = container.demux(vs)
         try:
-            for packet in container.demux(vs):
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.FFmpegError as exc:  # the container itself is cut or damaged: stop here
+                    state["error"] = exc.strerror or str(exc)
+                    state["at_end"] = True
+                    try:  # the frames still inside the decoder are good: flush them out
+                        yield from cc.decode(None)
+                    except av.FFmpegError:
+                        pass
+                    break
+                if packet.size == 0:  # end of data: the decoder is flushed next
+                    state["at_end"] = True
                 if packet.pts is not None:
                     t = packet.pts * tb
                     if t > state["demuxed"]:
                         state["demuxed"] = t
-                if hybrid and packet.pts is not None:
-                    j = bisect.bisect_left(targets, t)
-                    need = j < len(targets) and targets[j] - t < window
-                    if need == skipping:  # state changes only at window edges
-                        skipping = not need
-                        cc.skip_frame = "NONREF" if skipping else "DEFAULT"
-                    if skipping:
-                        state["skipped"].append(t)
-                yield from packet.decode()
-        except av.FFmpegError as exc:
-            state["error"] = exc.strerror or str(exc)
-            logger.debug("decode stopped: %s", exc)
+                    if hybrid:
+                        j = bisect.bisect_left(targets, t - EPS_S)
+                        need = j < len(targets) and targets[j] - t < window
+                        if need == skipping:  # state changes only at window edges
+                            skipping = not need
+                            cc.skip_frame = "NONREF" if skipping else "DEFAULT"
+                        if skipping:
+                            state["skipped"].append(t)
+                try:
+                    decoded = packet.decode()
+                except av.FFmpegError as exc:
+                    # Damaged picture data: skip the packet, as players do, unless nothing decodes.
+                    bad_run += 1
+                    state["bad_packets"] += 1
+                    logger.debug("packet at pts %s does not decode: %s", packet.pts, exc)
+                    if bad_run >= _MAX_BAD_PACKETS:
+                        state["error"] = f"{bad_run} packets in a row do not decode ({exc.strerror or exc})"
+                        break
+                    continue
+                bad_run = 0
+                yield from decoded
         finally:
             if skipping:
                 cc.skip_frame = "DEFAULT"
@@ -120,6 +152,7 @@ class PyAVDecoder:
             yield from self._frames(container, info, targets, geometry, cfg)
 
     def _frames(self, container, info, targets, geometry, cfg) -> Iterator[DecodedFrame]:
+        self.stats = stats = {"decoded": 0, "seeks": 0, "repairs": 0}
         vs = video_stream(container, info.path)
         cc = vs.codec_context
         if self.policy == "keyframes":
@@ -135,7 +168,9 @@ class PyAVDecoder:
         nearest = self.policy != "exact"
         tol_end = max(3 * frame_s, 1.0)  # targets this close after the last frame are still inside
         # skipped: times of packets sent while skipping; demuxed: latest packet time read
-        state: dict = {"skipped": [], "error": None, "demuxed": float("-inf")}
+        # at_end: no packet is left, the decoder is giving out the frames it still holds
+        state: dict = {"skipped": [], "error": None, "demuxed": float("-inf"), "bad_packets": 0, "at_end": False}
+        expected_end = info.start_s + info.duration_s
         i = 0
         prev = None  # (frame, time) last decoded frame not yet passed
         last_conv: tuple = (None, None)  # (frame, its converted array): a frame kept for several targets
@@ -164,18 +199,29 @@ class PyAVDecoder:
                 ts = seek_to - back if tries < _MAX_SEEK_TRIES else info.start_s - 1.0
                 container.seek(max(0, int(ts / float(vs.time_base))) if ts > 0 else 0, stream=vs, backward=True)
                 cc.flush_buffers()
+                stats["seeks"] += 1
                 state["skipped"].clear()
                 prev, after_seek = None, True
             seek_to = None
             resumed = False
             for frame in self._decode(container, vs, tlist, window, state):
+                stats["decoded"] += 1
                 t_f = frame.time if frame.pts is not None else ((prev[1] + frame_s) if prev else info.start_s)
                 cur = (frame, t_f)
-                if after_seek and prev is None and t_f > tlist[i] + 1e-6 and tries < _MAX_SEEK_TRIES:
+                if after_seek and prev is None and t_f > tlist[i] + EPS_S and tries < _MAX_SEEK_TRIES:
                     seek_to, tries = tlist[i], tries + 1  # landed after the target: seek further back
                     resumed = True
                     break
-                while i < n and t_f > tlist[i] + 1e-9:
+                if (
+                    state["at_end"]
+                    and prev is not None
+                    and t_f - prev[1] > 1.5 * frame_s
+                    and (state["error"] or state["demuxed"] + frame_s < expected_end - tol_end)
+                ):
+                    # The data is cut and the frames between these two never arrived (B-frames
+                    # come after the frame they precede): what was on screen there is unknown.
+                    break
+                while i < n and t_f > tlist[i] + EPS_S:
                     arr, pts = self._checked(pick(prev, cur, tlist[i]), tlist[i], state, convert, info, geometry)
                     yield arr, pts, i
                     i += 1
@@ -195,6 +241,10 @@ class PyAVDecoder:
                 seek_to, tries = tlist[i], tries + 1
                 continue
             end_t = max(prev[1], state["demuxed"]) if prev is not None else None
+            if prev is not None and (state["error"] or end_t + frame_s < expected_end - tol_end):
+                # Cut short (an error, or the data ends well before the stated duration): only
+                # the last frame's own span is known to be on screen.
+                end_t, tol_end = prev[1], frame_s * 0.999
             while prev is not None and i < n and tlist[i] - end_t <= tol_end:
                 arr, pts = self._checked(prev, tlist[i], state, convert, info, geometry)
                 yield arr, pts, i
@@ -209,10 +259,11 @@ class PyAVDecoder:
         if self.policy == "exact" and state["skipped"]:
             p = chosen[1]
             skipped = state["skipped"]
-            late = [s for s in skipped if p + 1e-9 < s <= t + 1e-9]
-            state["skipped"] = [s for s in skipped if s > p]
+            late = [s for s in skipped if p + EPS_S < s <= t + EPS_S]
+            state["skipped"] = [s for s in skipped if s > p + EPS_S]
             if late:
                 logger.info("frame at %.3f s was skipped; re-decoding target %.3f s exactly", late[-1], t)
+                self.stats["repairs"] += 1
                 return exact_frame_at(info, t, geometry)
         return convert(chosen[0]), chosen[1]
 
@@ -223,19 +274,12 @@ def exact_frame_at(info: VideoInfo, t: float, geometry: Geometry) -> tuple[np.nd
 
     import numpy as np
 
-    dec = PyAVDecoder("exact")
-    cfg = SamplingConfig(fps=1.0, seek_threshold_s=1e-6, on_truncated="error")
+    dec = PyAVDecoder("exact", skip_far=False)
+    cfg = SamplingConfig(fps=1.0, seek_threshold_s=EPS_S, on_truncated="error")
     with open_input(info.path) as container:
-        # A window as large as the video means nothing is skipped.
-        for arr, pts, _ in dec._frames(container, _no_skip(info), np.array([t]), geometry, cfg):
+        for arr, pts, _ in dec._frames(container, info, np.array([t]), geometry, cfg):
             return arr, pts
     raise CorruptVideoError(f"{info.path!r}: no frame at {t:.3f} s could be decoded")
-
-
-def _no_skip(info: VideoInfo) -> VideoInfo:
-    from dataclasses import replace
-
-    return replace(info, fps=1e-9)  # frame duration so long that every packet is inside the window
 
 
 @DECODERS.register("pyav-exact")

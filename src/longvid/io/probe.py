@@ -139,7 +139,7 @@ def _audio_info(container: av.container.InputContainer) -> tuple[AudioStreamInfo
         out.append(
             AudioStreamInfo(
                 index=s.index,
-                codec=cc.name,
+                codec=cc.codec.canonical_name,
                 sample_rate=int(cc.sample_rate or 0),
                 channels=int(cc.channels or 0),
                 language=s.language,
@@ -159,12 +159,22 @@ def _subtitle_info(container: av.container.InputContainer) -> tuple[SubtitleStre
     return tuple(out)
 
 
-def first_frame(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str):
-    """Decode the first frame of ``stream`` (from the current position), or raise a typed error."""
+def first_frame(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    path: str,
+    seen_pts: list[int] | None = None,
+):
+    """Decode the first frame of ``stream`` (from the current position), or raise a typed error.
+
+    The pts of the packets read on the way are appended to ``seen_pts`` when given.
+    """
     import av
 
     try:
         for packet in container.demux(stream):
+            if seen_pts is not None and packet.pts is not None:
+                seen_pts.append(packet.pts)
             for frame in packet.decode():
                 return frame
     except av.FFmpegError as exc:
@@ -175,6 +185,30 @@ def first_frame(container: av.container.InputContainer, stream: av.video.stream.
     raise VideoTooShortError(
         f"{path!r}: the video stream has no decodable frame (zero duration); pass a longer video"
     )
+
+
+_VFR_PACKETS = 240  # packets read after the first frame to look for uneven frame durations
+_VFR_TOLERANCE = 0.2  # relative spread of frame durations still counted as constant (ms rounding)
+
+
+def _uneven_durations(container, stream, pts: list[int]) -> bool:
+    """Whether frame durations vary, from the packets after ``pts`` (already read) and those."""
+    import av
+
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                pts.append(packet.pts)
+            if len(pts) >= _VFR_PACKETS:
+                break
+    except av.FFmpegError:
+        pass  # a damaged tail is reported by the sampler, not here
+    pts = sorted(set(pts))
+    if len(pts) < 3:
+        return False
+    deltas = sorted(b - a for a, b in zip(pts, pts[1:]))
+    median = deltas[len(deltas) // 2]
+    return median > 0 and (deltas[-1] - deltas[0]) / median > _VFR_TOLERANCE
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -188,7 +222,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         avg = _rate(vs.average_rate)
         base = _rate(vs.base_rate) or _rate(vs.guessed_rate)
         fps = avg or base
-        first = first_frame(container, vs, spath)
+        seen_pts: list[int] = []
+        first = first_frame(container, vs, spath, seen_pts)
         start_s = float(first.time) if first.pts is not None else 0.0
         rotation = int(round(-(first.rotation or 0))) % 360  # display matrix is counter-clockwise
         if vs.duration and tb:
@@ -202,8 +237,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             duration_s = 1.0 / fps  # a single decodable frame lasts one frame
         if duration_s <= 0:
             raise VideoTooShortError(f"{spath!r} has zero duration; pass a longer video")
-        # Variable frame rate: the average rate differs from the stream's nominal (base) rate.
-        is_vfr = bool(avg and base and abs(avg - base) / base > 0.01)
+        # Variable frame rate: the average rate differs from the nominal (base) rate, or frame
+        # durations differ among the first packets (MKV/WebM store no rate to compare with).
+        is_vfr = bool(avg and base and abs(avg - base) / base > 0.01) or _uneven_durations(container, vs, seen_pts)
         num_frames = int(vs.frames) if vs.frames else (int(round(duration_s * fps)) if fps else None)
         num_keyframes = None
         if container.format.name.startswith("mov,mp4"):
@@ -213,7 +249,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         info = VideoInfo(
             path=spath,
             container=container.format.name,
-            codec=cc.name,
+            codec=cc.codec.canonical_name,  # "av1", not the decoder ("libdav1d")
             width=int(cc.width or first.width),
             height=int(cc.height or first.height),
             rotation=rotation,

