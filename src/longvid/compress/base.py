@@ -151,13 +151,19 @@ class Compressor(ABC):
         """The count of ``token_count``: exact where determinable, else a guaranteed upper bound."""
         return self.token_count(num_frames=num_frames, grid=grid, budget=budget).tokens
 
-    def output_layout(self, *, num_frames: int, grid: Grid, budget: int) -> tuple[int, Grid] | None:
-        """For strategies whose output is still one full grid per frame: (max frames, grid).
+    def output_layout(self, *, num_frames: int, grid: Grid) -> tuple[int, Grid] | None:
+        """For strategies that can shape frames ahead of another stage: (max frames, grid) out.
 
-        ``None`` (the default) means the output is not a grid of frames, so the strategy can only
-        be the last stage of a ``Pipeline``.
+        Such a strategy's ``compress`` accepts ``fit=False``: run as an intermediate ``Pipeline``
+        stage it reshapes frames (subsample to ``max_frames``, pool, drop duplicates) without
+        fitting the final budget, which is the last stage's job. ``None`` (the default) means the
+        output is not one full grid per frame, so the strategy can only be last.
         """
         return None
+
+    def intermediate_exact(self, *, num_frames: int, grid: Grid, budget: int) -> bool:
+        """Whether ``output_layout``'s frame count is exact (not an upper bound) for this input."""
+        return True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

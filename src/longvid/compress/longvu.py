@@ -78,8 +78,10 @@ class LongVU(Compressor):
     chunk_frames: int = 256  # frames pushed at once by __call__ (bounds the float32 working copy)
 
     def compress(self, features: FrameFeatures, *, budget: int, query: Query | None,
-                 temporal_features: torch.Tensor | None) -> VisualTokens:
-        s = LongVUStream(self, budget=budget, grid=features.grid, query=query, num_frames=len(features))
+                 temporal_features: torch.Tensor | None, fit: bool = True) -> VisualTokens:
+        if not fit and self.output_layout(num_frames=1, grid=features.grid) is None:
+            raise InvalidFeaturesError(f"{self.name} must fit its budget: it cannot be an intermediate stage")
+        s = LongVUStream(self, budget=budget, grid=features.grid, query=query, num_frames=len(features), fit=fit)
         step = max(1, self.chunk_frames)
         for i in range(0, len(features), step):
             sl = slice(i, i + step)
@@ -138,12 +140,15 @@ class LongVU(Compressor):
         n_max = min(num_frames, g)
         return TokenCount(min(budget, n_max * grid[0] * grid[1]), False)
 
-    def output_layout(self, *, num_frames: int, grid: Grid, budget: int) -> tuple[int, Grid] | None:
+    def output_layout(self, *, num_frames: int, grid: Grid) -> tuple[int, Grid] | None:
+        """Only the temporal stage alone keeps full grids: at most the guard's frame count."""
         if self.mixed_resolution is not None or self.stc is not None:
             return None
-        n = self.temporal.max_frames if self.temporal and self.temporal.applies(num_frames, budget) else None
-        n_max = min(num_frames, n or num_frames)
-        return min(n_max, budget // (grid[0] * grid[1])), grid
+        guard = self.temporal.max_frames if self.temporal is not None else None
+        return min(num_frames, guard or num_frames), grid
+
+    def intermediate_exact(self, *, num_frames: int, grid: Grid, budget: int) -> bool:
+        return self.temporal is None or not self.temporal.applies(num_frames, budget)
 
 
 @register_compressor("longvu_temporal")
@@ -180,8 +185,9 @@ class LongVUStream:
     """Incremental LongVU: ``push`` chunks of frames, ``finish`` once for the tokens."""
 
     def __init__(self, comp: LongVU, *, budget: int, grid: Grid, query: Query | None,
-                 num_frames: int | None = None) -> None:
+                 num_frames: int | None = None, fit: bool = True) -> None:
         self.c = comp
+        self.fit = fit  # False: an intermediate pipeline stage, which keeps every survivor
         self.budget = budget
         self.grid = tuple(grid)
         self.nh = grid[0] * grid[1]
@@ -342,6 +348,8 @@ class LongVUStream:
         nh, nl, budget = self.nh, self.nl, self.budget
         mixed = self.c.mixed_resolution is not None
         mode, k = resolution_plan(n, nh, nl, budget)
+        if not self.fit:
+            mode = "high"
         if mode == "over" and self.c.stc is not None:
             return self._emit_stc(prov, low if mixed else high, stats)
         t0 = time.perf_counter()

@@ -5,7 +5,9 @@ Design decisions:
   ``uniform``, ``avg_pool_2x2``, ``bilinear``, ``longvu_temporal``); its tokens are turned back
   into ``FrameFeatures`` (frame indices and timestamps preserved) for the next stage. A stage whose
   output is not a grid (LLaMA-VID, STC) can only be last; building such a pipeline raises.
-- Every stage receives the same final budget, so each intermediate result already fits it.
+- Intermediate stages run with ``fit=False``: they see the final budget (LongVU's temporal stage
+  decides from it whether to run) but do not subsample frames to fit it; only the last stage
+  fits the budget. ``uniform(max_frames=k)`` is the explicit way to cap frames ahead of a stage.
 - ``temporal_features`` given as a per-frame tensor are tied to frame indices once, so later
   stages still see the rows of the frames that survived.
 - The token count is the last stage's count for the previous stages' output layout; it is exact
@@ -43,7 +45,7 @@ class Pipeline(Compressor):
             create_compressor(s) if isinstance(s, str) else s for s in stages
         )
         for s in self.stages[:-1]:
-            if s.output_layout(num_frames=1, grid=(2, 2), budget=1 << 30) is None:
+            if s.output_layout(num_frames=1, grid=(2, 2)) is None:
                 raise InvalidFeaturesError(
                     f"stage {s!r} does not output one grid per frame, so it can only be the last stage"
                 )
@@ -72,39 +74,29 @@ class Pipeline(Compressor):
             tf = None
             if tf_all is not None:
                 tf = _rows_for(features.frame_indices, tf_all, feats.frame_indices)
-            out = stage(feats, budget=budget, query=query, temporal_features=tf)
+            last = i + 1 == len(self.stages)
+            if last:
+                out = stage(feats, budget=budget, query=query, temporal_features=tf)
+            else:
+                out = stage.compress(feats, budget=budget, query=query, temporal_features=tf, fit=False)
             stats.extend(out.stats)
-            if i + 1 < len(self.stages):
+            if not last:
                 feats = tokens_to_features(out)
         return VisualTokens(out.tokens, out.frame_indices, out.timestamps_s, out.cells, tuple(stats),
                             out.cell_grids)
 
     def min_budget(self, grid: Grid) -> int:
-        need = 1
-        for s in self.stages:
-            need = max(need, s.min_budget(grid))
-            lay = s.output_layout(num_frames=1, grid=grid, budget=1 << 62)
-            if lay is not None:
-                grid = lay[1]
-        return need
+        for s in self.stages[:-1]:
+            grid = s.output_layout(num_frames=1, grid=grid)[1]
+        return self.stages[-1].min_budget(grid)
 
     def _token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
         exact = True
         for s in self.stages[:-1]:
-            exact &= s.token_count(num_frames=num_frames, grid=grid, budget=budget).exact
-            num_frames, grid = s.output_layout(num_frames=num_frames, grid=grid, budget=budget)
-            if num_frames == 0:
-                return TokenCount(0, exact)
+            exact &= s.intermediate_exact(num_frames=num_frames, grid=grid, budget=budget)
+            num_frames, grid = s.output_layout(num_frames=num_frames, grid=grid)
         last = self.stages[-1].token_count(num_frames=num_frames, grid=grid, budget=budget)
         return TokenCount(last.tokens, exact and last.exact)
-
-    def output_layout(self, *, num_frames: int, grid: Grid, budget: int) -> tuple[int, Grid] | None:
-        for s in self.stages:
-            lay = s.output_layout(num_frames=num_frames, grid=grid, budget=budget)
-            if lay is None:
-                return None
-            num_frames, grid = lay
-        return num_frames, grid
 
 
 def _rows_for(all_indices: torch.Tensor, rows: torch.Tensor, want: torch.Tensor) -> torch.Tensor:

@@ -39,14 +39,16 @@ logger = logging.getLogger(__name__)
 
 
 def _fit_frames(features: FrameFeatures, per_frame: int, budget: int, *, max_frames: int | None,
-                what: str) -> tuple[torch.Tensor, str]:
-    """Positions of the frames kept so that ``frames * per_frame <= budget``, and a note."""
+                what: str, fit: bool = True) -> tuple[torch.Tensor, str]:
+    """Positions of the frames kept so that ``frames * per_frame <= budget`` (``fit``) and at most
+    ``max_frames``, and a note."""
     t = len(features)
-    k = min(t, budget // per_frame, max_frames if max_frames is not None else t)
+    k = min(t, budget // per_frame if fit else t, max_frames if max_frames is not None else t)
     need_frames(k, budget=budget, per_frame=per_frame, what=what)
     note = ""
     if k < t:
-        note = f"uniformly subsampled {t} -> {k} frames to fit {budget} tokens at {per_frame}/frame"
+        why = f"to fit {budget} tokens at {per_frame}/frame" if k == budget // per_frame else f"(max_frames={k})"
+        note = f"uniformly subsampled {t} -> {k} frames {why}"
         logger.info("%s: %s", what, note)
     return uniform_positions(t, k), note
 
@@ -60,10 +62,10 @@ class Uniform(Compressor):
     max_frames: int | None = None  # optional cap on frames (e.g. 32 like LongVA demos); None = budget only
 
     def compress(self, features: FrameFeatures, *, budget: int, query: Query | None,
-                 temporal_features: torch.Tensor | None) -> VisualTokens:
+                 temporal_features: torch.Tensor | None, fit: bool = True) -> VisualTokens:
         t0 = time.perf_counter()
         n = features.grid[0] * features.grid[1]
-        pos, note = _fit_frames(features, n, budget, max_frames=self.max_frames, what=self.name)
+        pos, note = _fit_frames(features, n, budget, max_frames=self.max_frames, what=self.name, fit=fit)
         kept = subset(features, pos)
         st = StageStats("uniform", len(features), len(pos), len(features) * n, len(pos) * n,
                         time.perf_counter() - t0, note)
@@ -79,8 +81,8 @@ class Uniform(Compressor):
     def _token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
         return TokenCount(self._frames(num_frames, grid, budget) * grid[0] * grid[1], exact=True)
 
-    def output_layout(self, *, num_frames: int, grid: Grid, budget: int) -> tuple[int, Grid] | None:
-        return self._frames(num_frames, grid, budget), grid
+    def output_layout(self, *, num_frames: int, grid: Grid) -> tuple[int, Grid] | None:
+        return min(num_frames, self.max_frames or num_frames), grid
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,11 @@ class _GridPool(Compressor):
         return ceil_div(grid[0], self.stride), ceil_div(grid[1], self.stride)
 
     def compress(self, features: FrameFeatures, *, budget: int, query: Query | None,
-                 temporal_features: torch.Tensor | None) -> VisualTokens:
+                 temporal_features: torch.Tensor | None, fit: bool = True) -> VisualTokens:
         t0 = time.perf_counter()
         g = self.pooled_grid(features.grid)
         per = g[0] * g[1]
-        pos, note = _fit_frames(features, per, budget, max_frames=self.max_frames, what=self.name)
+        pos, note = _fit_frames(features, per, budget, max_frames=self.max_frames, what=self.name, fit=fit)
         kept = subset(features, pos)
         y = resize_grid(kept.features, features.grid, g, mode=self.mode)
         n_in = features.grid[0] * features.grid[1]
@@ -122,8 +124,8 @@ class _GridPool(Compressor):
         g = self.pooled_grid(grid)
         return TokenCount(self._frames(num_frames, grid, budget) * g[0] * g[1], exact=True)
 
-    def output_layout(self, *, num_frames: int, grid: Grid, budget: int) -> tuple[int, Grid] | None:
-        return self._frames(num_frames, grid, budget), self.pooled_grid(grid)
+    def output_layout(self, *, num_frames: int, grid: Grid) -> tuple[int, Grid] | None:
+        return min(num_frames, self.max_frames or num_frames), self.pooled_grid(grid)
 
 
 @register_compressor("avg_pool_2x2")

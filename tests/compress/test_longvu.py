@@ -1,0 +1,218 @@
+"""LongVU's stages on hand-built features where the right answer is known."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from compress_helpers import coded_features
+
+from longvid.compress import Query, create_compressor
+from longvid.compress.longvu import LongVU
+from longvid.compress.mixed_resolution import MixedResolutionConfig
+from longvid.compress.stc import STCConfig, fit_mask, stc_keep_mask
+from longvid.compress.temporal import TemporalConfig, TemporalReducer, temporal_reduce
+from longvid.types import FrameFeatures
+
+
+def wrap(x: torch.Tensor, grid) -> FrameFeatures:
+    t = x.shape[0]
+    return FrameFeatures(x, grid, torch.arange(t, dtype=torch.float64), torch.arange(t))
+
+
+# ----------------------------------------------------------------------------- temporal reduction
+def test_duplicates_dropped_distinct_kept_middle_kept(dtype, device):
+    x = torch.zeros(32, 4, 16)
+    # window 1: 15 copies of one frame and one distinct frame at position 3
+    x[:16, :, 0] = 1.0
+    x[3] = 0
+    x[3, :, 1] = 1.0
+    # window 2: 16 mutually orthogonal frames (mean similarity 1/16)
+    for i in range(16):
+        x[16 + i, :, 2 + i % 14] = 1.0 if i < 14 else 0.0
+    x[30, :, 0] = -1.0
+    x[31, :, 1] = -1.0
+    res = temporal_reduce(x.to(device=device, dtype=dtype))
+    kept = res.kept.tolist()
+    assert [k for k in kept if k < 16] == [3, 8], "the duplicates go, the distinct frame and the middle stay"
+    assert [k for k in kept if k >= 16] == list(range(16, 32)), "distinct frames are all kept"
+    assert res.scores[8] == 0.0
+    assert res.scores[0] == pytest.approx(15 / 16, abs=1e-2)
+
+
+def test_short_last_window_keeps_its_middle():
+    x = torch.ones(16 + 5, 2, 3)
+    res = temporal_reduce(x)
+    assert res.kept.tolist() == [8, 16 + 2]
+
+
+def test_guard_subsamples_to_400_uniformly():
+    x = torch.randn(16 * 30, 64)  # random high-dimensional frames: nearly orthogonal, all kept
+    res = temporal_reduce(x)
+    assert res.kept.numel() == 400
+    assert res.kept.unique().numel() == 400
+    gaps = res.kept.diff()
+    assert int(gaps.min()) >= 1 and int(gaps.max()) <= 2
+
+
+@pytest.mark.parametrize("t, applied", [(99, False), (100, True), (150, True)])
+def test_applies_when_frames_reach_budget_over_64(t, applied):
+    x = torch.ones(t, 2, 3)
+    res = temporal_reduce(x, budget=6400)  # 6400 // 64 = 100
+    assert res.applied is applied
+    assert (res.kept.numel() < t) is applied
+
+
+def test_streaming_reducer_matches_batch_whatever_the_chunking():
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(9, 40, generator=g)
+    x = base.repeat_interleave(11, 0)[:93] + 0.3 * torch.randn(93, 40, generator=g)
+    whole = temporal_reduce(x, config=TemporalConfig(max_frames=None)).kept
+    red = TemporalReducer()
+    parts, i = [], 0
+    for n in [1, 5, 16, 3, 30, 7, 31]:
+        parts.append(red.push(x[i:i + n])[0])
+        i += n
+    parts.append(red.finish()[0])
+    assert torch.equal(torch.cat(parts), whole)
+
+
+# ----------------------------------------------------------------------------- mixed resolution
+def test_query_matching_frame_is_upgraded(dtype, device):
+    t, d = 12, 16
+    g = torch.Generator().manual_seed(3)
+    x = 0.1 * torch.randn(t, 144, d, generator=g)
+    x[7, :, 5] += 3.0  # frame 7 shows what the question asks about
+    q = torch.zeros(4, d)
+    q[:, 5] = 1.0
+    budget = t * 64 + 80  # room for exactly one upgrade: k = 80 // (144 - 64) = 1
+    comp = create_compressor("longvu_mixed_resolution")
+    out = comp(wrap(x.to(device, dtype), (12, 12)), budget=budget, query=Query(text="the red car", embedding=q.to(device, dtype)))
+    per = out.tokens_per_frame()
+    assert per[7] == 144
+    assert all(per[f] == 64 for f in range(t) if f != 7)
+    assert len(out) == budget
+    hi = out.frame_indices == 7
+    assert bool((out.cell_grids[hi] == torch.tensor([12, 12])).all())
+    assert bool((out.cell_grids[~hi] == torch.tensor([8, 8])).all())
+    # the low-resolution tokens are the bilinear resize of the frame
+    low0 = F.interpolate(x[0].T.reshape(1, d, 12, 12).float(), size=(8, 8), mode="bilinear",
+                         align_corners=False).reshape(d, 64).T
+    got0 = out.tokens[out.frame_indices == 0].float().cpu()
+    torch.testing.assert_close(got0, low0.to(dtype).float(), rtol=2e-2, atol=2e-2)
+
+
+def test_k_upgrades_follow_the_budget():
+    x = torch.randn(10, 144, 8)
+    q = Query(embedding=torch.randn(2, 8))
+    comp = create_compressor("longvu_mixed_resolution")
+    for k in range(0, 11):
+        budget = 640 + 80 * k + 79
+        out = comp(wrap(x, (12, 12)), budget=budget, query=q)
+        assert sum(v == 144 for v in out.tokens_per_frame().values()) == k
+        assert len(out) == comp.num_output_tokens(num_frames=10, grid=(12, 12), budget=budget)
+
+
+def test_without_query_upgrades_are_spread_and_noted():
+    out = create_compressor("longvu_mixed_resolution")(wrap(torch.randn(8, 144, 4), (12, 12)), budget=8 * 64 + 160)
+    per = out.tokens_per_frame()
+    assert [f for f, v in per.items() if v == 144] == [2, 6]
+    assert "no query" in out.stats[-1].note
+
+
+def test_low_grid_is_configurable_for_a_24x24_input():
+    comp = LongVU(temporal=None, mixed_resolution=MixedResolutionConfig(low_grid=(12, 12)), stc=None)
+    out = comp(wrap(torch.randn(4, 576, 4), (24, 24)), budget=4 * 144)
+    assert out.tokens_per_frame() == {0: 144, 1: 144, 2: 144, 3: 144}
+
+
+# ----------------------------------------------------------------------------- spatial token compression
+def static_and_moving(t: int, d: int = 64) -> torch.Tensor:
+    """4x4 grid: cells 0-7 never change, cells 8-15 change every frame."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(1, 16, d, generator=g).repeat(t, 1, 1)
+    x[:, 8:] = torch.randn(t, 8, d, generator=g)
+    return x
+
+
+def test_static_regions_pruned_moving_kept(dtype, device):
+    x = static_and_moving(8).to(device, dtype)
+    out = create_compressor("longvu_stc")(wrap(x, (4, 4)), budget=100)
+    per = out.tokens_per_frame()
+    assert per[0] == 16, "the chunk's first frame keeps every token"
+    for f in range(1, 8):
+        cells = out.cells[out.frame_indices == f].tolist()
+        assert cells == list(range(8, 16)), "only the moving cells survive"
+    assert len(out) == 16 + 7 * 8
+
+
+def test_stc_fallback_drops_equally_from_chunk_ends_then_truncates():
+    x = static_and_moving(16)
+    mask = stc_keep_mask(x)
+    assert int(mask.sum()) == 2 * 72
+    fitted, note = fit_mask(mask, 100, 8)
+    # excess 44 over 2 chunks: 22 from the end of each
+    assert int(fitted[:8].sum()) == 50 and int(fitted[8:].sum()) == 50
+    seq = torch.nonzero(mask[:8].reshape(-1)).flatten()
+    assert torch.equal(torch.nonzero(fitted[:8].reshape(-1)).flatten(), seq[:50])
+    fitted, note = fit_mask(mask, 101, 8)  # odd excess: floor per chunk, then truncation
+    assert int(fitted.sum()) == 101 and "truncated" in note
+
+
+def test_stc_threshold_is_configurable():
+    x = static_and_moving(8)
+    x[1:, :8] += 0.8 * torch.randn(7, 8, 64)  # static cells drift a little
+    strict = stc_keep_mask(x, STCConfig(threshold=0.1))
+    loose = stc_keep_mask(x, STCConfig(threshold=0.99))
+    assert int(strict.sum()) < int(loose.sum())
+
+
+# ----------------------------------------------------------------------------- the whole pipeline
+def test_full_longvu_paths_and_streaming_equivalence():
+    g = torch.Generator().manual_seed(9)
+    scenes = torch.randn(12, 144, 16, generator=g)
+    x = scenes.repeat_interleave(25, 0) + 0.05 * torch.randn(300, 144, 16, generator=g)
+    feats = FrameFeatures(x, (12, 12), torch.arange(300) * 0.5, torch.arange(300) + 1000)
+    q = Query(embedding=torch.randn(3, 16, generator=g))
+    comp = create_compressor("longvu")
+    for budget in (300, 2_000, 8_000, 300 * 64, 60_000):
+        out = comp(feats, budget=budget, query=q)
+        assert len(out) <= budget
+        assert out.stats[0].stage == "temporal"
+        if 300 >= budget // 64:
+            assert out.stats[0].frames_out < 300, "near-duplicates removed"
+        else:
+            assert out.stats[0].frames_out == 300 and "not applied" in out.stats[0].note
+            assert len(out) == 300 * 144
+        chunks = []
+        for i, n in enumerate([7, 64, 1, 100, 128]):
+            s = sum([7, 64, 1, 100, 128][:i])
+            chunks.append(FrameFeatures(x[s:s + n], (12, 12), feats.timestamps_s[s:s + n],
+                                        feats.frame_indices[s:s + n]))
+        streamed = comp.stream(chunks, budget=budget, query=q)
+        assert torch.equal(streamed.tokens, out.tokens)
+        assert torch.equal(streamed.frame_indices, out.frame_indices)
+        assert torch.equal(streamed.cells, out.cells)
+
+
+def test_full_longvu_reaches_stc_when_even_low_resolution_overflows():
+    x = torch.randn(64, 144, 8)  # all distinct: temporal reduction keeps nearly all
+    out = create_compressor("longvu")(wrap(x, (12, 12)), budget=1000)
+    stages = [s.stage for s in out.stats]
+    assert stages == ["temporal", "mixed_resolution", "stc"]
+    assert len(out) == 1000  # random tokens are dissimilar: STC keeps too many, fallbacks trim to the budget
+    assert bool((out.cell_grids == torch.tensor([8, 8])).all())
+
+
+def test_token_count_exact_without_temporal_reduction():
+    comp = create_compressor("longvu")
+    c = comp.token_count(num_frames=10, grid=(12, 12), budget=100_000)  # 10 < 100000 // 64
+    assert c.exact and c.tokens == 1440
+    c = comp.token_count(num_frames=3600, grid=(12, 12), budget=8000)
+    assert not c.exact and c.tokens == 8000
+
+
+def test_coded_features_through_longvu_keep_provenance():
+    feats = coded_features(40, (12, 12), d=8)
+    out = create_compressor("longvu")(feats, budget=40 * 64 + 160)
+    assert bool((out.tokens[:, 0] == out.frame_indices.float()).all())
