@@ -1,0 +1,89 @@
+"""Audio as 16 kHz mono, subtitles as timed text (embedded streams and sidecar files)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _media import make_video, write_srt, write_vtt
+from longvid.errors import NotAVideoError, VideoNotFoundError
+from longvid.io import iter_audio, read_audio, read_subtitles
+from longvid.io.audio import NoAudioStreamError
+
+
+def dominant_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()])
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".avi"])
+def test_read_audio_tone(media, suffix):
+    path = media(f"tone{suffix}", duration_s=2.0, fps=5, audio="tone",
+                 codec="libvpx-vp9" if suffix == ".webm" else ("mpeg4" if suffix == ".avi" else "libx264"))
+    clip = read_audio(path)
+    assert clip.sample_rate == 16000 and clip.samples.dtype == np.float32 and clip.samples.ndim == 1
+    assert clip.duration_s == pytest.approx(2.0, abs=0.15)
+    assert abs(clip.start_s) < 0.1
+    assert dominant_hz(clip.samples[2000:20000], 16000) == pytest.approx(440, abs=5)
+    assert 0.3 < np.abs(clip.samples).max() <= 1.0
+
+
+def test_iter_audio_streams_fixed_chunks(sample_video):
+    whole = read_audio(sample_video, sample_rate=8000)
+    chunks = list(iter_audio(sample_video, chunk_s=1.5, sample_rate=8000))
+    assert [len(c.samples) for c in chunks[:-1]] == [12000] * (len(chunks) - 1)
+    assert 0 < len(chunks[-1].samples) <= 12000
+    assert np.array_equal(np.concatenate([c.samples for c in chunks]), whole.samples)
+    assert [c.start_s for c in chunks] == pytest.approx([whole.start_s + 1.5 * k for k in range(len(chunks))])
+
+
+def test_no_audio_stream(media):
+    path = media("silent.mp4", duration_s=1.0, fps=5)
+    with pytest.raises(NoAudioStreamError, match="no audio stream.*video"):
+        read_audio(path)
+
+
+def test_audio_bad_input(tmp_path):
+    with pytest.raises(VideoNotFoundError):
+        read_audio(tmp_path / "missing.mp4")
+    (tmp_path / "x.wav").write_text("not audio")
+    with pytest.raises(NotAVideoError):
+        read_audio(tmp_path / "x.wav")
+
+
+CUES = [(0.5, 1.5, "hello world"), (2.5, 3.25, "second line")]
+
+
+@pytest.mark.parametrize("suffix,codec", [(".mp4", "libx264"), (".mkv", "libx264"), (".mov", "libx264"), (".webm", "libvpx")])
+def test_embedded_subtitles(media, suffix, codec):
+    path = media(f"subs{suffix}", duration_s=4.0, fps=5, codec=codec, subtitles=CUES)
+    cues = read_subtitles(path)
+    assert [c.text for c in cues] == ["hello world", "second line"]
+    assert [t for c in cues for t in (c.start_s, c.end_s)] == pytest.approx([0.5, 1.5, 2.5, 3.25], abs=1e-3)
+    assert all(c.source == "subtitle" for c in cues)
+
+
+def test_sidecar_subtitles(tmp_path):
+    video = make_video(tmp_path / "talk.mp4", duration_s=4.0, fps=5, subtitles=[(0.2, 0.8, "embedded")])
+    write_srt(tmp_path / "talk.srt", [(1.0, 2.0, "<i>from srt</i>"), (2.0, 2.5, "two\nlines")])
+    write_vtt(tmp_path / "talk.en.vtt", [(3.0, 3.5, "from vtt")])
+    write_srt(tmp_path / "talk.de.srt", [(1.0, 2.0, "<i>from srt</i>")])  # same cue twice: kept once
+    write_srt(tmp_path / "other.srt", [(0.0, 1.0, "not this video's")])
+    write_srt(tmp_path / "talk.extra.notes.srt", [(0.0, 1.0, "not a language suffix")])
+    cues = read_subtitles(video)
+    assert [c.text for c in cues] == ["embedded", "from srt", "two\nlines", "from vtt"]
+    assert cues[3].start_s == pytest.approx(3.0) and cues[3].end_s == pytest.approx(3.5)
+    assert [c.text for c in read_subtitles(video, sidecars=False)] == ["embedded"]
+
+
+def test_no_subtitles_is_empty(media):
+    assert read_subtitles(media("nosubs.mp4", duration_s=1.0, fps=5)) == []
+
+
+def test_broken_sidecar_is_skipped_with_a_warning(tmp_path, caplog):
+    video = make_video(tmp_path / "clip.mkv", duration_s=1.0, fps=5)
+    (tmp_path / "clip.srt").write_bytes(b"\x00\x01binary garbage\xff" * 10)
+    with caplog.at_level("WARNING"):
+        cues = read_subtitles(video)
+    assert cues == []
+    assert "clip.srt" in caplog.text
