@@ -65,9 +65,17 @@ def run(args: argparse.Namespace) -> int:
             except ValueError:
                 options[k] = {"true": True, "false": False}.get(v.lower(), v)
     engine = create_engine(args.engine, **options)
+    if hasattr(getattr(engine, "model", None), "frame_tokens"):
+        from longvid.eval.niah.llm_features import VideoLLMFeatures
+
+        feature_engine = VideoLLMFeatures(engine)  # LongVA: features once, needles inserted
+    else:
+        feature_engine = engine
     use_features = args.adapter == "features" or (
-        args.adapter == "auto" and hasattr(engine, "encode_frames") and hasattr(engine, "generate_from_features"))
-    adapter = (FeatureEngineAdapter(engine, scoring=args.scoring) if use_features else VideoEngineAdapter(engine))
+        args.adapter == "auto" and hasattr(feature_engine, "encode_frames")
+        and hasattr(feature_engine, "generate_from_features"))
+    adapter = (FeatureEngineAdapter(feature_engine, scoring=args.scoring) if use_features
+               else VideoEngineAdapter(engine))
     if args.scoring == "teacher_forced" and not use_features:
         print("longvid niah: error: teacher-forced scoring needs an engine with logits (--adapter features)")
         return 2

@@ -1,0 +1,55 @@
+"""Feature-level V-NIAH on a tiny LongVA the test builds (random weights): haystack encoded once,
+needle tokens inserted at int(depth*N), teacher-forced and generation scoring both run."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from longvid.eval.niah import FeatureEngineAdapter, NiahGrid, load_needles, run_niah, write_generated_needles
+from longvid.eval.niah.adapters import CellTask, UnsupportedNeedleError
+from longvid.eval.niah.llm_features import VideoLLMFeatures
+from longvid.eval.niah.runner import build_question, placements_for
+
+_spec = importlib.util.spec_from_file_location("_tiny_models", Path(__file__).parent.parent / "models" / "tiny.py")
+tiny = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny)
+
+
+@pytest.fixture(scope="module")
+def longva_engine(tmp_path_factory):
+    from longvid.models.engine import load_engine
+
+    folder, towers = tiny.make_longva(tmp_path_factory.mktemp("longva"))
+    return load_engine(str(folder), vision_towers=towers)
+
+
+def test_feature_niah_encodes_haystack_once_and_inserts_needles(tmp_path, haystack_60s, longva_engine):
+    haystack, _ = haystack_60s
+    write_generated_needles(tmp_path / "n", kinds=("image", "text"), seed=2, image_size=(64, 36))
+    sets = load_needles(tmp_path / "n")
+    feats = VideoLLMFeatures(longva_engine, max_new_tokens=4)
+    adapter = FeatureEngineAdapter(feats, scoring="teacher_forced")
+    grid = NiahGrid(frames=(4, 8), depths=(0.0, 0.5, 1.0))
+    summary = run_niah(adapter, haystack, sets, grid, tmp_path / "out", heatmap=False)
+    assert summary["num_results"] == 12 and summary["num_errors"] == 0
+    # 8 haystack frames once + 1 image needle once + 1 text-burned frame per text cell (6)
+    assert feats.encode_calls == 8 + 1 + 6
+    image_set = next(s for s in sets if s.needles[0].kind == "image")
+    task = CellTask(8, 0.5, image_set, placements_for(image_set, 8, 0.5), build_question(image_set))
+    cell = adapter.cell_features(task)
+    assert cell.shape[0] == 9
+    needle = adapter.needle_features[image_set.needles[0].image][0]
+    assert torch.equal(cell[4], needle)  # int(0.5 * 8) = 4
+    assert torch.equal(cell[:4], adapter.features[:4]) and torch.equal(cell[5:], adapter.features[4:8])
+    text = feats.generate_from_features(cell, task.question)
+    assert isinstance(text, str)
+
+
+def test_feature_adapter_refuses_spoken_needles(tmp_path, haystack_60s, longva_engine):
+    write_generated_needles(tmp_path / "n", kinds=("speech",))
+    adapter = FeatureEngineAdapter(VideoLLMFeatures(longva_engine))
+    with pytest.raises(UnsupportedNeedleError, match="spoken"):
+        adapter.prepare(haystack_60s[0], NiahGrid(frames=(4,), depths=(0.0,)), load_needles(tmp_path / "n"),
+                        tmp_path / "w")
