@@ -118,6 +118,24 @@ def test_longva_unires_image(longva_dir):
     assert sorted(vt.cells.tolist()) == list(range(288))
 
 
+def test_loglikelihood_matches_greedy_generation(longva_dir, short_video):
+    from longvid.models.engine import load_engine
+
+    folder, towers = longva_dir
+    eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, fps=None, num_frames=4)
+    q = "what color is the square?"
+    answer = eng.ask(str(short_video), q).text
+    # the random model also emits special tokens, which decoding drops: score the first two words,
+    # generated before any of them
+    prefix = " ".join(answer.split()[:2])
+    assert prefix
+    logp, greedy = eng.loglikelihood(str(short_video), q, prefix)
+    assert greedy and logp < 0, (answer, logp)
+    other = "red" if not answer.startswith("red") else "blue"
+    logp2, greedy2 = eng.loglikelihood(str(short_video), q, other)
+    assert not greedy2 and logp2 < 0
+
+
 def test_registered_engines(longvu_dir):
     from longvid.engines import create_engine, list_engines
 

@@ -25,7 +25,7 @@ def test_longvu_7b_plan_on_80gb():
                            available=80 * GiB)
     # Qwen2-7B 7.6e9 + SigLIP-SO400M 0.43e9 + DINOv2-g 1.14e9 + aggregator, 2 bytes each
     assert 16.5 * GiB < plan.weights_bytes < 18.0 * GiB  # 9.24e9 parameters
-    assert plan.bytes_per_frame == 144 * 3584 * 2  # projected 12x12 tokens held per kept frame
+    assert plan.bytes_per_frame == 144 * (1024 + 3584) * 2  # aggregated + projected 12x12 tokens per frame
     assert plan.frames_that_fit > 10_000  # compression bounds the sequence: frames cost only tokens
     assert "frames fit" in plan.describe()
     plan.check(frames=10_000)

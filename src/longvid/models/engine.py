@@ -112,6 +112,38 @@ class VideoLLMEngine:
     def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
         return self.run(video, question, on_text=on_text).answer
 
+    def loglikelihood(self, video: str, context: str, continuation: str) -> tuple[float, bool]:
+        """Log-probability of ``continuation`` as the answer to ``context``, and whether greedy
+        decoding would produce it (argmax at every position: V-NIAH's "PPL-based" exact match).
+
+        The continuation is appended after the generation prompt; the compressor's query is the
+        context only, so the answer cannot steer which frames the model sees.
+        """
+        import torch
+
+        from longvid.models.prompt import PromptParts, build_prompt, splice
+
+        m, cfg = self.model, self.config
+        parts = build_prompt(m.tokenizer, context, system=cfg.system)
+        cont = torch.tensor(m.tokenizer(continuation, add_special_tokens=False)["input_ids"], dtype=torch.long)
+        if cont.numel() == 0:
+            raise ValueError("the continuation is empty after tokenization; nothing to score")
+        budget = m.context_budget(parts.num_text_tokens + cont.numel(), cfg.context_length)
+        if budget < 1:
+            raise BudgetError(f"context and continuation take {parts.num_text_tokens + cont.numel()} tokens, "
+                              "leaving no room for the video")
+        vt = m.video_tokens(video, question=context, query_ids=parts.after_ids, budget=budget, fps=cfg.fps,
+                            num_frames=cfg.num_frames, max_frames=cfg.max_frames, compressor=self.compressor)
+        full = PromptParts(parts.text + continuation, parts.before_ids, torch.cat([parts.after_ids, cont]))
+        with torch.inference_mode():
+            embeds, mask = splice(m.llm.get_input_embeddings(), full, vt.tokens)
+            logits = m.llm(inputs_embeds=embeds, attention_mask=mask).logits[0]
+        n = cont.numel()
+        # the logit at position p predicts token p + 1: the continuation sits at the last n positions
+        logp = logits[-n - 1 : -1].float().log_softmax(-1).cpu()
+        total = float(logp.gather(1, cont[:, None]).sum())
+        return total, bool((logp.argmax(-1) == cont).all())
+
     def _evidence(self, vt: VisualTokens, video: str) -> tuple[Evidence, ...]:
         per = vt.tokens_per_frame()
         if not per:

@@ -104,7 +104,8 @@ def plan_for_config(raw: dict, family: str, *, device: str = "cpu", dtype=None,
                     "cambrian_llama": ("LlamaConfig", "LlamaForCausalLM")}
         cfg_name, model_name = families[cfg.model_type]
         ctx = context_length or cfg.context_length
-        tokens_per_frame_held = cfg.query_tokens  # projected 12x12 tokens of a kept frame
+        tokens_per_frame_held = cfg.query_tokens  # 12x12 tokens of a kept frame (aggregated + projected)
+        held_width = cfg.vision_hidden_size + cfg.hidden_size
         grows = False
         enc_tokens = max(e for e in cfg.encoder_token_lens) * 1.3  # 27x27 native patches
         enc_hidden = max(h for _, h in enc)
@@ -117,6 +118,7 @@ def plan_for_config(raw: dict, family: str, *, device: str = "cpu", dtype=None,
         cfg_name, model_name = "Qwen2Config", "Qwen2ForCausalLM"
         ctx = context_length or cfg.context_length
         tokens_per_frame_held = cfg.tokens_per_frame
+        held_width = cfg.hidden_size
         grows = True
         enc_tokens, enc_hidden = 577, enc[0][1]
     text_cfg = llm_config(raw, cfg_name)
@@ -133,7 +135,7 @@ def plan_for_config(raw: dict, family: str, *, device: str = "cpu", dtype=None,
     kv_per_token = 2 * layers * kv_heads * head_dim * bpe
     act_per_token = (4 * hidden + 3 * inter) * bpe  # one layer's transient prefill tensors
     enc_act = int(encoder_chunk * enc_tokens * enc_hidden * 8 * bpe)
-    held = tokens_per_frame_held * hidden * bpe
+    held = tokens_per_frame_held * held_width * bpe
     if grows:
         fixed = enc_act
         per_frame = held + tokens_per_frame_held * (kv_per_token + act_per_token)
