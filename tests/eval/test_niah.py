@@ -172,11 +172,98 @@ def test_run_niah_finds_image_needles_and_resumes(tmp_path, haystack_60s):
     assert len(summary["cells"]) == 6 and summary["num_results"] == 12
     cell = json.loads((tmp_path / "out/cells/000030_0.5000_image0.json").read_text())
     assert cell["insert_at"] == [15] and cell["details"]["needle_times_s"] == [15.0]
-    assert cell["details"]["cites_needle"] and cell["details"]["cell_frames"] == 31
+    assert cell["details"]["cites_needle"] and cell["details"]["cell_frames"] == 30  # overlaid in place
     # resumed: nothing is asked again
     n = len(calls)
     run_niah(VideoEngineAdapter(engine, width=320), haystack, sets, grid, tmp_path / "out")
     assert len(calls) == n == 12
+
+
+def test_insert_mode_adds_a_frame_like_longva(tmp_path, haystack_60s):
+    haystack, _ = haystack_60s
+    write_generated_needles(tmp_path / "needles", kinds=("image",), seed=5)
+    sets = load_needles(tmp_path / "needles")
+    adapter = VideoEngineAdapter(PixelEngine(), width=320, mode="insert", reuse=False)
+    summary = run_niah(adapter, haystack, sets, NiahGrid(frames=(10,), depths=(0.3, 1.0)), tmp_path / "out")
+    assert summary["average_accuracy"] == 1.0
+    cell = json.loads((tmp_path / "out/cells/000010_1.0000_image0.json").read_text())
+    assert cell["details"]["cell_frames"] == 11 and cell["details"]["needle_times_s"] == [10.0]
+
+
+def test_overlay_cells_keep_every_other_frame_and_mix_speech(tmp_path, haystack_60s):
+    import shutil
+
+    import av
+
+    from longvid.eval.niah.render import AUDIO_RATE, Placement, SampledHaystack, render_cell
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    haystack, _ = haystack_60s
+    write_generated_needles(tmp_path / "n", kinds=("text", "speech"), seed=1)
+    text, speech = (s.needles[0] for s in load_needles(tmp_path / "n"))
+    hs = SampledHaystack(haystack, tmp_path / "w", max_frames=20, width=320).prepare()
+    cells = []
+    for name, idx in (("a", 5), ("b", 12)):
+        out = tmp_path / f"{name}.mkv"
+        where = render_cell(hs, 20, [Placement(idx, text), Placement(idx + 2, speech)], out,
+                            speech_cache=tmp_path / "sp", mode="overlay", lossless=True)
+        assert where == {"times_s": [float(idx), float(idx + 2)], "frames": 20}
+        with av.open(str(out)) as c:
+            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        with av.open(str(out)) as c:
+            audio = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)]).astype(np.float32)
+        cells.append((frames, audio / 32768.0))
+    (fa, aa), (fb, ab) = cells
+    same = [i for i in range(20) if np.array_equal(fa[i], fb[i])]
+    assert same == [i for i in range(20) if i not in (5, 12)]  # lossless: only the needle frames differ
+    assert np.abs(fa[5].astype(int) - fb[5]).mean() > 5
+    loud = lambda a, t: float(np.abs(a[int(t * AUDIO_RATE) : int((t + 1) * AUDIO_RATE)]).mean())
+    assert loud(aa, 7) > 5 * max(loud(ab, 7), 1e-4)  # the phrase is heard at 7 s in cell a only
+    assert loud(ab, 14) > 5 * max(loud(aa, 14), 1e-4)
+
+
+def test_content_memo_reuses_identical_inputs_only():
+    from dataclasses import dataclass
+
+    import torch
+
+    from longvid.eval.niah.memo import MemoEmbedder, MemoEncoder, MemoOCR
+
+    @dataclass(frozen=True)
+    class Enc:
+        features: torch.Tensor
+        logits: torch.Tensor
+
+    class Inner:
+        calls = 0
+
+        def encode(self, frames):
+            Inner.calls += len(frames)
+            x = torch.as_tensor(frames.reshape(len(frames), -1).mean(1, dtype=np.float64)).float()
+            return Enc(x[:, None].repeat(1, 4), -x[:, None].repeat(1, 3))
+
+        def read(self, frame):
+            Inner.calls += 1
+            return [(f"mean {frame.mean():.1f}", 0.9)]
+
+        def embed(self, texts):
+            Inner.calls += len(texts)
+            return np.array([[len(t), 1.0] for t in texts])
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (4, 8, 8, 3), dtype=np.uint8)
+    enc = MemoEncoder(Inner())
+    first = enc.encode(frames)
+    again = enc.encode(np.concatenate([frames[2:], frames[:1] + 1]))  # two repeats, one new frame
+    assert Inner.calls == 5 and (enc.hits, enc.misses) == (2, 5)
+    assert torch.equal(again.features[:2], first.features[2:]) and torch.equal(again.logits[:2], first.logits[2:])
+    assert not torch.equal(again.features[2], first.features[0])
+    ocr = MemoOCR(Inner())
+    assert ocr.read(frames[0]) == ocr.read(frames[0].copy()) and ocr.misses == 1 and ocr.hits == 1
+    emb = MemoEmbedder(Inner())
+    out = emb.embed(["a", "bb", "a"])
+    assert out.shape == (3, 2) and emb.misses == 2 and emb.hits == 1
 
 
 def test_haystack_too_short_for_the_grid(tmp_path, haystack_60s):

@@ -5,6 +5,8 @@ Design decisions:
 - H.264 (libx264, ``ultrafast``) in MP4 with a keyframe every ``gop_s`` seconds, so readers
   can seek; mono AAC audio at the rate given (16 kHz suits speech recognition).
 - Audio is given as float32 samples in [-1, 1] and encoded in 1024-sample frames.
+- ``lossless``: x264 at qp 0 and PCM audio in Matroska, so a frame decodes to the same pixels
+  whatever surrounds it (lossy coding makes them depend on their neighbours).
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ class WriterConfig:
     preset: str = "ultrafast"  # x264 speed/size trade-off; test media favours speed
     gop_s: float = 2.0  # seconds between keyframes
     audio_rate: int | None = 16_000  # None: no audio track
-    audio_bitrate: int = 48_000
+    audio_bitrate: int = 48_000  # AAC only
+    # Lossless (x264 qp 0 + 16-bit PCM, needs a .mkv path): the same input frame decodes to the
+    # same pixels wherever it sits in any file, so work on it can be reused across files.
+    lossless: bool = False
 
 
 class VideoWriter:
@@ -43,15 +48,17 @@ class VideoWriter:
         self._video.pix_fmt = "yuv420p"
         self._video.time_base = 1 / rate
         gop = max(1, round(config.fps * config.gop_s))
-        self._video.codec_context.options = {"crf": str(config.crf), "preset": config.preset,
-                                             "g": str(gop), "keyint_min": str(gop)}
+        quality = {"qp": "0"} if config.lossless else {"crf": str(config.crf)}
+        self._video.codec_context.options = {**quality, "preset": config.preset, "g": str(gop),
+                                             "keyint_min": str(gop)}
         self._audio = None
         self._pending = np.zeros(0, np.float32)
         self._audio_pts = 0
         if config.audio_rate:
-            self._audio = self._container.add_stream("aac", rate=config.audio_rate)
+            self._audio = self._container.add_stream("pcm_s16le" if config.lossless else "aac", rate=config.audio_rate)
             self._audio.layout = "mono"
-            self._audio.bit_rate = config.audio_bitrate
+            if not config.lossless:
+                self._audio.bit_rate = config.audio_bitrate
         self._frame_index = 0
         self.frames_written = 0
         self.samples_written = 0
@@ -84,7 +91,11 @@ class VideoWriter:
             if len(part) < chunk:
                 part = np.pad(part, (0, chunk - len(part)))
             data = np.clip(part, -1.0, 1.0).astype(np.float32)[None, :]
-            frame = av.AudioFrame.from_ndarray(data, format="fltp", layout="mono")
+            if self.config.lossless:
+                data = np.round(data * 32767).astype(np.int16)
+                frame = av.AudioFrame.from_ndarray(data, format="s16", layout="mono")
+            else:
+                frame = av.AudioFrame.from_ndarray(data, format="fltp", layout="mono")
             frame.sample_rate = self.config.audio_rate
             frame.pts = self._audio_pts
             self._audio_pts += chunk

@@ -5,10 +5,12 @@ Design decisions:
   ``run_cell`` (one grid cell) and ``describe`` (settings, and what is reused, for results.json).
 - ``VideoEngineAdapter`` serves any engine with ``ask(video, question) -> Answer`` (the offline
   default): each cell is a real video with the needles rendered in (text burned in, speech mixed
-  into the sound, images as inserted frames). Reused across cells: the 1 fps sampling of the
-  haystack (decoded once into a small cache), synthesised speech (once per phrase), and the
-  engine object with its loaded models; engines that cache per-frame or per-audio-window work by
-  content also reuse that, since haystack frames repeat across cells byte for byte.
+  into the sound, images in place of a frame, or inserted as LongVA does). Reused across cells:
+  the 1 fps sampling of the haystack (decoded once into a small cache), synthesised speech (once
+  per phrase), the engine object with its loaded models, and (``reuse=True``, the default) the
+  engine's per-frame features, OCR reads and text embeddings of identical inputs: cell videos
+  are lossless and needles overlaid in place, so haystack frames repeat byte for byte across
+  cells (see ``memo``). The engine still indexes every cell video itself.
 - ``FeatureEngineAdapter`` serves video-LLM engines that expose their vision side
   (``encode_frames``) and their language side on features (``generate_from_features`` and, for
   teacher-forced scoring, ``greedy_match_from_features``): the haystack is encoded ONCE for the
@@ -72,11 +74,15 @@ class VideoEngineAdapter:
 
     scoring: Scoring = "generation"
 
-    def __init__(self, engine: Any, *, width: int = 640, keep_videos: bool = False) -> None:
+    def __init__(self, engine: Any, *, width: int = 640, keep_videos: bool = False, mode: str = "overlay",
+                 reuse: bool = True) -> None:
         self.engine = engine
         self.name = getattr(engine, "name", type(engine).__name__)
         self.width = width
         self.keep_videos = keep_videos
+        self.mode = mode  # overlay: needle in place of the haystack frame; insert: an extra frame (LongVA)
+        self.reuse = reuse  # lossless cell videos + content memo of the engine's per-frame models
+        self.memos: dict = {}
         self.haystack: SampledHaystack | None = None
         self.work_dir: Path | None = None
 
@@ -84,30 +90,46 @@ class VideoEngineAdapter:
         self.work_dir = Path(work_dir)
         self.haystack = SampledHaystack(haystack, self.work_dir, max_frames=grid.max_frames, fps=grid.fps,
                                         width=self.width).prepare()
+        if self.reuse:
+            from longvid.eval.niah.memo import install_content_memo
+
+            self.memos = install_content_memo(self.engine)
 
     def run_cell(self, task: CellTask) -> CellOutcome:
         assert self.haystack is not None and self.work_dir is not None, "call prepare() first"
         videos = self.work_dir / "cells"
         videos.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=videos) as tmp:
-            path = Path(tmp) / f"cell_{task.frames}_{task.depth:.3f}_{task.needle_set.id}.mp4"
+            suffix = ".mkv" if self.reuse else ".mp4"
+            path = Path(tmp) / f"cell_{task.frames}_{task.depth:.3f}_{task.needle_set.id}{suffix}"
             where = render_cell(self.haystack, task.frames, list(task.placements), path,
-                                speech_cache=self.work_dir / "speech")
+                                speech_cache=self.work_dir / "speech", mode=self.mode, lossless=self.reuse)
             answer = self.engine.ask(str(path), task.question)
+            if hasattr(self.engine, "close"):
+                self.engine.close()  # drop the cell's open index; loaded models stay
             if self.keep_videos:
                 path.replace(videos / path.name)
         moments = [[m.start_s, m.end_s] for m in getattr(answer, "moments", ())]
-        return CellOutcome(prediction=answer.text, details={
+        details = {
             "needle_times_s": where["times_s"], "cell_frames": where["frames"], "moments": moments,
             "grounded": getattr(answer, "grounded", None),
             "cites_needle": any(m0 - 1.0 <= t <= m1 + 1.0 for t in where["times_s"] for m0, m1 in moments),
-        })
+            "engine_timings_s": dict(getattr(answer, "timings_s", {}) or {}),
+        }
+        if self.memos:
+            from longvid.eval.niah.memo import memo_stats
+
+            details["memo"] = memo_stats(self.memos)  # cumulative over the run
+        return CellOutcome(prediction=answer.text, details=details)
 
     def describe(self) -> dict:
-        return {"adapter": "video", "engine": self.name, "width": self.width,
-                "reused": ["haystack sampled once at the grid rate (cache video + audio)",
-                           "speech synthesised once per phrase", "engine object and its loaded models",
-                           "whatever the engine caches by content (haystack frames repeat across cells)"]}
+        reused = ["haystack sampled once at the grid rate (cache video + audio)",
+                  "speech synthesised once per phrase", "engine object and its loaded models"]
+        if self.reuse:
+            reused.append("per-frame encoder features, OCR reads and text embeddings of identical inputs "
+                          "(lossless cell videos, needles overlaid in place)")
+        return {"adapter": "video", "engine": self.name, "width": self.width, "mode": self.mode,
+                "reuse": self.reuse, "reused": reused}
 
 
 # ----------------------------------------------------------------------------- feature engines

@@ -180,7 +180,7 @@ def write_generated_needles(
                                           f"{shape}? Answer with one word."})
             elif kind == "text":
                 word = words.pop()
-                entries.append({"id": nid, "kind": "text", "text": f"THE SECRET WORD IS {word.upper()}",
+                entries.append({"id": nid, "kind": "text", "text": f"THE SECRET WORD IS\n{word.upper()}",
                                 "answer": word, "prompt": "What is the secret word shown on screen?"})
             else:
                 word = words.pop()
@@ -190,14 +190,14 @@ def write_generated_needles(
         a, b = words.pop(), words.pop()
         entries.append({"id": "multi0", "mode": "multi",
                         "prompt": "Which two secret words are shown on screen?", "answer": f"{a}; {b}",
-                        "needles": [{"kind": "text", "text": f"THE SECRET WORD IS {a.upper()}", "answer": a},
-                                    {"kind": "text", "text": f"THE SECRET WORD IS {b.upper()}", "answer": b}]})
+                        "needles": [{"kind": "text", "text": f"THE SECRET WORD IS\n{a.upper()}", "answer": a},
+                                    {"kind": "text", "text": f"THE SECRET WORD IS\n{b.upper()}", "answer": b}]})
     if multihop:
         code = f"{rng.randrange(1000, 10000)}"
         entries.append({"id": "hop0", "mode": "multihop", "answer": code,
                         "prompt": "The vault code is given in two parts. What is the whole vault code?",
-                        "needles": [{"kind": "text", "text": f"VAULT CODE FIRST HALF {code[:2]}", "answer": code[:2]},
-                                    {"kind": "text", "text": f"VAULT CODE SECOND HALF {code[2:]}",
+                        "needles": [{"kind": "text", "text": f"VAULT CODE FIRST HALF\n{code[:2]}", "answer": code[:2]},
+                                    {"kind": "text", "text": f"VAULT CODE SECOND HALF\n{code[2:]}",
                                      "answer": code[2:]}]})
     (root / "dataset.json").write_text(json.dumps(entries, indent=2))
     return root

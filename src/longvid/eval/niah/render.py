@@ -5,9 +5,10 @@ Design decisions:
   samples go to a small cache video (``haystack_<fps>fps.mp4``) and the audio to a mono 16 kHz
   ``.npy`` read through a memory map, so each cell re-reads a short file instead of decoding
   the long one, and memory stays bounded.
-- Every visual needle is one inserted frame at index ``int(depth * N)``, as in LongVA: an image
-  needle is the image (letterboxed to the haystack size); a text needle is the haystack frame at
-  that point with the words burned in on a caption banner. Inserted frames carry silence.
+- A visual needle sits at index ``int(depth * N)``: inserted as one extra frame, as in LongVA
+  (an image needle letterboxed to the haystack size; a text needle is the haystack frame there
+  with the words burned in on a caption banner; inserted frames carry silence), or, in overlay
+  mode, in place of that frame so that the rest of the cell is the haystack unchanged.
 - A spoken needle is synthesised with espeak-ng (cached per phrase) and mixed into the audio at
   the needle's time; nothing is inserted in the picture. No espeak-ng, no spoken needles: that
   is an error, not a silent skip.
@@ -125,25 +126,41 @@ class SampledHaystack:
 
 
 # ----------------------------------------------------------------------------- needle pixels and sound
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(_FONT, size)
+    except OSError:
+        return ImageFont.load_default(size=size)
+
+
 def burn_text(frame: np.ndarray, text: str) -> np.ndarray:
-    """The frame with ``text`` on a dark caption banner across its middle (large, OCR-readable)."""
-    from PIL import Image, ImageDraw, ImageFont
+    """The frame with ``text`` (lines split at "\\n") on a dark caption banner across its middle.
+
+    Large white sans-serif on near-black, each line centred: what a title card or caption looks
+    like, and legible to OCR at 1 fps sampling sizes.
+    """
+    from PIL import Image, ImageDraw
 
     img = Image.fromarray(frame).convert("RGB")
     w, h = img.size
+    lines = text.split("\n")
     size = max(12, h // 12)
-    try:
-        font = ImageFont.truetype(_FONT, size)
-    except OSError:
-        font = ImageFont.load_default(size=size)
     draw = ImageDraw.Draw(img)
-    while size > 10 and draw.textlength(text, font=font) > 0.92 * w:  # shrink long lines to fit
+    font = _font(size)
+    while size > 10 and max(draw.textlength(t, font=font) for t in lines) > 0.9 * w:  # fit the width
         size -= 2
-        font = ImageFont.truetype(_FONT, size) if Path(_FONT).exists() else ImageFont.load_default(size=size)
-    tw = draw.textlength(text, font=font)
-    x, y = (w - tw) / 2, h / 2 - size / 2
-    draw.rectangle([x - size * 0.4, y - size * 0.3, x + tw + size * 0.4, y + size * 1.3], fill=(15, 15, 15))
-    draw.text((x, y), text, font=font, fill=(255, 255, 255))
+        font = _font(size)
+    gap = int(size * 0.35)
+    block = len(lines) * size + (len(lines) - 1) * gap
+    widest = max(draw.textlength(t, font=font) for t in lines)
+    y = (h - block) / 2
+    draw.rectangle([(w - widest) / 2 - size * 0.5, y - size * 0.4, (w + widest) / 2 + size * 0.5,
+                    y + block + size * 0.5], fill=(15, 15, 15))
+    for t in lines:
+        draw.text(((w - draw.textlength(t, font=font)) / 2, y), t, font=font, fill=(255, 255, 255))
+        y += size + gap
     return np.asarray(img)
 
 
@@ -184,58 +201,80 @@ def speak(text: str, cache_dir: str | Path) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- one cell
 def render_cell(haystack: SampledHaystack, n: int, placements: list[Placement], out: str | Path,
-                *, speech_cache: str | Path) -> dict:
-    """Write the cell video: ``n`` haystack frames with the needles placed; returns where they went.
+                *, speech_cache: str | Path, mode: str = "insert", lossless: bool = False) -> dict:
+    """Write the cell video: ``n`` haystack frames with the needles placed; say where they went.
 
-    The returned dict maps each placement (in order) to its time in the cell video, seconds.
+    ``mode="insert"`` (LongVA): each visual needle is an extra frame at its index (text burned
+    into a copy of the haystack frame there). ``mode="overlay"``: the needle takes the place of
+    the haystack frame at its index (text burned into it, an image replacing it; depth 1.0 uses
+    the last frame), so the cell keeps exactly ``n`` frames and every other frame, and the audio,
+    stay where they were in the haystack. Spoken needles are mixed into the audio at their index.
+    Returns ``{"times_s": [time of each placement in the cell], "frames": frames written}``.
     """
+    assert mode in ("insert", "overlay"), mode
     fps = haystack.fps
     spf = int(round(AUDIO_RATE / fps))  # audio samples per sampled frame
-    visual = sorted((p for p in placements if p.needle.kind != "speech"), key=lambda p: p.index)
-    spoken = [p for p in placements if p.needle.kind == "speech"]
+    if mode == "overlay":
+        placements_eff = [Placement(min(p.index, n - 1), p.needle) for p in placements]
+    else:
+        placements_eff = list(placements)
+    visual = sorted((i for i, p in enumerate(placements_eff) if p.needle.kind != "speech"),
+                    key=lambda i: placements_eff[i].index)
+    n_out = n + (len(visual) if mode == "insert" else 0)
     src_audio = haystack.audio()
-    out_audio = np.zeros((n + len(visual)) * spf, np.float32)
+    out_audio = np.zeros(n_out * spf, np.float32)
     times: list[float] = [0.0] * len(placements)
+    blank = np.zeros((haystack.size[1], haystack.size[0], 3), np.uint8)
     j = 0  # output frame index
     vi = 0
     last = None
-    with VideoWriter(out, haystack.size, WriterConfig(fps=fps, audio_rate=AUDIO_RATE, gop_s=10)) as w:
+    cfg = WriterConfig(fps=fps, audio_rate=AUDIO_RATE, gop_s=10, lossless=lossless)
+    with VideoWriter(out, haystack.size, cfg) as w:
 
-        def put_needles(i: int, frame: np.ndarray | None) -> None:
-            nonlocal j, vi
-            while vi < len(visual) and visual[vi].index == i:
-                p = visual[vi]
-                if p.needle.kind == "image":
-                    img = image_frame(p.needle.image, haystack.size)
-                else:
-                    img = burn_text(frame if frame is not None else np.zeros((*haystack.size[::-1], 3), np.uint8),
-                                    p.needle.text)
-                w.write_frame(img)
-                times[placements.index(p)] = j / fps
-                j += 1
-                vi += 1
+        def needle_image(i: int, frame: np.ndarray | None) -> np.ndarray:
+            nd = placements_eff[i].needle
+            if nd.kind == "image":
+                return image_frame(nd.image, haystack.size)
+            return burn_text(frame if frame is not None else blank, nd.text)
+
+        def emit(frame: np.ndarray, audio_from: int | None) -> None:
+            nonlocal j
+            w.write_frame(frame)
+            if audio_from is not None:
+                out_audio[j * spf : (j + 1) * spf] = src_audio[audio_from * spf : (audio_from + 1) * spf]
+            j += 1
 
         for i, frame in enumerate(haystack.frames(n)):
-            put_needles(i, frame)
-            w.write_frame(frame)
-            out_audio[j * spf : (j + 1) * spf] = src_audio[i * spf : (i + 1) * spf]
-            j += 1
+            here = []
+            while vi < len(visual) and placements_eff[visual[vi]].index == i:
+                here.append(visual[vi])
+                vi += 1
+            if mode == "insert":
+                for k in here:
+                    times[k] = j / fps
+                    emit(needle_image(k, frame), None)  # an inserted frame carries silence
+                emit(frame, i)
+            else:
+                shown = frame
+                for k in here:  # several needles on one frame: drawn in order, the last on top
+                    shown = needle_image(k, shown if placements_eff[k].needle.kind == "text" else frame)
+                    times[k] = j / fps
+                emit(shown, i)
             last = frame
-        put_needles(n, last)  # depth 1.0: after the last haystack frame
-        for p in spoken:
-            # the spoken needle starts where haystack frame p.index lands in the output
-            shift = sum(1 for v in visual if v.index <= p.index)
-            start = (p.index + shift) * spf
+        while vi < len(visual):  # insert mode, depth 1.0: after the last haystack frame
+            k = visual[vi]
+            times[k] = j / fps
+            emit(needle_image(k, last), None)
+            vi += 1
+        for k, p in enumerate(placements_eff):
+            if p.needle.kind != "speech":
+                continue
             voice = speak(p.needle.text, speech_cache)
+            shift = sum(1 for v in visual if placements_eff[v].index <= p.index) if mode == "insert" else 0
+            # where haystack frame p.index lands; a phrase that would run past the end starts earlier
+            start = max(0, min((p.index + shift) * spf, len(out_audio) - len(voice)))
             end = min(len(out_audio), start + len(voice))
-            if start >= len(out_audio):  # depth 1.0: the phrase follows the last frame
-                out_audio = np.concatenate([out_audio, np.zeros(start + len(voice) - len(out_audio), np.float32)])
-                end = start + len(voice)
-            out_audio[start:end] = np.clip(out_audio[start:end] + voice[: end - start], -1, 1)
-            times[placements.index(p)] = start / AUDIO_RATE
-        # video and audio lengths: pad the picture with the last frame if speech runs past it
-        while j * spf < len(out_audio):
-            w.write_frame(last if last is not None else np.zeros((*haystack.size[::-1], 3), np.uint8))
-            j += 1
-        w.write_audio(np.pad(out_audio, (0, j * spf - len(out_audio))))
+            out_audio[start:end] = np.clip(out_audio[start:end] + voice[: end - start], -1.0, 1.0)
+            times[k] = start / AUDIO_RATE
+        w.write_audio(out_audio)
     return {"times_s": times, "frames": j}
