@@ -1,0 +1,144 @@
+"""Answer a question from retrieved evidence with a small LLM, and check the answer rests on it.
+
+Design decisions:
+- Evidence is packed in time order as ``[m:ss-m:ss] said: ... | on screen: ...`` lines, best
+  first until ``context_tokens`` (counted with the LLM's own tokenizer) is reached.
+- The system prompt asks for a short answer from the evidence only, citing times; decoding is
+  greedy (deterministic) and short (``max_new_tokens``).
+- Groundedness: a small model can invent ("the vault code is a code of ethics") with the answer
+  in front of it. Every number in the answer must appear in the evidence, and at least
+  ``grounded_word_fraction`` of its other key words; otherwise the engine says it could not find
+  a grounded answer and shows the best evidence, never the invention.
+- The evidence an answer cites is ordered by how many of the answer's key words it contains.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from longvid.types import Evidence, format_timestamp
+
+SYSTEM_PROMPT = (
+    "You answer questions about a video using only the evidence lines given, each marked with its "
+    "time in the video. Answer in one short sentence and cite the time in brackets. "
+    "If the evidence does not contain the answer, say: \"The video does not say.\""
+)
+NOT_FOUND = "The video does not say."
+
+_STOP = set(
+    "a an the is are was were be been being of to in on at by for with from and or but not no this that these those "
+    "it its it's as into about than then there their they them he she his her you your we our i me my what which who "
+    "whom when where why how does do did done has have had can could should would will shall may might must say says "
+    "said video evidence answer time times shown screen on-screen text speaker mentioned appears appear".split()
+)
+_TIME_RE = re.compile(r"\[?\d{1,2}:\d{2}(?::\d{2})?(?:\s*-\s*\d{1,2}:\d{2}(?::\d{2})?)?\]?")
+
+
+def evidence_line(ev: Evidence) -> str:
+    parts = []
+    # quoting keeps the model from blending a line's label into its content
+    if ev.transcript:
+        parts.append(f'said: "{ev.transcript}"')
+    if ev.on_screen_text:
+        parts.append(f'on screen: "{ev.on_screen_text}"')
+    if ev.tags and not parts:
+        parts.append(f"looks like: {', '.join(ev.tags)}")
+    return f"{ev.moment.label()} " + " | ".join(parts)
+
+
+def pack_evidence(evidence: list[Evidence], tokenizer, budget_tokens: int) -> list[Evidence]:
+    """The best evidence that fits ``budget_tokens``, returned in time order."""
+    chosen, used = [], 0
+    for ev in evidence:
+        n = len(tokenizer(evidence_line(ev))["input_ids"]) + 1
+        if used + n > budget_tokens:
+            continue
+        chosen.append(ev)
+        used += n
+    return sorted(chosen, key=lambda e: e.moment.start_s)
+
+
+def key_terms(text: str) -> tuple[set[str], set[str]]:
+    """(numbers, other key words) of an answer, timestamps removed."""
+    text = _TIME_RE.sub(" ", text.lower())
+    numbers = set(re.findall(r"\d+(?:[.,]\d+)?", text))
+    words = {w for w in re.findall(r"[a-z][a-z\-']+", text) if w not in _STOP and len(w) > 2}
+    return numbers, words
+
+
+def _in(word: str, haystack: str) -> bool:
+    # tolerate plural/possessive endings ("slides" vs "slide")
+    return word in haystack or word.rstrip("s") in haystack or word.rstrip("'s") in haystack
+
+
+def is_grounded(answer: str, evidence_text: str, min_fraction: float) -> bool:
+    hay = evidence_text.lower()
+    hay_nospace = re.sub(r"\s+", "", hay)
+    numbers, words = key_terms(answer)
+    if any(n not in hay and n not in hay_nospace for n in numbers):
+        return False
+    if not words:
+        return bool(numbers)
+    present = sum(_in(w, hay) or _in(w, hay_nospace) for w in words)
+    return present / len(words) >= min_fraction
+
+
+def support(answer: str, ev: Evidence) -> int:
+    numbers, words = key_terms(answer)
+    hay = evidence_line(ev).lower()
+    return sum(t in hay for t in numbers | words)
+
+
+class LLMAnswerer:
+    def __init__(self, model, tokenizer, *, max_new_tokens: int, context_tokens: int, grounded_fraction: float):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.context_tokens = context_tokens
+        self.grounded_fraction = grounded_fraction
+
+    def generate(self, question: str, lines: list[str]) -> str:
+        import torch
+
+        msgs = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {
+                "role": "user",
+                "content": "Evidence from the video:\n" + "\n".join(lines)
+                + f"\n\nQuestion: {question}\nAnswer from the evidence only, with its time.",
+            },
+        ]
+        ids = self.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        with torch.inference_mode():
+            out = self.model.generate(
+                **ids, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.eos_token_id
+            )
+        return self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+    def answer(self, question: str, evidence: list[Evidence]) -> tuple[str, bool, list[Evidence], dict[str, float]]:
+        """(text, grounded, evidence cited, timings)."""
+        if not evidence:
+            return "Nothing in the video matches this question.", False, [], {}
+        packed = pack_evidence(evidence, self.tokenizer, self.context_tokens)
+        t0 = time.perf_counter()
+        raw = self.generate(question, [evidence_line(e) for e in packed])
+        timings = {"generate_s": time.perf_counter() - t0}
+        hay = "\n".join(evidence_line(e) for e in packed)
+        if raw.strip().rstrip(".").lower() == NOT_FOUND.rstrip(".").lower() or not raw:
+            best = evidence[0]
+            text = f"The evidence does not answer this directly. Best evidence: {evidence_line(best)}"
+            return text, False, [best], timings
+        if not is_grounded(raw, hay, self.grounded_fraction):
+            best = evidence[0]
+            text = (
+                f"No answer grounded in the video was found (the model's draft, {raw!r}, is not supported by "
+                f"the evidence). Best evidence: {evidence_line(best)}"
+            )
+            return text, False, [best], timings
+        cited = sorted(packed, key=lambda e: -support(raw, e))
+        cited = [e for e in cited if support(raw, e) > 0] or [evidence[0]]
+        return raw, True, cited, timings
+
+
+def label(ev: Evidence) -> str:
+    return f"[{format_timestamp(ev.moment.start_s)}-{format_timestamp(ev.moment.end_s)}]"

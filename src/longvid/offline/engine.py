@@ -1,0 +1,92 @@
+"""``OfflineEngine``: the default engine, registered as "offline" in ``longvid.engines.ENGINES``.
+
+Design decisions:
+- ``ask(video, question)`` indexes the video on first use (or finds its index), retrieves the
+  evidence (``search``) and has the LLM answer from it; ``search(video, query, k)`` is the same
+  without the LLM. Loaded indexes and models stay in the engine, so one engine answers many
+  questions about many videos quickly (load the LLM once: ~2 s from the safetensors cache).
+- The LLM is only loaded when a question is asked; indexing and search never load it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from longvid.engines import ENGINES
+from longvid.offline.config import OfflineConfig
+from longvid.offline.indexer import Indexer, ProgressFn
+from longvid.offline.store import VideoIndex
+from longvid.types import Answer, Evidence
+
+logger = logging.getLogger(__name__)
+
+
+@ENGINES.register("offline")
+class OfflineEngine:
+    name = "offline"
+
+    def __init__(
+        self,
+        *,
+        config: OfflineConfig = OfflineConfig(),
+        cache_dir: str | os.PathLike | None = None,
+        progress: ProgressFn | None = None,
+        rebuild: bool = False,
+    ) -> None:
+        self.config = config
+        self.indexer = Indexer(config.index, cache_dir=cache_dir, progress=progress)
+        self.rebuild = rebuild
+        self._indexes: dict[str, VideoIndex] = {}
+        self._answerer = None
+
+    # ------------------------------------------------------------------ indexing
+    def index(self, video: str | os.PathLike, *, rebuild: bool | None = None) -> VideoIndex:
+        key = str(Path(video).resolve())
+        if key not in self._indexes:
+            self._indexes[key] = self.indexer.index(video, rebuild=self.rebuild if rebuild is None else rebuild)
+        return self._indexes[key]
+
+    # ------------------------------------------------------------------ query
+    def search(self, video: str | os.PathLike, query: str, k: int | None = None) -> list[Evidence]:
+        from longvid.offline.indexer import embed_query
+        from longvid.offline.retrieval import hybrid_search
+
+        idx = self.index(video)
+        k = k or self.config.query.top_k
+        return hybrid_search(idx, query, embed_query(self.indexer, query), k, self.config.query)
+
+    def answerer(self):
+        if self._answerer is None:
+            from longvid.offline.answer import LLMAnswerer
+            from longvid.offline.llm import load_llm
+
+            q = self.config.query
+            model, tok = load_llm(q.llm, self.indexer.cache)
+            self._answerer = LLMAnswerer(
+                model, tok, max_new_tokens=q.llm.max_new_tokens, context_tokens=q.context_tokens,
+                grounded_fraction=q.grounded_word_fraction,
+            )
+        return self._answerer
+
+    def ask(self, video: str | os.PathLike, question: str) -> Answer:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        self.index(video)
+        timings["index_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        evidence = self.search(video, question)
+        timings["retrieve_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        answerer = self.answerer()
+        timings["llm_load_s"] = time.perf_counter() - t0
+        text, grounded, cited, gen = answerer.answer(question, evidence)
+        timings.update(gen)
+        return Answer(question, text, tuple(cited), grounded, self.name, {k: round(v, 3) for k, v in timings.items()})
+
+    def close(self) -> None:
+        for idx in self._indexes.values():
+            idx.close()
+        self._indexes.clear()
