@@ -141,3 +141,17 @@ def test_family_detection(longvu_dir):
     assert detect_family({"model_type": "llava_qwen"}, "x") == "longva"
     with pytest.raises(ModelLoadError):
         detect_family({"model_type": "bert"}, "x")
+
+
+def test_encoders_found_next_to_the_checkpoint(longvu_dir, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    src, towers = longvu_dir
+    f = copy_ckpt(src, tmp_path / "m")
+    with pytest.raises(ModelLoadError, match=r"download google/siglip-so400m-patch14-384 into .*m/siglip-so400m-patch14-384"):
+        load(f, {})
+    shutil.copytree(towers["siglip/CLIP-ViT-SO400M-14-384"], f / "siglip-so400m-patch14-384")
+    shutil.copytree(towers["facebook/dinov2-giant-res378"], f / "dinov2-giant")
+    m = load(f, {})
+    assert [e.spec.kind for e in m.encoders] == ["siglip", "dinov2"]

@@ -156,8 +156,8 @@ def longva_config(vocab_size: int, *, context: int) -> dict:
         "mm_spatial_pool_mode": "average", "mm_spatial_pool_stride": 2, "image_aspect_ratio": "anyres",
         "image_grid_pinpoints": [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]],
         "mm_use_im_start_end": False, "mm_use_im_patch_token": False, "use_mm_proj": True,
-        "tokenizer_model_max_length": context, "tokenizer_padding_side": "right",
-        "mm_resampler_type": None, "mm_tunable_parts": "mm_vision_tower,mm_mlp_adapter,mm_language_model",
+        "tokenizer_model_max_length": 2048, "max_position_embeddings": context,
+        "tokenizer_padding_side": "right", "mm_resampler_type": None, "mm_tunable_parts": "mm_vision_tower,mm_mlp_adapter,mm_language_model",
     })
     return d
 

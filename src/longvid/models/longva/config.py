@@ -36,7 +36,7 @@ class LongVAConfig:
     merge_type: str = "unires"
     image_size: int = 336  # CLIP-L/14-336
     patch_size: int = 14
-    context_length: int = 224_000  # tokenizer_model_max_length (long-context Qwen2)
+    context_length: int = 224_000  # max_position_embeddings of the long-context Qwen2
     reserve_tokens: int = 16  # tokens kept free after the prompt (as LongVU)
     grid_pinpoints: tuple[tuple[int, int], ...] = tuple(
         (CROP * i, CROP * j) for i in range(1, MAX_GRID + 1) for j in range(1, MAX_GRID + 1))
@@ -75,7 +75,9 @@ class LongVAConfig:
         pins = cfg.get("image_grid_pinpoints")
         if isinstance(pins, str):  # released configs sometimes store a Python-literal string
             pins = json.loads(pins.replace("(", "[").replace(")", "]"))
-        ctx = cfg.get("tokenizer_model_max_length") or cfg.get("max_position_embeddings") or cls.context_length
+        # the long context is the LLM's own (RoPE theta 1e9, 224k): its position limit, not the
+        # shorter sequence length the multimodal stage was trained at
+        ctx = cfg.get("max_position_embeddings") or cfg.get("tokenizer_model_max_length") or cls.context_length
         out = cls(
             hidden_size=int(cfg["hidden_size"]),
             vision_tower=str(tower),

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from longvid.errors import ModelLoadError
 from longvid.models.checkpoint import WeightFiles, expected_shapes, load_module_weights, read_config, resolve_model_dir
 from longvid.models.llm import check_checkpoint, llm_config, llm_shapes, load_llm, load_tokenizer
 from longvid.models.longvu.config import ENCODERS, LongVUConfig
@@ -37,6 +38,16 @@ logger = logging.getLogger(__name__)
 
 CONNECTOR_PREFIX = "model."
 TOWER_PREFIX = "model.vision_tower_aux_list."
+
+
+def encoder_source(name: str, folder, towers: Mapping[str, str]) -> str:
+    """Where an encoder comes from: an explicit mapping, a subfolder of the model named after the
+    encoder's hub repository (``<model>/siglip-so400m-patch14-384``), else the hub id itself."""
+    if name in towers:
+        return towers[name]
+    hub_id = ENCODERS[name][0]
+    local = folder / hub_id.split("/")[-1]
+    return str(local) if (local / "config.json").is_file() else hub_id
 
 
 def build_connector(cfg: LongVUConfig, encoder_dims: list[int]) -> LongVUConnector:
@@ -75,10 +86,17 @@ class LongVUModel:
         for i, (name, spec) in enumerate(zip(cfg.encoders, cfg.encoder_specs())):
             prefix = f"{TOWER_PREFIX}{i}.vision_tower."
             own = [k for k in weights.keys() if k.startswith(prefix)]
-            source = towers.get(name, ENCODERS[name][0])
             sd = weights.load(own, strip=prefix) if own else None
-            encoders.append(load_encoder(source, spec, dtype=dtype, device=device, chunk_size=chunk_size,
-                                         state_dict=sd))
+            source = encoder_source(name, folder, towers)
+            try:
+                encoders.append(load_encoder(source, spec, dtype=dtype, device=device, chunk_size=chunk_size,
+                                             state_dict=sd))
+            except ModelLoadError as exc:
+                hub_id = ENCODERS[name][0]
+                raise ModelLoadError(
+                    f"{exc}. LongVU checkpoints do not carry their {spec.kind} encoder: download {hub_id} "
+                    f"into {folder / hub_id.split('/')[-1]} (or pass vision_towers={{{name!r}: DIR}})"
+                ) from exc
         connector = build_connector(cfg, [e.hidden_size for e in encoders])
         conn_shapes = expected_shapes(connector, CONNECTOR_PREFIX)
         check_checkpoint(weights, llm_shapes(text_cfg, model_name),
