@@ -50,3 +50,25 @@ def test_unknown_device_memory_is_not_checked():
     plan = plan_for_config({**QWEN2_7B, **LONGVU_KEYS}, "longvu", device="meta")
     assert plan.available_bytes is None and plan.frames_that_fit is None
     assert plan.check(frames=10**6) is plan
+
+
+def test_engine_refuses_a_video_that_does_not_fit(longva_tiny, short_video):
+    from longvid.models.engine import load_engine, plan_memory
+
+    folder, towers = longva_tiny
+    plan = plan_memory(str(folder))
+    assert plan.frames_that_fit > 0 and plan.weights_bytes > 0
+    eng = load_engine(str(folder), vision_towers=towers)
+    # the same engine on a device with room for the weights and 3 frames only
+    eng.plan = plan_for_config(__import__("json").loads((folder / "config.json").read_text()), "longva",
+                               available=plan.weights_bytes + plan.fixed_bytes + 3 * plan.bytes_per_frame)
+    assert eng.plan.frames_that_fit == 3
+    with pytest.raises(BudgetError, match=r"12 frames do not fit: .* -> 3 frames fit"):
+        eng.ask(str(short_video), "what color is the square?")
+
+
+@pytest.fixture(scope="module")
+def longva_tiny(tmp_path_factory):
+    from tiny import make_longva
+
+    return make_longva(tmp_path_factory.mktemp("longva_mem"))

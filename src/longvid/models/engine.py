@@ -75,11 +75,26 @@ def detect_family(cfg: dict, where: str) -> Family:
 class VideoLLMEngine:
     """Answers questions about a video with a video-LLM (LongVU or LongVA)."""
 
-    def __init__(self, model, *, config: EngineConfig = EngineConfig(), compressor=None) -> None:
+    def __init__(self, model, *, config: EngineConfig = EngineConfig(), compressor=None, plan=None) -> None:
         self.model = model
         self.name = model.family
         self.config = config
         self.compressor = compressor
+        self.plan = plan  # MemoryPlan made before loading (None: not checked)
+
+    def check_memory(self, video: str, budget: int) -> None:
+        """Refuse, with the planner's numbers, a video whose sampled frames would not fit."""
+        if self.plan is None or self.plan.frames_that_fit is None:
+            return
+        from longvid.io.probe import probe
+        from longvid.io.sampling import SamplingConfig, plan_targets
+
+        cfg = self.config
+        n = len(plan_targets(probe(video), SamplingConfig(fps=cfg.fps, num_frames=cfg.num_frames,
+                                                          max_frames=cfg.max_frames)))
+        if self.name == "longva":  # only what reaches the LLM grows the sequence
+            n = min(n, budget // self.model.config.tokens_per_frame)
+        self.plan.check(frames=n)
 
     def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> EngineResult:
         import torch
@@ -95,6 +110,7 @@ class VideoLLMEngine:
         if budget < 1:
             raise BudgetError(f"the prompt takes {parts.num_text_tokens} tokens, leaving {budget} of the "
                               f"context for the video; shorten the question or raise context_length")
+        self.check_memory(video, budget)
         vt = m.video_tokens(video, question=question, query_ids=parts.after_ids, budget=budget,
                             fps=cfg.fps, num_frames=cfg.num_frames, max_frames=cfg.max_frames,
                             compressor=self.compressor)
@@ -154,6 +170,19 @@ class VideoLLMEngine:
                               extra={"frame_index": f, "visual_tokens": per[f]}) for f in sorted(top))
 
 
+def plan_memory(model: str, *, family: Family | None = None, device: str = "cpu", dtype=None,
+                context_length: int | None = None, available: int | None = None):
+    """The :class:`~longvid.models.memory.MemoryPlan` of a checkpoint, from its config alone."""
+    from longvid.models.checkpoint import read_config, resolve_model_dir
+    from longvid.models.memory import plan_for_config
+
+    folder = resolve_model_dir(model)
+    raw = read_config(folder)
+    fam = family or detect_family(raw, str(folder / "config.json"))
+    return plan_for_config(raw, fam, device=device, dtype=dtype, context_length=context_length,
+                           available=available)
+
+
 def load_model(model: str, *, family: Family | None = None, device: str = "cpu", dtype=None,
                vision_towers: Mapping[str, str] | None = None, check_memory: bool = True,
                chunk_size: int = 32):
@@ -164,9 +193,7 @@ def load_model(model: str, *, family: Family | None = None, device: str = "cpu",
     raw = read_config(folder)
     fam = family or detect_family(raw, str(folder / "config.json"))
     if check_memory:
-        from longvid.models.memory import plan_for_config
-
-        plan_for_config(raw, fam, device=device, dtype=dtype).check()
+        plan_memory(str(folder), family=fam, device=device, dtype=dtype).check()
     if fam == "longvu":
         from longvid.models.longvu import LongVUModel
 
@@ -186,9 +213,14 @@ def load_engine(model: str, *, family: Family | None = None, device: str = "cpu"
     ``engine_options`` fill :class:`EngineConfig` (fps, num_frames, max_frames, context_length,
     system, generation). ``compressor`` overrides the family's default compression.
     """
+    config = EngineConfig(**engine_options)
+    plan = None
+    if check_memory:  # before any weight is loaded
+        plan = plan_memory(model, family=family, device=device, dtype=dtype,
+                           context_length=config.context_length).check()
     m = load_model(model, family=family, device=device, dtype=dtype, vision_towers=vision_towers,
-                   check_memory=check_memory)
-    return VideoLLMEngine(m, config=EngineConfig(**engine_options), compressor=compressor)
+                   check_memory=False)
+    return VideoLLMEngine(m, config=config, compressor=compressor, plan=plan)
 
 
 @ENGINES.register("longvu")
