@@ -296,3 +296,20 @@ def test_exact_mode_repairs_a_skipped_frame_on_screen(media):
     assert [read_code(a) for a, _, _ in out] == want
     assert [t for _, t, _ in out] == pytest.approx([times[k] for k in want], abs=1e-3)
     assert dec.stats["repairs"] == 2  # targets 1 s and 3 s
+
+
+def test_no_pointless_seeks_inside_a_long_gop(media):
+    """Targets 10 s apart but a keyframe only every 20 s: seeking to a keyframe before the
+    current position would only decode the same frames again."""
+    path = media("longgop.mp4", duration_s=60.0, fps=5, size=(64, 48), gop=100,
+                 options={"x264-params": "scenecut=0"})  # keyframes exactly at 0, 20 and 40 s
+    info = probe(path)
+    assert not info.is_variable_fps
+    cfg = SamplingConfig(fps=0.1, resize="none")
+    targets = plan_targets(info, cfg)
+    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
+    dec = DECODERS.create("pyav-exact")
+    out = list(dec.frames(info, targets, geometry, cfg))
+    assert [read_code(a) for a, _, _ in out] == [on_screen(np.arange(300) / 5, t) for t in targets]
+    assert dec.stats["seeks"] <= 2  # into the GOPs at 20 s and 40 s, never back into the current one
+    assert dec.stats["decoded"] <= 300

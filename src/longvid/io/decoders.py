@@ -19,9 +19,17 @@ Design decisions (numbers from the 1-hour 640x360 30 fps H.264 measurements on 2
   one frame from the target); ``pyav-keyframes`` decodes keyframes only (about 30x faster, up to
   half a GOP away). Both report the real time of every frame; keyframe decoding runs with
   FFmpeg's default threading because frame threads make it about 3x slower.
-- A decode error part-way (truncated or damaged file) ends decoding; the sampler decides whether
-  that is a warning or an error. Loops always end: demuxing stops at end of file and seeks are
-  retried a bounded number of times.
+- Damage: a packet that does not decode is skipped (as players do; 100 in a row end decoding).
+  A container that ends early (truncated download) or fails to demux ends decoding; frames
+  still inside the decoder are flushed out, but none is returned for a target whose on-screen
+  frame never arrived (with B-frames, the frames just before the cut arrive after it). The
+  sampler's ``on_truncated`` decides whether the shortfall is a warning or an error.
+- Loops always end: demuxing stops at end of data, each target is sought at most once, and a
+  seek that lands after its target is retried further back a bounded number of times.
+- Measured (``bench/decode.py``, 1 hour 640x360 H.264 with B-frames): exact mode costs about
+  0.6-0.7x the ffmpeg CLI's full decode, against about 1x for a plain PyAV loop and 0.8-1x for
+  OpenCV grab/retrieve; so PyAV with frame skipping is the default and no second backend is
+  registered.
 """
 
 from __future__ import annotations
@@ -63,10 +71,10 @@ DECODERS: Registry[Decoder] = Registry("decoder")
 EPS_S = 1e-6
 _MAX_SEEK_TRIES = 6  # back-off doublings before seeking to the very start
 _MAX_BAD_PACKETS = 100  # consecutive undecodable packets that end decoding (damaged beyond use)
-
-
-class TruncatedError(Exception):
-    """Internal: decoding ended before the targets did (carries how far it got)."""
+# Frames closer than this many frame durations before a target are always decoded in exact mode:
+# the frame on screen at a target starts less than one frame before it; the margin covers
+# jittery timestamps. Wider gaps (variable rate) are caught and repaired, see _checked.
+_WINDOW_FRAMES = 2.5
 
 
 def _report_truncated(info: VideoInfo, cfg: SamplingConfig, reached_s: float | None, missing: int, why: str):
@@ -153,6 +161,7 @@ class PyAVDecoder:
 
     def _frames(self, container, info, targets, geometry, cfg) -> Iterator[DecodedFrame]:
         self.stats = stats = {"decoded": 0, "seeks": 0, "repairs": 0}
+        self._keyframes: list[float] | None = None  # keyframe times from the index, read on first need
         vs = video_stream(container, info.path)
         cc = vs.codec_context
         if self.policy == "keyframes":
@@ -164,7 +173,7 @@ class PyAVDecoder:
         tlist = targets.tolist()
         n = len(tlist)
         frame_s = 1.0 / info.fps if info.fps > 0 else 0.04
-        window = 2.5 * frame_s  # frames closer than this before a target are always decoded
+        window = _WINDOW_FRAMES * frame_s
         nearest = self.policy != "exact"
         tol_end = max(3 * frame_s, 1.0)  # targets this close after the last frame are still inside
         # skipped: times of packets sent while skipping; demuxed: latest packet time read
@@ -226,7 +235,13 @@ class PyAVDecoder:
                     yield arr, pts, i
                     i += 1
                 prev = cur
-                if i < n and i != seeked_for and tlist[i] - t_f > cfg.seek_threshold_s and self.policy != "keyframes":
+                if (
+                    i < n
+                    and i != seeked_for
+                    and tlist[i] - t_f > cfg.seek_threshold_s
+                    and self.policy != "keyframes"
+                    and self._keyframe_between(vs, t_f, tlist[i])
+                ):
                     seek_to, tries, seeked_for = tlist[i], 0, i
                     resumed = True
                     break
@@ -254,6 +269,19 @@ class PyAVDecoder:
                 _report_truncated(info, cfg, end_t, n - i, why)
             break
 
+    def _keyframe_between(self, vs, after_s: float, until_s: float) -> bool:
+        """Whether a seek would land past ``after_s``: a keyframe lies in (after_s, until_s].
+
+        Uses the demuxer's index where it lists every keyframe (MP4/MOV); elsewhere assumes yes.
+        A long GOP then costs no pointless backward seeks and re-decoding.
+        """
+        if self._keyframes is None:
+            self._keyframes = _keyframe_times(vs) or []
+        if not self._keyframes:
+            return True
+        j = bisect.bisect_right(self._keyframes, until_s + EPS_S) - 1
+        return j >= 0 and self._keyframes[j] > after_s + EPS_S
+
     def _checked(self, chosen, t, state, convert, info, geometry) -> tuple[np.ndarray, float]:
         """Convert the chosen frame; in exact mode, repair it if a skipped frame was on screen at t."""
         if self.policy == "exact" and state["skipped"]:
@@ -266,6 +294,17 @@ class PyAVDecoder:
                 self.stats["repairs"] += 1
                 return exact_frame_at(info, t, geometry)
         return convert(chosen[0]), chosen[1]
+
+
+def _keyframe_times(vs) -> list[float] | None:
+    """Sorted keyframe times (decode times, a frame or two early) from an MP4/MOV index."""
+    if not vs.container.format.name.startswith("mov,mp4"):
+        return None
+    entries = vs.index_entries
+    if not entries:
+        return None
+    tb = float(vs.time_base)
+    return sorted(e.timestamp * tb for e in entries if e.is_keyframe)
 
 
 def exact_frame_at(info: VideoInfo, t: float, geometry: Geometry) -> tuple[np.ndarray, float]:

@@ -188,6 +188,7 @@ def first_frame(
 
 
 _VFR_PACKETS = 240  # packets read after the first frame to look for uneven frame durations
+_REORDER_MARGIN = 16  # highest packet times ignored (decode-order reordering depth, generous)
 _VFR_TOLERANCE = 0.2  # relative spread of frame durations still counted as constant (ms rounding)
 
 
@@ -203,7 +204,9 @@ def _uneven_durations(container, stream, pts: list[int]) -> bool:
                 break
     except av.FFmpegError:
         pass  # a damaged tail is reported by the sampler, not here
-    pts = sorted(set(pts))
+    # Packets come in decode order: the B-frames shown just before the last packets read are
+    # still unread, so the highest few times have gaps that are not in the stream.
+    pts = sorted(set(pts))[: -_REORDER_MARGIN] if len(pts) > 2 * _REORDER_MARGIN else sorted(set(pts))
     if len(pts) < 3:
         return False
     deltas = sorted(b - a for a, b in zip(pts, pts[1:]))
