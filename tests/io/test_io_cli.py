@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from longvid.cli import main
-from longvid.io.scenes import SceneConfig, scene_changes, thumbnail
+from longvid.io.scenes import SceneConfig, SceneTracker, scene_changes, thumbnail
 
 
 def test_info_text_and_json(sample_video, capsys):
@@ -63,3 +63,5 @@ def test_scene_changes_function():
     assert scene_changes(thumbs).tolist() == [2, 4]
     assert scene_changes(thumbs, SceneConfig(threshold=250.0)).tolist() == []
     assert scene_changes(thumbs[:1]).tolist() == []
+    tracker = SceneTracker()
+    assert [tracker.update(f) for f in (dark, noisy, light, light, dark)] == [False, False, True, False, True]

@@ -49,6 +49,9 @@ def test_exact_on_every_codec(media, suffix, encoder, codec):
     assert len(frames) == 6 and idx.tolist() == list(range(6))
     assert targets == pytest.approx(np.arange(6) / 3.0)
     check_exact(frames, ts, targets, np.arange(20) / 10)
+    frames, ts, targets, _ = collect(path, SamplingConfig(fps=3.0, resize="none", mode="nonref"))
+    assert [read_code(f) for f in frames] == pytest.approx(ts * 10, abs=1e-3)  # real timestamps
+    assert np.abs(ts - targets).max() <= 0.1 + 1e-6  # within one frame
 
 
 @pytest.mark.parametrize("fps", [1.0, 0.5, 2.5, 10.0])
@@ -146,14 +149,16 @@ def test_pad_colour_is_configurable(sample_video):
     assert frames[0, 0, 0].tolist() == [10, 200, 30]
 
 
-def test_rotation_is_applied(media):
-    path = media("rot.mp4", duration_s=1.0, fps=5, rotation=90)
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_is_applied(media, rotation):
+    path = media(f"rot{rotation}.mp4", duration_s=1.0, fps=5, rotation=rotation)
     frames, ts, *_ = collect(path, SamplingConfig(fps=5.0, resize="none"))
-    assert frames.shape[1:] == (128, 96, 3)  # shown upright: portrait
-    upright = [np.rot90(f, k=1) for f in frames]  # undo the clockwise turn to read the code
+    assert frames.shape[1:] == ((128, 96, 3) if rotation != 180 else (96, 128, 3))
+    upright = [np.rot90(f, k=rotation // 90) for f in frames]  # undo the clockwise turn
     assert [read_code(f) for f in upright] == [0, 1, 2, 3, 4]
     pad, *_ = collect(path, SamplingConfig(num_frames=1, size=64))
-    assert pad.shape == (1, 64, 64, 3) and (pad[0, :, :7] == 127).all()  # padded left and right
+    edge = pad[0, :, :7] if rotation != 180 else pad[0, :7]  # portrait pads left/right
+    assert pad.shape == (1, 64, 64, 3) and (edge == 127).all()
 
 
 @pytest.mark.parametrize("encoder,pix_fmt", [("libx264", "yuv420p10le"), ("libx265", "yuv422p10le"), ("libx264", "yuv444p")])

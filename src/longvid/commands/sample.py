@@ -31,11 +31,10 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    import numpy as np
     from tqdm import tqdm
 
     from longvid.io import SamplingConfig, SceneConfig, probe, sample_frames
-    from longvid.io.scenes import scene_changes, thumbnail
+    from longvid.io.scenes import SceneTracker
     from longvid.types import format_timestamp
 
     info = probe(args.video)
@@ -50,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
-    times, targets, thumbs, saved = [], [], [], []
+    tracker = SceneTracker(scene_cfg)
+    times, targets, cuts, saved = [], [], [], []
     t0 = time.perf_counter()
     bar = tqdm(total=round(info.duration_s, 1), unit="s", desc="sampling", disable=args.json or not sys.stderr.isatty())
 
@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         times.extend(batch.timestamps_s.tolist())
         targets.extend(batch.targets_s.tolist())
         for frame, idx, ts in zip(batch.frames, batch.indices, batch.timestamps_s):
-            thumbs.append(thumbnail(frame, scene_cfg))
+            if tracker.update(frame):
+                cuts.append(float(ts))
             if out_dir:
                 from PIL import Image
 
@@ -70,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
                 saved.append(str(name))
     bar.close()
     elapsed = time.perf_counter() - t0
-    cuts = scene_changes(np.stack(thumbs), scene_cfg) if thumbs else np.zeros(0, dtype=np.int64)
     result = {
         "video": info.path,
         "duration_s": info.duration_s,
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         "timestamps_s": [round(t, 6) for t in times],
         "targets_s": [round(t, 6) for t in targets],
         "max_offset_s": round(max((abs(a - b) for a, b in zip(times, targets)), default=0.0), 6),
-        "scene_changes_s": [round(times[i], 6) for i in cuts.tolist()],
+        "scene_changes_s": [round(t, 6) for t in cuts],
         "seconds": round(elapsed, 3),
         "saved": saved,
     }
