@@ -19,6 +19,7 @@ Design decisions:
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -219,7 +220,7 @@ def align_temporal_features(
                 f"temporal_features lack frames {missing}...; encode the same sampled frames with both encoders"
             )
         rows = order[pos].to(temporal.features.device)
-        return temporal.features.index_select(0, rows).reshape(t, -1)
+        return temporal.features[rows].reshape(t, -1)
     if not isinstance(temporal, torch.Tensor) or temporal.shape[0] != t or temporal.ndim < 2:
         shape = tuple(temporal.shape) if isinstance(temporal, torch.Tensor) else type(temporal).__name__
         raise InvalidFeaturesError(
@@ -281,10 +282,10 @@ def subset(features: FrameFeatures, positions: torch.Tensor) -> FrameFeatures:
     """Frames at ``positions`` (in that order), provenance preserved."""
     pos = positions.to(torch.long)
     return FrameFeatures(
-        features=features.features.index_select(0, pos.to(features.features.device)),
+        features=features.features[pos.to(features.features.device)],
         grid=features.grid,
-        timestamps_s=features.timestamps_s.index_select(0, pos.to(features.timestamps_s.device)),
-        frame_indices=features.frame_indices.index_select(0, pos.to(features.frame_indices.device)),
+        timestamps_s=features.timestamps_s[pos.to(features.timestamps_s.device)],
+        frame_indices=features.frame_indices[pos.to(features.frame_indices.device)],
     )
 
 
@@ -300,21 +301,34 @@ def uniform_positions(n: int, k: int) -> torch.Tensor:
     return ((torch.arange(k, dtype=torch.float64) + 0.5) * (n / k)).floor().to(torch.long)
 
 
-def resize_grid(x: torch.Tensor, grid: Grid, out: Grid, *, mode: str) -> torch.Tensor:
-    """``(T, h*w, D)`` -> ``(T, oh*ow, D)``: ``mode`` "bilinear" (align_corners False, no
-    antialias, as LongVU's low-resolution path) or "area" (average pooling over the covered cells)."""
-    if tuple(out) == tuple(grid):
-        return x
-    t, _, d = x.shape
+@functools.lru_cache(maxsize=64)
+def _resize_matrix(grid: Grid, out: Grid, mode: str) -> torch.Tensor:
+    """``(oh*ow, h*w)`` float32: the linear map a grid resize applies to every channel."""
     h, w = grid
-    img = x.transpose(1, 2).reshape(t, d, h, w)
+    eye = torch.eye(h * w).reshape(h * w, 1, h, w)
     if mode == "bilinear":
-        y = F.interpolate(img, size=out, mode="bilinear", align_corners=False)
+        y = F.interpolate(eye, size=out, mode="bilinear", align_corners=False)
     elif mode == "area":
-        y = F.adaptive_avg_pool2d(img, out)
+        y = F.adaptive_avg_pool2d(eye, out)
     else:  # pragma: no cover - internal
         raise ValueError(mode)
-    return y.reshape(t, d, out[0] * out[1]).transpose(1, 2).contiguous()
+    return y.reshape(h * w, out[0] * out[1]).T.contiguous()
+
+
+def resize_grid(x: torch.Tensor, grid: Grid, out: Grid, *, mode: str) -> torch.Tensor:
+    """``(T, h*w, D)`` -> ``(T, oh*ow, D)``: ``mode`` "bilinear" (align_corners False, no
+    antialias, as LongVU's low-resolution path) or "area" (average pooling over the covered cells).
+
+    A resize is linear in the grid, so it is one matmul with a cached ``(oh*ow, h*w)`` matrix:
+    no (T, D, h, w) transposed copies, and the channel-last layout is kept. Float32 arithmetic
+    for half-precision inputs.
+    """
+    if tuple(out) == tuple(grid):
+        return x
+    m = _resize_matrix(tuple(grid), tuple(out), mode).to(x.device)
+    if x.dtype in (torch.float32, torch.float64):
+        return torch.matmul(m.to(x.dtype), x)
+    return torch.matmul(m, x.float()).to(x.dtype)
 
 
 def query_vector(query: Query | None, device: torch.device) -> torch.Tensor | None:

@@ -276,7 +276,7 @@ class LongVUStream:
     def _add_survivors(self, ff: FrameFeatures, keep: torch.Tensor) -> None:
         if keep.numel() == 0:
             return
-        x = ff.features.index_select(0, keep.to(ff.features.device))
+        x = ff.features[keep.to(ff.features.device)]
         rec: dict[str, torch.Tensor | None] = {
             "fi": ff.frame_indices.to("cpu")[keep.cpu()],
             "ts": ff.timestamps_s.to("cpu")[keep.cpu()],
@@ -336,8 +336,8 @@ class LongVUStream:
         rel = cat("rel") if (self.c.mixed_resolution is not None and self.qvec is not None) else None
         if sel is not None:
             fi, ts = fi[sel], ts[sel]
-            high = None if high is None else high.index_select(0, sel.to(high.device))
-            low = None if low is None else low.index_select(0, sel.to(low.device))
+            high = None if high is None else high[sel.to(high.device)]
+            low = None if low is None else low[sel.to(low.device)]
             rel = None if rel is None else rel[sel]
         self._surv = []
         return self._emit(_Provenance(fi, ts), high, low, rel, stats)
@@ -362,8 +362,8 @@ class LongVUStream:
             logger.info("%s: %s", self.c.name, note)
             stats.append(StageStats("subsample", n, kf, n * per, kf * per, 0.0, note))
             prov = _Provenance(prov.frame_indices[pos], prov.timestamps_s[pos])
-            high = None if high is None else high.index_select(0, pos.to(high.device))
-            low = None if low is None else low.index_select(0, pos.to(low.device))
+            high = None if high is None else high[pos.to(high.device)]
+            low = None if low is None else low[pos.to(low.device)]
             rel = None if rel is None else rel[pos]
             n = kf
             mode, k = resolution_plan(n, nh, nl, budget)
@@ -384,8 +384,8 @@ class LongVUStream:
         is_up[up] = True
         lo = torch.nonzero(~is_up).flatten()
         d = low.shape[-1]
-        tok = torch.cat([high.index_select(0, up.to(high.device)).reshape(-1, d),
-                         low.index_select(0, lo.to(low.device)).reshape(-1, d)])
+        tok = torch.cat([high[up.to(high.device)].reshape(-1, d),
+                         low[lo.to(low.device)].reshape(-1, d)])
         pos = torch.cat([up.repeat_interleave(nh), lo.repeat_interleave(nl)])
         cells = torch.cat([torch.arange(nh).repeat(up.numel()), torch.arange(nl).repeat(lo.numel())])
         grids = torch.cat([torch.tensor(self.grid).expand(up.numel() * nh, 2),
@@ -395,7 +395,7 @@ class LongVUStream:
                                                                    " (no query embedding: evenly spread)")
         stats.append(StageStats("mixed_resolution", n, n, n * nh, int(pos.numel()),
                                 time.perf_counter() - t0 + self.seconds["mixed_resolution"], note))
-        return self._assemble(prov, [tok.index_select(0, order.to(tok.device))], [pos[order]], [cells[order]],
+        return self._assemble(prov, [tok[order.to(tok.device)]], [pos[order]], [cells[order]],
                               [grids[order]], stats=stats)
 
     def _emit_stc(self, prov: _Provenance, x: torch.Tensor, stats: list[StageStats]) -> VisualTokens:
@@ -410,7 +410,7 @@ class LongVUStream:
         mask, note = fit_mask(mask, self.budget, self.c.stc.chunk_frames)
         flat = torch.nonzero(mask.reshape(-1).cpu()).flatten()
         pos, cells = flat // per, flat % per
-        tok = x.reshape(n * per, -1).index_select(0, flat.to(x.device))
+        tok = x.reshape(n * per, -1)[flat.to(x.device)]
         kept_frames = int(torch.unique(pos).numel())
         note = f"similarity pruning kept {before} of {n * per} tokens" + (f"; {note}" if note else "")
         stats.append(StageStats("stc", n, kept_frames, n * per, int(flat.numel()), time.perf_counter() - t0, note))

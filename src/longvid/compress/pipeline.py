@@ -104,7 +104,7 @@ def _rows_for(all_indices: torch.Tensor, rows: torch.Tensor, want: torch.Tensor)
     src = all_indices.to("cpu")
     order = torch.argsort(src)
     pos = torch.searchsorted(src[order], want.to("cpu"))
-    return rows.index_select(0, order[pos].to(rows.device))
+    return rows[order[pos].to(rows.device)]
 
 
 def tokens_to_features(tokens: VisualTokens) -> FrameFeatures:

@@ -44,7 +44,7 @@ def stc_keep_mask(x: torch.Tensor, config: STCConfig = STCConfig(), *, slice_fra
     mask = torch.empty(t, n, dtype=torch.bool, device=x.device)
     for i in range(0, t, slice_frames):
         a = x[i:i + slice_frames].float()
-        b = x.index_select(0, anchor[i:i + slice_frames]).float()
+        b = x[anchor[i:i + slice_frames]].float()
         mask[i:i + slice_frames] = F.cosine_similarity(a, b, dim=-1) < config.threshold
     mask[::k] = True
     return mask

@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from longvid.compress.base import uniform_positions
 from longvid.errors import InvalidFeaturesError
@@ -62,22 +61,33 @@ class TemporalResult:
 
 def window_scores(x: torch.Tensor, *, keep_middle: bool = True) -> torch.Tensor:
     """Scores of the frames of one window ``(W, ...)``: mean cosine similarity, in float32."""
-    u = F.normalize(x.reshape(x.shape[0], -1).float(), dim=1)
-    s = u @ u.mean(0)
+    s = _scores(x.reshape(1, x.shape[0], -1)).reshape(-1)
     if keep_middle:
         s[x.shape[0] // 2] = 0.0
     return s
 
 
 def batched_window_scores(x: torch.Tensor, window: int, *, keep_middle: bool = True) -> torch.Tensor:
-    """Scores of ``(n*window, ...)`` frames as ``n`` full windows at once (one batched matmul)."""
+    """Scores of ``(n*window, ...)`` frames as ``n`` full windows at once."""
     t = x.shape[0]
     assert t % window == 0, (t, window)
-    u = F.normalize(x.reshape(t, -1).float(), dim=1).reshape(t // window, window, -1)
-    s = torch.einsum("nwf,nf->nw", u, u.mean(1))
+    s = _scores(x.reshape(t // window, window, -1))
     if keep_middle:
         s[:, window // 2] = 0.0
     return s.reshape(t)
+
+
+def _scores(x: torch.Tensor) -> torch.Tensor:
+    """``(n, W, F)`` -> ``(n, W)`` mean cosine similarity of each frame to its window.
+
+    ``mean_j cos(x_i, x_j) = (x_i . m) / |x_i|`` with ``m = mean_j x_j / |x_j|``: three passes over
+    the data and no normalised copy (float32 inputs are read in place).
+    """
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()
+    norms = torch.linalg.vector_norm(x, dim=-1).clamp_min(1e-12)  # (n, W)
+    m = torch.einsum("nwf,nw->nf", x, 1.0 / (norms * x.shape[1]))
+    return (torch.einsum("nwf,nf->nw", x, m) / norms).float()
 
 
 class TemporalReducer:

@@ -176,7 +176,7 @@ class VideoXLWindow(Compressor):
         if note:
             logger.info("videoxl_window: %s", note)
         st = StageStats("videoxl_window", t_in, k, t_in * n, int(keep.numel()), time.perf_counter() - t0, note)
-        return assemble([x.index_select(0, keep.to(x.device))], features, [pos_f[keep // n]], [keep % n],
+        return assemble([x[keep.to(x.device)]], features, [pos_f[keep // n]], [keep % n],
                         [torch.tensor([h, w]).expand(keep.numel(), 2)], [st],
                         d=x.shape[-1], dtype=x.dtype, device=x.device)
 
