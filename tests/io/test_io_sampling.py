@@ -318,3 +318,39 @@ def test_resident_memory_does_not_grow(minute_video):
             rss.append(_rss_mb())
     assert len(rss) == 2
     assert rss[1] - rss[0] < 25, rss  # keeping every frame would add ~100 MB
+
+
+def test_exact_mode_repairs_a_skipped_frame_on_screen(media):
+    """Long gaps in a variable-rate stream: a non-reference frame far before a target is skipped,
+    yet it is the one on screen at the target; exact mode must notice and re-decode it."""
+    # fixed I B B P B B P ... pattern: 0.4 s and 2.2 s are B-frames followed by long gaps
+    times = [0.0, 0.1, 0.2, 0.3, 0.4, 1.3, 1.4, 1.5, 1.6, 2.0, 2.1, 2.2, 3.5, 3.6, 3.7, 3.8, 3.9]
+    path = media("gaps.mkv", fps=10, frame_times=times, gop=100,
+                 options={"x264-params": "bframes=2:b-pyramid=none:b-adapt=0:scenecut=0"})
+    info = probe(path)
+    cfg = SamplingConfig(fps=1.0, resize="none")
+    targets = plan_targets(info, cfg)
+    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
+    dec = DECODERS.create("pyav-exact")
+    out = list(dec.frames(info, targets, geometry, cfg))
+    want = [on_screen(np.asarray(times), t) for t in targets]
+    assert [read_code(a) for a, _, _ in out] == want
+    assert [t for _, t, _ in out] == pytest.approx([times[k] for k in want], abs=1e-3)
+    assert dec.stats["repairs"] == 2  # targets 1 s and 3 s
+
+
+def test_no_pointless_seeks_inside_a_long_gop(media):
+    """Targets 10 s apart but a keyframe only every 20 s: seeking to a keyframe before the
+    current position would only decode the same frames again."""
+    path = media("longgop.mp4", duration_s=60.0, fps=5, size=(64, 48), gop=100,
+                 options={"x264-params": "scenecut=0"})  # keyframes exactly at 0, 20 and 40 s
+    info = probe(path)
+    assert not info.is_variable_fps
+    cfg = SamplingConfig(fps=0.1, resize="none")
+    targets = plan_targets(info, cfg)
+    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
+    dec = DECODERS.create("pyav-exact")
+    out = list(dec.frames(info, targets, geometry, cfg))
+    assert [read_code(a) for a, _, _ in out] == [on_screen(np.arange(300) / 5, t) for t in targets]
+    assert dec.stats["seeks"] <= 2  # into the GOPs at 20 s and 40 s, never back into the current one
+    assert dec.stats["decoded"] <= 300
