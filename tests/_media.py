@@ -113,12 +113,14 @@ def make_video(
     gop: int | None = None,
     frame_times: Sequence[float] | None = None,
     options: dict[str, str] | None = None,
+    pixel_aspect: Fraction | None = None,
 ) -> Path:
     """Write a test video; returns its path. The container follows the suffix.
 
     ``scenes``: (start_s, RGB colour, burned-in text or None), sorted by start.
     ``frame_times``: explicit (variable-rate) frame times in seconds; default ``k / fps``.
     ``rotation``: degrees clockwise a player turns the picture to show it upright.
+    ``pixel_aspect``: non-square pixels (anamorphic), e.g. ``Fraction(2, 1)``.
     """
     import av
 
@@ -142,6 +144,8 @@ def make_video(
     if gop:
         vs.codec_context.gop_size = gop
     vs.options = {**opts, **(options or {})}
+    if pixel_aspect:
+        vs.codec_context.sample_aspect_ratio = Fraction(pixel_aspect)
     if rotation:
         vs.set_display_rotation(-rotation)  # the display matrix angle is counter-clockwise
     aus = None

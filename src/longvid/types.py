@@ -55,13 +55,15 @@ class VideoInfo:
     audio: tuple[AudioStreamInfo, ...] = ()
     subtitles: tuple[SubtitleStreamInfo, ...] = ()
     size_bytes: int = 0
+    pixel_aspect: float = 1.0  # sample aspect ratio: width of one pixel over its height (anamorphic video)
 
     @property
     def display_size(self) -> tuple[int, int]:
-        """(width, height) as shown, rotation applied."""
+        """(width, height) as shown: non-square pixels stretched, rotation applied."""
+        w = max(1, round(self.width * self.pixel_aspect))
         if self.rotation in (90, 270):
-            return self.height, self.width
-        return self.width, self.height
+            return self.height, w
+        return w, self.height
 
     @property
     def has_audio(self) -> bool:

@@ -354,3 +354,16 @@ def test_no_pointless_seeks_inside_a_long_gop(media):
     assert [read_code(a) for a, _, _ in out] == [on_screen(np.arange(300) / 5, t) for t in targets]
     assert dec.stats["seeks"] <= 2  # into the GOPs at 20 s and 40 s, never back into the current one
     assert dec.stats["decoded"] <= 300
+
+
+def test_non_square_pixels_are_made_square(media):
+    from fractions import Fraction
+
+    path = media("anamorphic.mp4", duration_s=0.4, fps=5, pixel_aspect=Fraction(2, 1))
+    info = probe(path)
+    assert info.pixel_aspect == 2.0 and info.display_size == (256, 96)
+    pad, *_ = collect(path, SamplingConfig(num_frames=1, size=64))
+    assert pad.shape == (1, 64, 64, 3)  # 256x96 shown -> 64x24 picture, 20 padded rows above and below
+    assert (pad[0, :20] == 127).all() and (pad[0, 44:] == 127).all() and not (pad[0, 21:43] == 127).all()
+    raw, *_ = collect(path, SamplingConfig(num_frames=1, resize="none"))
+    assert raw.shape == (1, 96, 128, 3)  # "none" keeps the decoded pixels

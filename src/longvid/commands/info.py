@@ -28,6 +28,7 @@ def format_info(info) -> str:
         f"  duration   {format_timestamp(info.duration_s)} ({info.duration_s:.3f} s, starts at {info.start_s:.3f} s)",
         f"  video      {info.codec} {w}x{h}"
         + (f" (coded {info.width}x{info.height}, rotated {info.rotation} deg)" if info.rotation else "")
+        + (f" (pixel aspect {info.pixel_aspect:.3g})" if info.pixel_aspect != 1.0 else "")
         + f", {info.fps:.3f} fps{' (variable)' if info.is_variable_fps else ''}"
         + (f", {info.num_frames} frames" if info.num_frames else "")
         + (f", {info.num_keyframes} keyframes" if info.num_keyframes else ""),

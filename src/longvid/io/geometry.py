@@ -4,6 +4,8 @@ Design decisions:
 - Scaling happens in FFmpeg's swscale during the YUV->RGB conversion (``VideoFrame.reformat``
   with a width and height), so a 4K frame is never materialised at full size in RGB; this costs
   about the same as the conversion alone.
+- Non-square pixels (anamorphic video) are made square by the same scaling: sizes are planned
+  on the display aspect. ``resize="none"`` keeps the decoded pixels as they are.
 - Rotation metadata is applied after scaling, on the small RGB array (``np.rot90``): the scale
   size is computed in display orientation and swapped for the coded orientation.
 - Pad and crop are done on the scaled array with numpy: padding copies a small array once,
@@ -66,12 +68,14 @@ def plan_geometry(
     size: int | None,
     mode: ResizeMode,
     pad_rgb: tuple[int, int, int],
+    pixel_aspect: float = 1.0,
 ) -> Geometry:
     """Scale size and final size for a video of ``coded_wh`` shown with ``rotation``."""
     cw, ch = coded_wh
-    dw, dh = (ch, cw) if rotation in (90, 270) else (cw, ch)
     if mode == "none":
-        return Geometry(None, rotation, (dw, dh), mode, pad_rgb)
+        return Geometry(None, rotation, (ch, cw) if rotation in (90, 270) else (cw, ch), mode, pad_rgb)
+    sq_w = max(1, round(cw * pixel_aspect))  # width in square pixels
+    dw, dh = (ch, sq_w) if rotation in (90, 270) else (sq_w, ch)
     side = size if size is not None else (max(dw, dh) if mode == "pad" else min(dw, dh))
     if mode == "stretch":
         sw, sh = side, side

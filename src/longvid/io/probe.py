@@ -127,6 +127,15 @@ def _attached_pic_flag() -> int:
     return int(av.stream.Disposition.attached_pic)
 
 
+def _pixel_aspect(stream, frame) -> float:
+    """Sample aspect ratio (1.0 for square pixels, the usual case and the fallback)."""
+    for sar in (getattr(frame, "sample_aspect_ratio", None), stream.sample_aspect_ratio,
+                stream.codec_context.sample_aspect_ratio):
+        if sar and sar.numerator > 0 and sar.denominator > 0:
+            return float(sar)
+    return 1.0
+
+
 def _rate(value: Fraction | None) -> float:
     return float(value) if value else 0.0
 
@@ -266,6 +275,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             audio=_audio_info(container),
             subtitles=_subtitle_info(container),
             size_bytes=p.stat().st_size,
+            pixel_aspect=_pixel_aspect(vs, first),
         )
     logger.debug("probed %s: %s", spath, info)
     return info

@@ -175,7 +175,9 @@ def sample_frames(
     cfg = cfg or SamplingConfig()
     info = info or probe(path)
     targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), info.rotation, cfg.size, cfg.resize, cfg.pad_rgb)
+    geometry = plan_geometry(
+        (info.width, info.height), info.rotation, cfg.size, cfg.resize, cfg.pad_rgb, info.pixel_aspect
+    )
     name = cfg.decoder or DEFAULT_DECODER[cfg.mode]
     if name not in DECODERS:
         raise InvalidSamplingError(f"decoder={name!r} is unknown: use one of {', '.join(DECODERS.list())}")
