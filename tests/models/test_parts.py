@@ -178,7 +178,7 @@ def test_low_resolution_is_bilinear_12_to_8():
 def test_longva_projector_then_2x2_average_pool():
     from longvid.models.longva import LongVAConfig, LongVAConnector
 
-    cfg = LongVAConfig(hidden_size=6, vision_tower="x", mm_hidden_size=4)
+    cfg = LongVAConfig(model_type="llava_qwen", hidden_size=6, vision_tower="x", mm_hidden_size=4)
     conn = LongVAConnector(cfg)
     x = torch.randn(2, 576, 4)
     out = conn(x)

@@ -36,7 +36,6 @@ FAMILIES: dict[str, Family] = {
     "cambrian_qwen": "longvu",
     "cambrian_llama": "longvu",
     "llava_qwen": "longva",
-    "llava": "longva",
 }
 
 

@@ -100,9 +100,7 @@ def plan_for_config(raw: dict, family: str, *, device: str = "cpu", dtype=None,
         cfg = LongVUConfig.from_dict(raw)
         enc = [_encoder_params(ENCODERS[n][0], ENCODERS[n][1].kind) for n in cfg.encoders]
         conn = _params(meta_instance(lambda _c: build_connector(cfg, [h for _, h in enc]), None))
-        families = {"cambrian_qwen": ("Qwen2Config", "Qwen2ForCausalLM"),
-                    "cambrian_llama": ("LlamaConfig", "LlamaForCausalLM")}
-        cfg_name, model_name = families[cfg.model_type]
+        cfg_name, model_name = cfg.llm_family
         ctx = context_length or cfg.context_length
         tokens_per_frame_held = cfg.query_tokens  # 12x12 tokens of a kept frame (aggregated + projected)
         held_width = cfg.vision_hidden_size + cfg.hidden_size
@@ -115,7 +113,7 @@ def plan_for_config(raw: dict, family: str, *, device: str = "cpu", dtype=None,
         cfg = LongVAConfig.from_dict(raw)
         enc = [_encoder_params(cfg.vision_tower, "clip")]
         conn = 0  # the projector is part of the counted checkpoint below
-        cfg_name, model_name = "Qwen2Config", "Qwen2ForCausalLM"
+        cfg_name, model_name = cfg.llm_family
         ctx = context_length or cfg.context_length
         tokens_per_frame_held = cfg.tokens_per_frame
         held_width = cfg.hidden_size

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from longvid.errors import ModelLoadError
 
+LLM_FAMILIES = {"llava_qwen": ("Qwen2Config", "Qwen2ForCausalLM")}  # model_type -> LLM classes
 PROJECTOR_DEPTHS = {"linear": 1, "mlp2x_gelu": 2, "mlp3x_gelu": 3}  # linears in the projector
 MERGE_TYPES = ("flat", "unires")
 POOL_MODES = ("average", "max")
@@ -26,6 +27,7 @@ MAX_GRID = 7  # UniRes grids of up to 7x7 crops when the config lists no pinpoin
 
 @dataclass(frozen=True)
 class LongVAConfig:
+    model_type: str  # selects the LLM classes (LLM_FAMILIES)
     hidden_size: int  # LLM width
     vision_tower: str  # mm_vision_tower
     mm_hidden_size: int = 1024  # CLIP-L width
@@ -40,6 +42,10 @@ class LongVAConfig:
     reserve_tokens: int = 16  # tokens kept free after the prompt (as LongVU)
     grid_pinpoints: tuple[tuple[int, int], ...] = tuple(
         (CROP * i, CROP * j) for i in range(1, MAX_GRID + 1) for j in range(1, MAX_GRID + 1))
+
+    @property
+    def llm_family(self) -> tuple[str, str]:
+        return LLM_FAMILIES[self.model_type]
 
     @property
     def patch_grid(self) -> int:
@@ -58,6 +64,9 @@ class LongVAConfig:
         def bad(msg: str) -> ModelLoadError:
             return ModelLoadError(f"{where}: {msg}")
 
+        mt = cfg.get("model_type")
+        if mt not in LLM_FAMILIES:
+            raise bad(f"model_type {mt!r} is not a LongVA model; expected one of {sorted(LLM_FAMILIES)}")
         tower = cfg.get("mm_vision_tower")
         if not tower:
             raise bad("no mm_vision_tower: this is not a LLaVA-style video model")
@@ -79,6 +88,7 @@ class LongVAConfig:
         # shorter sequence length the multimodal stage was trained at
         ctx = cfg.get("max_position_embeddings") or cfg.get("tokenizer_model_max_length") or cls.context_length
         out = cls(
+            model_type=mt,
             hidden_size=int(cfg["hidden_size"]),
             vision_tower=str(tower),
             mm_hidden_size=int(cfg.get("mm_hidden_size", cls.mm_hidden_size)),

@@ -77,7 +77,8 @@ class LongVAModel:
         cfg = LongVAConfig.from_dict(raw, where=str(folder / "config.json"))
         dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
         weights = WeightFiles(folder)
-        text_cfg = llm_config(raw, "Qwen2Config")
+        cfg_name, model_name = cfg.llm_family
+        text_cfg = llm_config(raw, cfg_name)
         own = [k for k in weights.keys() if k.startswith(TOWER_PREFIX)]
         source = (vision_towers or {}).get(cfg.vision_tower, cfg.vision_tower)
         spec = replace(CLIP_L14_336, select_layer=cfg.select_layer, image_size=cfg.image_size)
@@ -85,12 +86,12 @@ class LongVAModel:
                                state_dict=weights.load(own, strip=TOWER_PREFIX) if own else None)
         connector = LongVAConnector(cfg)
         conn_shapes = expected_shapes(connector, "model.")
-        check_checkpoint(weights, llm_shapes(text_cfg, "Qwen2ForCausalLM"),
+        check_checkpoint(weights, llm_shapes(text_cfg, model_name),
                          tied=bool(getattr(text_cfg, "tie_word_embeddings", False)),
                          extra_expected=conn_shapes, allowed_prefixes=(TOWER_PREFIX,))
         connector.to(device=device, dtype=dtype)
         load_module_weights(connector, weights.load(conn_shapes, strip="model."), where=str(folder))
-        llm = load_llm(folder, text_cfg, "Qwen2ForCausalLM", dtype=dtype, device=device)
+        llm = load_llm(folder, text_cfg, model_name, dtype=dtype, device=device)
         return cls(cfg, llm, load_tokenizer(folder), connector.eval(), encoder, model)
 
     def context_budget(self, num_text_tokens: int, context_length: int | None = None) -> int:
