@@ -155,3 +155,25 @@ def test_longvu_on_gpu_bf16(longvu_dir, short_video):
     r = eng.run(str(short_video), "what color is the square?")
     assert r.visual_tokens.tokens.dtype == torch.bfloat16 and r.visual_tokens.tokens.is_cuda
     assert len(r.visual_tokens) <= r.budget
+
+
+def test_longvu_low_resolution_tokens_are_the_released_values(longvu_engine, short_video):
+    """Low-res tokens are projector(bilinear 8x8 of the aggregated queries), cell by cell."""
+    from longvid.io.probe import probe
+    from longvid.io.sampling import SamplingConfig, sample_frames
+
+    m = longvu_engine.model
+    r = longvu_engine.run(str(short_video), "what color is the square?")
+    vt = r.visual_tokens
+    low = (vt.cell_grids[:, 0] == 8) & (vt.cells >= 0)
+    assert int(low.sum()) > 0
+    info = probe(str(short_video))
+    scfg = SamplingConfig(fps=1.0, size=m.sampling_size, resize="pad", pad_rgb=(127, 127, 127))
+    frames = m.frame_tokens(sample_frames(str(short_video), scfg, info=info), num_frames=12, budget=r.budget,
+                            content_wh=info.display_size)
+    with torch.no_grad():
+        ref = m.connector.project(m.connector.low_resolution(frames.aggregated, 8))
+    rows = {int(f): i for i, f in enumerate(frames.features.frame_indices.tolist())}
+    for i in torch.nonzero(low).flatten()[:50].tolist():
+        f, c = int(vt.frame_indices[i]), int(vt.cells[i])
+        torch.testing.assert_close(vt.tokens[i], ref[rows[f], c])

@@ -8,9 +8,10 @@ Design decisions:
 - Aggregated tokens are projected into the LLM width; mixed resolution (8x8 low-resolution frames,
   the top-k by relevance to the LLM input embeddings of the text after ``<image>`` upgraded to
   12x12) and spatial token compression are the ``longvu`` compressor of ``longvid.compress`` with
-  temporal reduction switched off (already done here). Its low-resolution tokens are a bilinear
-  resize of projected tokens; the released model resizes before the projector. The first linear
-  commutes with the resize, the GELU and second linear do not: a small, documented difference.
+  temporal reduction switched off (already done here). The compressor decides which tokens exist
+  from a bilinear resize of *projected* tokens; their values are then replaced by the released
+  model's (aggregated queries resized to 8x8 *before* the projector), so the LLM sees exactly
+  the released low-resolution tokens. Only the ranking and STC decisions use the approximation.
 - ``image_newline`` ends every row of every frame (see ``longvid.models.newline``), within budget.
 - The budget is ``context_length - text tokens - reserve`` (8192 - text - 16 for the releases).
 - The encoders load from their own folders or hub ids (the released checkpoints do not carry them;
@@ -56,6 +57,15 @@ def build_connector(cfg: LongVUConfig, encoder_dims: list[int]) -> LongVUConnect
         query_side=cfg.query_side, depth=cfg.connector_depth, num_heads=cfg.aggregator_heads,
         llm_hidden_size=cfg.hidden_size,
     )
+
+
+@dataclass(frozen=True)
+class LongVUFrames:
+    """Kept frames as the LLM will see them at high resolution, plus what produced them."""
+
+    features: FrameFeatures  # projected 12x12 tokens (T, 144, H) with provenance
+    aggregated: torch.Tensor  # (T, 144, vision_hidden) aggregator output, before the projector
+    stats: StageStats  # temporal reduction
 
 
 @dataclass
@@ -122,8 +132,8 @@ class LongVUModel:
 
     @torch.inference_mode()
     def frame_tokens(self, batches: Iterable[FrameBatch], *, num_frames: int, budget: int,
-                     content_wh: tuple[int, int]) -> tuple[FrameFeatures, StageStats]:
-        """Projected 12x12 tokens of the frames temporal reduction keeps, with their provenance."""
+                     content_wh: tuple[int, int]) -> LongVUFrames:
+        """12x12 tokens (aggregated and projected) of the frames temporal reduction keeps."""
         import time
 
         from longvid.compress.temporal import TemporalConfig, TemporalReducer, apply_guard
@@ -183,9 +193,30 @@ class LongVUModel:
         n = qs * qs
         stats = StageStats("temporal", pushed, len(pos), pushed * n, len(pos) * n, time.perf_counter() - t0,
                            "" if reduce else f"not applied: {pushed} frames < budget // {tcfg.budget_divisor}")
-        return FrameFeatures(tokens, (qs, qs), ts, idx), stats
+        return LongVUFrames(FrameFeatures(tokens, (qs, qs), ts, idx), agg, stats)
 
-    def compress(self, features: FrameFeatures, *, budget: int, query_embedding: torch.Tensor,
+    def exact_low_resolution(self, vt: VisualTokens, frames: LongVUFrames) -> VisualTokens:
+        """Give low-resolution tokens the released model's values: the aggregated 12x12 queries
+        resized to 8x8 *before* the projector (the compressor resized projected tokens).
+        Which tokens exist is the compressor's decision; only their values are replaced."""
+        ls = self.config.lowres_token
+        if vt.cell_grids is None or ls == self.config.query_side or len(vt) == 0:
+            return vt
+        low = (vt.cell_grids[:, 0] == ls) & (vt.cell_grids[:, 1] == ls) & (vt.cells >= 0)
+        if not bool(low.any()):
+            return vt
+        src = frames.features.frame_indices.cpu()
+        order = torch.argsort(src)
+        want, inverse = torch.unique(vt.frame_indices[low], return_inverse=True)
+        rows = order[torch.searchsorted(src[order], want)]
+        agg = frames.aggregated[rows.to(frames.aggregated.device)]
+        exact = self.connector.project(self.connector.low_resolution(agg, ls))  # (U, ls*ls, H)
+        tokens = vt.tokens.clone()
+        dev = tokens.device
+        tokens[low.to(dev)] = exact[inverse.to(exact.device), vt.cells[low].to(exact.device)].to(dev, tokens.dtype)
+        return VisualTokens(tokens, vt.frame_indices, vt.timestamps_s, vt.cells, vt.stats, vt.cell_grids)
+
+    def compress(self, frames: LongVUFrames, *, budget: int, query_embedding: torch.Tensor,
                  question: str, compressor=None) -> VisualTokens:
         """Mixed resolution + STC under ``budget``, with row newlines; provenance kept."""
         from longvid.compress import Query, create_compressor
@@ -196,10 +227,12 @@ class LongVUModel:
             compressor = create_compressor(
                 "longvu", temporal=None, stc=STCConfig(threshold=self.config.drop_threshold),
                 **({} if self.config.highres else {"mixed_resolution": None}))
+        features = frames.features
         query = Query(text=question, embedding=query_embedding.to(features.features.dtype))
 
         def run(b: int) -> VisualTokens:
-            return compressor(features, budget=b, query=query)
+            with torch.inference_mode():
+                return self.exact_low_resolution(compressor(features, budget=b, query=query), frames)
 
         if not self.config.image_newline:
             return run(budget)
@@ -216,9 +249,10 @@ class LongVUModel:
         scfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames, size=self.sampling_size,
                               resize="pad", pad_rgb=tuple(int(m * 255) for m in self.encoders[0].spec.mean))
         n = len(plan_targets(info, scfg))
-        feats, stats = self.frame_tokens(sample_frames(video, scfg, info=info), num_frames=n, budget=budget,
-                                         content_wh=info.display_size)
-        vt = self.compress(feats, budget=budget, query_embedding=self.embed(query_ids), question=question,
-                           compressor=compressor)
-        return VisualTokens(vt.tokens, vt.frame_indices, vt.timestamps_s, vt.cells, (stats, *vt.stats),
+        frames = self.frame_tokens(sample_frames(video, scfg, info=info), num_frames=n, budget=budget,
+                                   content_wh=info.display_size)
+        with torch.inference_mode():
+            vt = self.compress(frames, budget=budget, query_embedding=self.embed(query_ids), question=question,
+                               compressor=compressor)
+        return VisualTokens(vt.tokens, vt.frame_indices, vt.timestamps_s, vt.cells, (frames.stats, *vt.stats),
                             vt.cell_grids)
