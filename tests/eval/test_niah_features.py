@@ -53,3 +53,17 @@ def test_feature_adapter_refuses_spoken_needles(tmp_path, haystack_60s, longva_e
     with pytest.raises(UnsupportedNeedleError, match="spoken"):
         adapter.prepare(haystack_60s[0], NiahGrid(frames=(4,), depths=(0.0,)), load_needles(tmp_path / "n"),
                         tmp_path / "w")
+
+
+def test_lmms_adapter_loglikelihood_on_a_real_video_llm(haystack_60s, longva_engine):
+    import math
+    from types import SimpleNamespace
+
+    from longvid.eval.lmms_adapter import LongvidLMM
+
+    longva_engine.config = type(longva_engine.config)(fps=None, num_frames=4)
+    lm = LongvidLMM(engine=longva_engine)
+    lm.task_dict = {"t": {"test": [{"video": str(haystack_60s[0]), "answer": "blue"}]}}
+    req = SimpleNamespace(args=("What colour?", lambda d: d["answer"], lambda d: [d["video"]], 0, "t", "test"))
+    ((logprob, greedy),) = lm.loglikelihood([req])
+    assert math.isfinite(logprob) and logprob < 0 and isinstance(greedy, bool)

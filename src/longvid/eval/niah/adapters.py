@@ -73,6 +73,9 @@ class VideoEngineAdapter:
     """Any ``Engine`` (``ask(video, question) -> Answer``); needles rendered into real cell videos."""
 
     scoring: Scoring = "generation"
+    # Engines with ask() have their own answer format (the offline one cites its evidence); a
+    # "single word" instruction made the small LLM answer with a visual tag instead.
+    instruction = ""
 
     def __init__(self, engine: Any, *, width: int = 640, keep_videos: bool = False, mode: str = "overlay",
                  reuse: bool = True) -> None:
@@ -150,6 +153,7 @@ class FeatureEngineAdapter:
         self.engine = engine
         self.name = getattr(engine, "name", type(engine).__name__)
         self.scoring = scoring
+        self.instruction = "Answer the question using a single word or phrase."  # LongVA's postprompt
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.features = None

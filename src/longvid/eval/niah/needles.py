@@ -124,8 +124,10 @@ def load_needles(folder: str | Path) -> list[NeedleSet]:
 
 
 # ----------------------------------------------------------------------------- generated needles
-_WORDS = ("amber", "cobalt", "falcon", "harbor", "juniper", "lantern", "marble", "orchid", "pepper",
-          "quartz", "saffron", "tundra", "velvet", "walnut", "zephyr", "copper", "meadow", "cinder")
+# Common, distinct words: a speech recogniser hears them and OCR reads them without a dictionary
+# doubt ("quartz" came back as "closed" from Whisper tiny).
+_WORDS = ("garden", "window", "pencil", "rocket", "button", "candle", "basket", "ladder", "silver",
+          "tiger", "river", "planet", "violin", "castle", "dragon", "forest", "orange", "pillow")
 _COLOURS = {"red": (220, 30, 30), "green": (30, 170, 60), "blue": (40, 70, 220), "yellow": (240, 210, 30),
             "purple": (140, 50, 180), "orange": (250, 140, 20)}
 _SHAPES = ("circle", "square", "triangle")
@@ -160,7 +162,8 @@ def write_generated_needles(
 ) -> Path:
     """Write a needle folder with ``dataset.json``; returns the folder.
 
-    Text needles read "THE SECRET WORD IS <WORD>"; speech needles say "the password is <word>";
+    Text needles read "THE SECRET WORD IS" / "<WORD>" (two lines); speech needles say "The password is
+    <word>.";
     image needles are a coloured shape on a plain card ("what shape is shown?"). The multi-hop set
     splits a four-digit code over two on-screen needles and asks for the whole code.
     """

@@ -29,12 +29,14 @@ SHORT_ANSWER = "Answer the question using a single word or phrase."
 CHOICE_ANSWER = "Answer with the option's letter from the given choices directly.\nBest option:("
 
 
-def build_question(ns: NeedleSet) -> str:
+def build_question(ns: NeedleSet, instruction: str = SHORT_ANSWER) -> str:
+    """The question as asked: LongVA's short-answer postprompt by default; multiple choice ends with
+    Video-XL's "Best option:("; ``instruction=""`` leaves the answer format to the engine."""
     if ns.options:
         return f"{ns.question}\n{format_options(ns.options)}\n{CHOICE_ANSWER}"
     if ns.mode == "multi":
         return f"{ns.question} Give every one of them."
-    return f"{ns.question}\n{SHORT_ANSWER}"
+    return f"{ns.question}\n{instruction}" if instruction else ns.question
 
 
 def placements_for(ns: NeedleSet, frames: int, depth: float) -> tuple[Placement, ...]:
@@ -74,6 +76,7 @@ def run_niah(
         "needles": [{"id": ns.id, "mode": ns.mode, "kinds": [n.kind for n in ns.needles], "question": ns.question,
                      "answer": ns.answer, "options": list(ns.options)} for ns in needle_sets],
         "scoring": adapter.scoring,
+        "instruction": getattr(adapter, "instruction", SHORT_ANSWER),
         "adapter": adapter.describe(),
     }
     store = ResultStore(out, settings)
@@ -87,7 +90,7 @@ def run_niah(
     done = total - len(todo)
     for ns, n, d in todo:
         task = CellTask(frames=n, depth=d, needle_set=ns, placements=placements_for(ns, n, d),
-                        question=build_question(ns))
+                        question=build_question(ns, getattr(adapter, "instruction", SHORT_ANSWER)))
         t = time.perf_counter()
         try:
             outcome = adapter.run_cell(task)
