@@ -80,8 +80,11 @@ def test_longva_end_to_end(longva_dir, short_video):
     from longvid.models.engine import load_engine
 
     folder, towers = longva_dir
-    eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, fps=None, num_frames=8)
+    seen = []
+    eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, fps=None, num_frames=8,
+                      progress=lambda stage, done, total: seen.append((stage, done, total)))
     r = eng.run(str(short_video), "what color is the square?")
+    assert seen and seen[-1][0] == "visual" and seen[-1][1] == seen[-1][2]
     assert eng.name == "longva" and r.new_tokens >= 1
     assert len(r.visual_tokens) == 8 * 144 <= r.budget  # no compression needed: 144 per frame
     assert set(r.visual_tokens.tokens_per_frame().values()) == {144}

@@ -74,8 +74,10 @@ def detect_family(cfg: dict, where: str) -> Family:
 class VideoLLMEngine:
     """Answers questions about a video with a video-LLM (LongVU or LongVA)."""
 
-    def __init__(self, model, *, config: EngineConfig = EngineConfig(), compressor=None, plan=None) -> None:
+    def __init__(self, model, *, config: EngineConfig = EngineConfig(), compressor=None, plan=None,
+                 progress: Callable[[str, float, float], None] | None = None) -> None:
         self.model = model
+        self.progress = progress  # progress(stage, done, total): "visual" in seconds of video
         self.name = model.family
         self.config = config
         self.compressor = compressor
@@ -112,8 +114,11 @@ class VideoLLMEngine:
         self.check_memory(video, budget)
         vt = m.video_tokens(video, question=question, query_ids=parts.after_ids, budget=budget,
                             fps=cfg.fps, num_frames=cfg.num_frames, max_frames=cfg.max_frames,
-                            compressor=self.compressor)
+                            compressor=self.compressor, progress=self.progress)
         assert len(vt) <= budget, (len(vt), budget)
+        logger.info("%s: %d visual tokens of a %d-token budget from %d frames; %s", self.name, len(vt), budget,
+                    len(vt.tokens_per_frame()), "; ".join(f"{s.stage} {s.tokens_in}->{s.tokens_out}"
+                                                           for s in vt.stats))
         timings["visual_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         with torch.inference_mode():
@@ -206,11 +211,13 @@ def load_model(model: str, *, family: Family | None = None, device: str = "cpu",
 
 def load_engine(model: str, *, family: Family | None = None, device: str = "cpu", dtype=None,
                 vision_towers: Mapping[str, str] | None = None, compressor=None,
-                check_memory: bool = True, **engine_options) -> VideoLLMEngine:
+                check_memory: bool = True, progress: Callable[[str, float, float], None] | None = None,
+                **engine_options) -> VideoLLMEngine:
     """A ready engine: ``load_engine("Vision-CAIR/LongVU_Qwen2_7B").ask(video, question)``.
 
     ``engine_options`` fill :class:`EngineConfig` (fps, num_frames, max_frames, context_length,
-    system, generation). ``compressor`` overrides the family's default compression.
+    system, generation). ``compressor`` overrides the family's default compression (an object or,
+    for LongVA, a registered name). ``progress(stage, done, total)`` hears how far sampling got.
     """
     config = EngineConfig(**engine_options)
     plan = None
@@ -219,7 +226,7 @@ def load_engine(model: str, *, family: Family | None = None, device: str = "cpu"
                            context_length=config.context_length).check()
     m = load_model(model, family=family, device=device, dtype=dtype, vision_towers=vision_towers,
                    check_memory=False)
-    return VideoLLMEngine(m, config=config, compressor=compressor, plan=plan)
+    return VideoLLMEngine(m, config=config, compressor=compressor, plan=plan, progress=progress)
 
 
 @ENGINES.register("longvu")

@@ -118,7 +118,7 @@ class LongVAModel:
 
     def video_tokens(self, video: str, *, question: str, query_ids: torch.Tensor, budget: int,
                      fps: float | None, num_frames: int | None, max_frames: int | None,
-                     compressor=None) -> VisualTokens:
+                     compressor=None, progress=None) -> VisualTokens:
         import time
 
         from longvid.compress import Query, create_compressor
@@ -129,7 +129,7 @@ class LongVAModel:
         info = probe(video)
         scfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames,
                               size=self.config.image_size, resize="crop")
-        feats = self.frame_tokens(sample_frames(video, scfg, info=info))
+        feats = self.frame_tokens(sample_frames(video, scfg, _video_progress(progress), info=info))
         n, per = len(feats), self.config.tokens_per_frame
         st = StageStats("encode", n, n, n * per, n * per, time.perf_counter() - t0, "CLIP, projector, 2x2 pool")
         comp = compressor if compressor is not None else create_compressor("uniform")
@@ -158,3 +158,10 @@ class LongVAModel:
                             torch.zeros(m, dtype=torch.float64), cells,
                             (StageStats("unires", 1, 1, m, m, 0.0, f"{ny}x{nx} crops"),),
                             torch.tensor([ny * g, nx * g]).expand(m, 2).clone())
+
+
+def _video_progress(progress):
+    """Adapt a ``progress(stage, done, total)`` callback to the sampler's ``(done_s, total_s)``."""
+    if progress is None:
+        return None
+    return lambda done, total: progress("visual", done, total)

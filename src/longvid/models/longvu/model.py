@@ -223,6 +223,8 @@ class LongVUModel:
         from longvid.compress.stc import STCConfig
         from longvid.models.newline import fit_with_newlines
 
+        if isinstance(compressor, str):
+            compressor = create_compressor(compressor)
         if compressor is None:
             compressor = create_compressor(
                 "longvu", temporal=None, stc=STCConfig(threshold=self.config.drop_threshold),
@@ -240,7 +242,7 @@ class LongVUModel:
 
     def video_tokens(self, video: str, *, question: str, query_ids: torch.Tensor, budget: int,
                      fps: float | None, num_frames: int | None, max_frames: int | None,
-                     compressor=None) -> VisualTokens:
+                     compressor=None, progress=None) -> VisualTokens:
         """Sample ``video``, encode, reduce, compress to ``budget`` tokens (newlines included)."""
         from longvid.io.probe import probe
         from longvid.io.sampling import SamplingConfig, plan_targets, sample_frames
@@ -249,10 +251,17 @@ class LongVUModel:
         scfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames, size=self.sampling_size,
                               resize="pad", pad_rgb=tuple(int(m * 255) for m in self.encoders[0].spec.mean))
         n = len(plan_targets(info, scfg))
-        frames = self.frame_tokens(sample_frames(video, scfg, info=info), num_frames=n, budget=budget,
+        frames = self.frame_tokens(sample_frames(video, scfg, _video_progress(progress), info=info), num_frames=n, budget=budget,
                                    content_wh=info.display_size)
         with torch.inference_mode():
             vt = self.compress(frames, budget=budget, query_embedding=self.embed(query_ids), question=question,
                                compressor=compressor)
         return VisualTokens(vt.tokens, vt.frame_indices, vt.timestamps_s, vt.cells, (frames.stats, *vt.stats),
                             vt.cell_grids)
+
+
+def _video_progress(progress):
+    """Adapt a ``progress(stage, done, total)`` callback to the sampler's ``(done_s, total_s)``."""
+    if progress is None:
+        return None
+    return lambda done, total: progress("visual", done, total)
