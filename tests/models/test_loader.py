@@ -155,3 +155,13 @@ def test_encoders_found_next_to_the_checkpoint(longvu_dir, tmp_path, monkeypatch
     shutil.copytree(towers["facebook/dinov2-giant-res378"], f / "dinov2-giant")
     m = load(f, {})
     assert [e.spec.kind for e in m.encoders] == ["siglip", "dinov2"]
+
+
+def test_hub_id_offline_names_what_to_put_where(monkeypatch):
+    import huggingface_hub.constants
+
+    from longvid.models.engine import load_engine
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelLoadError, match=r"lmms-lab/LongVA-7B.*--local-dir <DIR>.*config\.json, the \*\.safetensors"):
+        load_engine("lmms-lab/LongVA-7B")

@@ -307,3 +307,16 @@ def test_encoder_chunks_dtype_and_layer_selection(tmp_path):
     assert bf.dtype == torch.bfloat16
     cos = F.cosine_similarity(bf.float().flatten(1), whole.flatten(1)).min()
     assert cos > 0.99
+
+
+def test_refill_padding_gives_each_encoder_its_mean_colour():
+    from longvid.models.vision import DINOV2_GIANT_378, refill_padding
+
+    side = 32
+    x = torch.full((1, 3, side, side), 127.0)
+    x[:, :, 7:25] = 10.0  # 16:9 picture: 18 rows of 32 centred (round(9 * 32 / 16) = 18)
+    fill = tuple(float(int(m * 255)) for m in DINOV2_GIANT_378.mean)
+    out = refill_padding(x.clone(), (16, 9), fill)
+    assert out[0, :, 0, 0].tolist() == [123.0, 116.0, 103.0] and out[0, :, 31, 5].tolist() == [123.0, 116.0, 103.0]
+    assert bool((out[:, :, 7:25] == 10.0).all())
+    assert torch.equal(refill_padding(x.clone(), (10, 10), fill), x)  # square pictures have no padding
