@@ -180,3 +180,26 @@ def test_longvu_low_resolution_tokens_are_the_released_values(longvu_engine, sho
     for i in torch.nonzero(low).flatten()[:50].tolist():
         f, c = int(vt.frame_indices[i]), int(vt.cells[i])
         torch.testing.assert_close(vt.tokens[i], ref[rows[f], c])
+
+
+def test_streamed_temporal_reduction_equals_whole_video(longvu_engine):
+    """Batches of 5 against windows of 16: the kept frames equal temporal_reduce on all frames."""
+    from longvid.compress.temporal import TemporalConfig, temporal_reduce
+    from longvid.types import FrameBatch
+
+    m = longvu_engine.model
+    rng = np.random.default_rng(0)
+    still = rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)
+    # a still shot (near-duplicates, dropped) with a distinct frame every 9 (kept)
+    frames = np.stack([rng.integers(0, 255, (48, 48, 3), dtype=np.uint8) if i % 9 == 4 else still
+                       for i in range(40)])
+    ts = np.arange(40, dtype=np.float64)
+    batches = [FrameBatch(frames[i:i + 5], ts[i:i + 5], ts[i:i + 5], np.arange(i, min(i + 5, 40)))
+               for i in range(0, 40, 5)]
+    budget = 40 * 64  # T >= budget // 64: reduction applies
+    out = m.frame_tokens(batches, num_frames=40, budget=budget, content_wh=(48, 48))
+    dino = m.encoders[-1].encode(frames, content_wh=(48, 48))
+    ref = temporal_reduce(dino, budget=budget, config=TemporalConfig(threshold=m.config.dino_threshold))
+    assert out.features.frame_indices.tolist() == ref.kept.tolist()
+    assert 0 < len(ref.kept) < 40
+    assert out.aggregated.shape == (len(ref.kept), 144, 32)
