@@ -367,3 +367,21 @@ def test_non_square_pixels_are_made_square(media):
     assert (pad[0, :20] == 127).all() and (pad[0, 44:] == 127).all() and not (pad[0, 21:43] == 127).all()
     raw, *_ = collect(path, SamplingConfig(num_frames=1, resize="none"))
     assert raw.shape == (1, 96, 128, 3)  # "none" keeps the decoded pixels
+
+
+def test_exact_mode_stops_skipping_when_frames_are_sparse(media):
+    """A stream that claims 10 fps but shows a frame every 0.7 s: after a few repairs exact
+    mode decodes everything instead of repairing every target."""
+    times = [round(0.7 * k, 3) for k in range(30)]
+    path = media("sparse.mkv", fps=10, frame_times=times, gop=300,
+                 options={"x264-params": "bframes=2:b-pyramid=none:b-adapt=0:scenecut=0"})
+    info = probe(path)
+    cfg = SamplingConfig(fps=1.0, resize="none")
+    targets = plan_targets(info, cfg)
+    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
+    dec = DECODERS.create("pyav-exact")
+    out = list(dec.frames(info, targets, geometry, cfg))
+    assert [read_code(a) for a, _, _ in out] == [on_screen(np.asarray(times), t) for t in targets]
+    # 4 repairs switch skipping off; frames already skipped in flight may cost one or two more
+    assert 1 <= dec.stats["repairs"] <= 6 < len(targets) // 2
+

@@ -75,6 +75,7 @@ _MAX_BAD_PACKETS = 100  # consecutive undecodable packets that end decoding (dam
 # the frame on screen at a target starts less than one frame before it; the margin covers
 # jittery timestamps. Wider gaps (variable rate) are caught and repaired, see _checked.
 _WINDOW_FRAMES = 2.5
+_MAX_REPAIRS = 4  # repairs (a seek each) after which exact mode stops skipping for the rest of the run
 
 
 def _report_truncated(info: VideoInfo, cfg: SamplingConfig, reached_s: float | None, missing: int, why: str):
@@ -106,7 +107,6 @@ class PyAVDecoder:
 
         cc = vs.codec_context
         tb = float(vs.time_base)
-        hybrid = self.policy == "exact" and self.skip_far
         skipping = False
         bad_run = 0  # consecutive packets that failed to decode
         packets = container.demux(vs)
@@ -130,7 +130,7 @@ class PyAVDecoder:
                     t = packet.pts * tb
                     if t > state["demuxed"]:
                         state["demuxed"] = t
-                    if hybrid:
+                    if self._skip_now:
                         j = bisect.bisect_left(targets, t - EPS_S)
                         need = j < len(targets) and targets[j] - t < window
                         if need == skipping:  # state changes only at window edges
@@ -138,6 +138,9 @@ class PyAVDecoder:
                             cc.skip_frame = "NONREF" if skipping else "DEFAULT"
                         if skipping:
                             state["skipped"].append(t)
+                    elif skipping:  # skipping was just turned off (see _checked)
+                        skipping = False
+                        cc.skip_frame = "DEFAULT"
                 try:
                     decoded = packet.decode()
                 except av.FFmpegError as exc:
@@ -162,6 +165,7 @@ class PyAVDecoder:
     def _frames(self, container, info, targets, geometry, cfg) -> Iterator[DecodedFrame]:
         self.stats = stats = {"decoded": 0, "seeks": 0, "repairs": 0}
         self._keyframes: list[float] | None = None  # keyframe times from the index, read on first need
+        self._skip_now = self.policy == "exact" and self.skip_far  # this run skips far frames
         vs = video_stream(container, info.path)
         cc = vs.codec_context
         if self.policy == "keyframes":
@@ -292,6 +296,10 @@ class PyAVDecoder:
             if late:
                 logger.info("frame at %.3f s was skipped; re-decoding target %.3f s exactly", late[-1], t)
                 self.stats["repairs"] += 1
+                if self.stats["repairs"] >= _MAX_REPAIRS:
+                    # Frame times are far sparser than the stated rate: stop skipping altogether.
+                    logger.info("%s: frames are sparser than %.3f fps; decoding every frame", info.path, info.fps)
+                    self._skip_now = False
                 return exact_frame_at(info, t, geometry)
         return convert(chosen[0]), chosen[1]
 
