@@ -264,6 +264,16 @@ def loop_fixed(name: str, frames: list[torch.Tensor], queries: torch.Tensor) -> 
     return torch.cat(out)
 
 
+class Rows(list):
+    """Prints each result row as soon as it is added (the whole run takes minutes)."""
+
+    def append(self, row) -> None:
+        super().append(row)
+        name, secs, mem, n, loop_s, agree, note = row
+        print(f"{name:28s} {secs:10.2f} {mem:9.0f} {'' if n is None else n:>7} {loop_s:9.2f} "
+              f"{loop_s / max(secs, 1e-9):7.1f}x {'yes' if agree else 'NO':>5s}  {note}", flush=True)
+
+
 # ----------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -285,12 +295,16 @@ def main() -> None:
     print(f"synthetic stream: {args.frames} frames x {GRID[0] * GRID[1]} tokens x {args.dim} channels "
           f"({args.frames * 576 * args.dim * 4 / 2**30:.1f} GiB as float32, never materialised), "
           f"{n_scenes} scenes, windows of 16; budget {budget} tokens ({args.context} context)")
-    print(f"torch threads: {torch.get_num_threads()}; loop references run on the first {args.loop_frames} "
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work on this machine "
+          "inflates every time below); "
+          f"torch threads: {torch.get_num_threads()}; loop references run on the first {args.loop_frames} "
           f"frames and are extrapolated x{args.frames / args.loop_frames:.1f}\n")
 
     sub = [f for w in syn.windows(0, args.loop_frames) for f in w.features]
     sub_budget = max(1, budget * args.loop_frames // args.frames)
-    rows = []
+    print(f"{'strategy':28s} {'compress s':>10s} {'extra MB':>9s} {'tokens':>7s} {'loop s':>9s} "
+          f"{'speed-up':>8s} {'agree':>5s}  notes", flush=True)
+    rows = Rows()
 
     # LongVU, full pipeline
     src = Timed(syn.windows())
@@ -320,26 +334,25 @@ def main() -> None:
     for name in ("uniform", "avg_pool_2x2", "bilinear", "llama_vid"):
         src = Timed(syn.windows())
         out, secs, mem = run_timed(lambda s: stream_fixed_rate(name, s, args.frames, budget, query), src)
-        used = set(out.frame_indices.tolist())
-        sub_used = [f for i, f in enumerate(sub) if i in used]
+        used = sorted(set(out.frame_indices.tolist()))
+        probe = used[:: max(1, len(used) // args.loop_frames)][: args.loop_frames]  # spread over the video
+        probe_x = []
+        for f in probe:
+            probe_x.append(torch.empty(576, args.dim))
+            syn.frame(f, probe_x[-1])
         t0 = time.perf_counter()
-        ref = loop_fixed(name, sub_used, query.embedding)
-        loop_s = (time.perf_counter() - t0) * len(used) / max(1, len(sub_used))
-        per = len(out) // max(1, len(used))
-        mine = out.tokens[out.frame_indices < args.loop_frames]
+        ref = loop_fixed(name, probe_x, query.embedding)
+        loop_s = (time.perf_counter() - t0) * len(used) / len(probe)
+        per = len(out) // len(used)
+        mine = out.tokens[torch.isin(out.frame_indices, torch.tensor(probe))]
         agree = ref.shape == mine.shape and torch.allclose(ref, mine, rtol=1e-4, atol=1e-4)
         frames_used = len(used)
         rows.append((name, secs, mem, len(out), loop_s, agree, f"{frames_used} frames x {per} tokens"))
 
-    # report
-    print(f"{'strategy':28s} {'compress s':>10s} {'extra MB':>9s} {'tokens':>7s} {'loop s':>9s} "
-          f"{'speed-up':>8s} {'agree':>5s}  notes")
-    for name, secs, mem, n, loop_s, agree, note in rows:
-        print(f"{name:28s} {secs:10.2f} {mem:9.0f} {'' if n is None else n:>7} {loop_s:9.2f} "
-              f"{loop_s / max(secs, 1e-9):7.1f}x {'yes' if agree else 'NO':>5s}  {note}")
     print("(loop s: per-frame Python loop of the same algorithm, timed on the subset and extrapolated; "
           "agree: loop and vectorised outputs match on that subset)")
 
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if not args.skip_prefilter:
         pf = FramePrefilter()
         src = Timed(syn.pixels())

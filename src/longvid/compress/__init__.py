@@ -8,9 +8,14 @@ prompt builders never recompute it. ``Pipeline`` chains strategies; ``plan_budge
 chain that fits a context. Strategy modules are pure torch and registered on import.
 
 Built in: ``uniform``, ``avg_pool_2x2``, ``bilinear`` (pooling.py); ``longvu``,
-``longvu_temporal``, ``longvu_mixed_resolution``, ``longvu_stc`` (longvu.py); ``llama_vid``
-(llama_vid.py); ``videoxl_window`` (videoxl.py). Third parties register theirs through the
-``longvid.compressors`` entry-point group.
+``longvu_temporal``, ``longvu_mixed_resolution``, ``longvu_stc`` (longvu.py, stages in
+temporal.py, mixed_resolution.py, stc.py); ``llama_vid`` (llama_vid.py); ``videoxl_window``
+(videoxl.py, which also holds ``WindowPlan`` for engines with trained summary tokens). Third
+parties register theirs through the ``longvid.compressors`` entry-point group.
+
+Beside the registry: ``prefilter`` drops near-duplicate frames on pixel thumbnails before any
+encoder runs (streaming over ``FrameBatch`` iterators); ``plot`` draws a timeline of what a
+compression kept (matplotlib, extra ``plot``). Only torch is needed on the import path.
 """
 
 from __future__ import annotations

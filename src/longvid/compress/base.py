@@ -263,7 +263,10 @@ def assemble(
     device: torch.device,
 ) -> VisualTokens:
     """Concatenate parts; ``positions`` index rows of ``features`` (provenance comes from there)."""
-    tok = torch.cat(list(tokens)) if tokens else torch.empty(0, d, dtype=dtype, device=device)
+    if len(tokens) == 1:
+        tok = tokens[0]  # no copy: torch.cat of one tensor still copies it
+    else:
+        tok = torch.cat(list(tokens)) if tokens else torch.empty(0, d, dtype=dtype, device=device)
     pos = torch.cat([p.to("cpu", torch.long) for p in positions]) if positions else torch.empty(0, dtype=torch.long)
     fi = features.frame_indices.to("cpu")
     ts = features.timestamps_s.to("cpu")
@@ -279,8 +282,10 @@ def assemble(
 
 
 def subset(features: FrameFeatures, positions: torch.Tensor) -> FrameFeatures:
-    """Frames at ``positions`` (in that order), provenance preserved."""
+    """Frames at ``positions`` (in that order), provenance preserved; no copy when that is all of them."""
     pos = positions.to(torch.long)
+    if pos.numel() == len(features) and torch.equal(pos.cpu(), torch.arange(len(features))):
+        return features
     return FrameFeatures(
         features=features.features[pos.to(features.features.device)],
         grid=features.grid,
