@@ -87,3 +87,35 @@ def test_broken_sidecar_is_skipped_with_a_warning(tmp_path, caplog):
         cues = read_subtitles(video)
     assert cues == []
     assert "clip.srt" in caplog.text
+
+
+def test_audio_keeps_time_over_gaps_and_overlaps(tmp_path):
+    """Timestamps jump ahead (gap: silence is inserted) and back (overlap: repeats are dropped)."""
+    import av
+
+    rate = 16000
+    path = tmp_path / "gappy.mka"
+    out = av.open(str(path), "w")
+    st = out.add_stream("pcm_s16le", rate=rate)
+    st.layout = "mono"
+    # (start sample, number of samples): 0-1 s, then 1.5-2.5 s (0.5 s gap), then 2.25-2.75 s (overlap)
+    # one frame (one packet) per part, so packet times still increase as the muxer requires
+    for start, count in [(0, rate), (int(1.5 * rate), rate), (int(2.25 * rate), rate // 2)]:
+        t = (start + np.arange(count)) / rate
+        tone = (0.5 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(tone[None, :], format="s16", layout="mono")
+        frame.sample_rate, frame.pts = rate, start
+        for packet in st.encode(frame):
+            out.mux(packet)
+    for packet in st.encode():
+        out.mux(packet)
+    out.close()
+
+    clip = read_audio(path)
+    assert clip.duration_s == pytest.approx(2.75, abs=0.01)
+    s = clip.samples
+    assert np.abs(s[int(1.05 * rate) : int(1.45 * rate)]).max() < 0.01  # the gap is silence
+    assert np.abs(s[int(1.55 * rate) : int(1.95 * rate)]).max() > 0.3  # the tone resumes on time
+    # after the overlap the tone is still in phase with the clock: sample k is sin(2 pi 440 k / rate)
+    k = np.arange(int(2.5 * rate), int(2.7 * rate))
+    assert np.abs(s[k] - 0.5 * np.sin(2 * np.pi * 440 * k / rate)).max() < 0.01

@@ -7,6 +7,10 @@ Design decisions:
   same stream concatenated, for short files and tests.
 - Times are on the video clock: ``AudioClip.start_s`` is the presentation time of the chunk's
   first sample (from the first decoded audio frame's pts), so transcripts line up with frames.
+  Samples are kept in step with the stream's timestamps: where the timestamps jump ahead
+  (a gap) silence is inserted, where they overlap (joined files repeat encoder priming: about
+  23 ms per join) the repeated samples are dropped. Without this, an hour of joined segments
+  drifts by more than a second and speech lands at the wrong moment.
 - A file without an audio stream raises ``NoAudioStreamError`` naming the streams it has; it is
   never replaced by silence.
 """
@@ -33,6 +37,7 @@ class NoAudioStreamError(VideoError):
 class AudioConfig:
     sample_rate: int = 16000  # Hz; what Whisper-family speech models expect
     chunk_s: float = 30.0  # seconds per streamed chunk; Whisper's window
+    max_drift_s: float = 0.02  # timestamp gap/overlap tolerated before padding/dropping (< one AAC frame)
 
 
 def iter_audio(
@@ -81,10 +86,18 @@ def iter_audio(
                 logger.warning("%s: audio decoding stopped early (%s)", path, exc)
             yield from resampler.resample(None)  # flush the resampler's delay
 
+        total = 0  # samples accepted so far (padding included)
         for out in frames():
             if start_s is None:
                 start_s = float(out.time) if out.pts is not None else 0.0
             arr = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+            if out.pts is not None:
+                drift = float(out.time) - (start_s + total / sample_rate)
+                if drift > AudioConfig.max_drift_s:  # a gap in the stream: keep time with silence
+                    arr = np.concatenate([np.zeros(round(drift * sample_rate), np.float32), arr])
+                elif drift < -AudioConfig.max_drift_s:  # overlap: these samples were already given
+                    arr = arr[round(-drift * sample_rate) :]
+            total += len(arr)
             parts.append(arr)
             have += len(arr)
             while have >= chunk_len:
