@@ -118,6 +118,7 @@ def test_result_store_resumes_and_refuses_other_settings(tmp_path):
     store.save(CellResult(frames=400, depth=0.4, needle="n", correct=False, score=0.0, error="boom"))
     again = ResultStore(tmp_path, {"engine": "x"})
     assert again.has(200, 0.4, "n") and len(again.load_all()) == 2
+    assert again.has(400, 0.4, "n") and not again.has(400, 0.4, "n", count_errors=False)  # retried on resume
     summary = again.summarise()
     assert summary["average_accuracy"] == 0.5 and summary["num_errors"] == 1
     assert summary["by_frames"] == {"200": 1.0, "400": 0.0}

@@ -36,6 +36,7 @@ class HaystackConfig:
     audio_rate: int = 16_000  # mono audio sample rate
     scene_seconds: tuple[float, float] = (6.0, 20.0)  # length range of a generated scene
     scene_every: int = 1  # a generated scene after every N clips (0: clips only)
+    scene_motion: float = 1.0  # speed of the shapes in generated scenes (0: still shots, 1: ~40 px/s)
     seed: int = 0
 
 
@@ -102,13 +103,14 @@ def _scene_frames(index: int, n: int, cfg: HaystackConfig, rng: np.random.Genera
     slope = rng.uniform(-0.25, 0.25, size=(3, 2)).astype(np.float32)
     k = int(rng.integers(2, 5))
     pos = rng.uniform([0, 0], [w, h], size=(k, 2)).astype(np.float32)
-    vel = rng.uniform(-4, 4, size=(k, 2)).astype(np.float32) * (10.0 / cfg.fps)
+    vel = rng.uniform(-4, 4, size=(k, 2)).astype(np.float32) * (10.0 / cfg.fps) * cfg.scene_motion
     rad = rng.uniform(0.06, 0.18, size=k).astype(np.float32) * h
     col = rng.uniform(0, 255, size=(k, 3)).astype(np.float32)
     for i in range(n):
         img = np.empty((h, w, 3), np.float32)
         for c in range(3):
-            img[..., c] = base[c] + slope[c, 0] * xx + slope[c, 1] * yy + 30 * np.sin(i / (7 + c) + index)
+            img[..., c] = base[c] + slope[c, 0] * xx + slope[c, 1] * yy + 30 * np.sin(
+                cfg.scene_motion * i / (7 + c) + index)
         p = pos + vel * i
         p = np.abs(((p / [w, h]) + 1) % 2 - 1) * [w, h]  # bounce off the borders
         for j in range(k):

@@ -162,7 +162,7 @@ def write_generated_needles(
 ) -> Path:
     """Write a needle folder with ``dataset.json``; returns the folder.
 
-    Text needles read "THE SECRET WORD IS" / "<WORD>" (two lines); speech needles say "The password is
+    Text needles read "The secret word is" / "<WORD>" (two lines; OCR keeps the spaces of sentence case); speech needles say "The password is
     <word>.";
     image needles are a coloured shape on a plain card ("what shape is shown?"). The multi-hop set
     splits a four-digit code over two on-screen needles and asks for the whole code.
@@ -183,7 +183,7 @@ def write_generated_needles(
                                           f"{shape}? Answer with one word."})
             elif kind == "text":
                 word = words.pop()
-                entries.append({"id": nid, "kind": "text", "text": f"THE SECRET WORD IS\n{word.upper()}",
+                entries.append({"id": nid, "kind": "text", "text": f"The secret word is\n{word.upper()}",
                                 "answer": word, "prompt": "What is the secret word shown on screen?"})
             else:
                 word = words.pop()
@@ -193,14 +193,14 @@ def write_generated_needles(
         a, b = words.pop(), words.pop()
         entries.append({"id": "multi0", "mode": "multi",
                         "prompt": "Which two secret words are shown on screen?", "answer": f"{a}; {b}",
-                        "needles": [{"kind": "text", "text": f"THE SECRET WORD IS\n{a.upper()}", "answer": a},
-                                    {"kind": "text", "text": f"THE SECRET WORD IS\n{b.upper()}", "answer": b}]})
+                        "needles": [{"kind": "text", "text": f"The secret word is\n{a.upper()}", "answer": a},
+                                    {"kind": "text", "text": f"The secret word is\n{b.upper()}", "answer": b}]})
     if multihop:
         code = f"{rng.randrange(1000, 10000)}"
         entries.append({"id": "hop0", "mode": "multihop", "answer": code,
                         "prompt": "The vault code is given in two parts. What is the whole vault code?",
-                        "needles": [{"kind": "text", "text": f"VAULT CODE FIRST HALF\n{code[:2]}", "answer": code[:2]},
-                                    {"kind": "text", "text": f"VAULT CODE SECOND HALF\n{code[2:]}",
+                        "needles": [{"kind": "text", "text": f"Vault code, first half\n{code[:2]}", "answer": code[:2]},
+                                    {"kind": "text", "text": f"Vault code, second half\n{code[2:]}",
                                      "answer": code[2:]}]})
     (root / "dataset.json").write_text(json.dumps(entries, indent=2))
     return root

@@ -2,7 +2,8 @@
 
 Design decisions:
 - ``OUT/cells/<frames>_<depth>_<needle>.json`` per finished cell, written atomically: a rerun
-  skips cells whose file exists, so an interrupted run resumes where it stopped.
+  skips cells whose file exists, so an interrupted run resumes where it stopped; cells that
+  ended in an error are run again by default.
 - ``OUT/settings.json`` pins what the cells were measured with (engine, haystack, grid, scoring);
   resuming with different settings is refused rather than mixing incomparable cells.
 - ``OUT/results.json`` holds the settings, per-cell accuracy (mean over needle sets), average
@@ -83,8 +84,12 @@ class ResultStore:
     def _path(self, key: str) -> Path:
         return self.cells_dir / f"{key}.json"
 
-    def has(self, frames: int, depth: float, needle: str) -> bool:
-        return self._path(cell_key(frames, depth, needle)).exists()
+    def has(self, frames: int, depth: float, needle: str, *, count_errors: bool = True) -> bool:
+        """A result for this cell exists (``count_errors=False``: one without an error)."""
+        path = self._path(cell_key(frames, depth, needle))
+        if not path.exists():
+            return False
+        return count_errors or json.loads(path.read_text()).get("error") is None
 
     def save(self, result: CellResult) -> None:
         write_json_atomic(self._path(result.key), asdict(result))

@@ -67,6 +67,7 @@ def run_niah(
     *,
     progress: Callable[[int, int, CellResult | None], None] | None = None,
     heatmap: bool = True,
+    retry_errors: bool = True,
 ) -> dict:
     """Run (or resume) the grid; return the summary written to ``out_dir/results.json``."""
     out = Path(out_dir)
@@ -80,7 +81,7 @@ def run_niah(
         "adapter": adapter.describe(),
     }
     store = ResultStore(out, settings)
-    todo = [(ns, n, d) for ns in needle_sets for n, d in grid.cells() if not store.has(n, d, ns.id)]
+    todo = [(ns, n, d) for ns in needle_sets for n, d in grid.cells() if not store.has(n, d, ns.id, count_errors=not retry_errors)]
     total = len(needle_sets) * len(grid.cells())
     logger.info("V-NIAH: %d of %d cells to run", len(todo), total)
     if todo:
