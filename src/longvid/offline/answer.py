@@ -1,8 +1,8 @@
 """Answer a question from retrieved evidence with a small LLM, and check the answer rests on it.
 
 Design decisions:
-- Evidence is packed in time order as ``[m:ss-m:ss] said: ... | on screen: ...`` lines, best
-  first until ``context_tokens`` (counted with the LLM's own tokenizer) is reached.
+- Evidence is packed as ``[m:ss-m:ss] said: "..." | on screen: "..."`` lines, best first, until
+  ``context_tokens`` (counted with the LLM's own tokenizer) is reached.
 - The system prompt asks for a short answer from the evidence only, citing times; decoding is
   greedy (deterministic) and short (``max_new_tokens``).
 - Groundedness: a small model can invent ("the vault code is a code of ethics") with the answer
@@ -26,7 +26,7 @@ SYSTEM_PROMPT = (
 )
 NOT_FOUND = "The video does not say."
 
-_STOP = set(
+STOPWORDS = set(
     "a an the is are was were be been being of to in on at by for with from and or but not no this that these those "
     "it its it's as into about than then there their they them he she his her you your we our i me my what which who "
     "whom when where why how does do did done has have had can could should would will shall may might must say says "
@@ -48,7 +48,8 @@ def evidence_line(ev: Evidence) -> str:
 
 
 def pack_evidence(evidence: list[Evidence], tokenizer, budget_tokens: int) -> list[Evidence]:
-    """The best evidence that fits ``budget_tokens``, returned in time order."""
+    """The best evidence that fits ``budget_tokens``, best first (a small model leans on what it
+    reads first)."""
     chosen, used = [], 0
     for ev in evidence:
         n = len(tokenizer(evidence_line(ev))["input_ids"]) + 1
@@ -56,14 +57,14 @@ def pack_evidence(evidence: list[Evidence], tokenizer, budget_tokens: int) -> li
             continue
         chosen.append(ev)
         used += n
-    return sorted(chosen, key=lambda e: e.moment.start_s)
+    return chosen
 
 
 def key_terms(text: str) -> tuple[set[str], set[str]]:
     """(numbers, other key words) of an answer, timestamps removed."""
     text = _TIME_RE.sub(" ", text.lower())
     numbers = set(re.findall(r"\d+(?:[.,]\d+)?", text))
-    words = {w for w in re.findall(r"[a-z][a-z\-']+", text) if w not in _STOP and len(w) > 2}
+    words = {w for w in re.findall(r"[a-z][a-z\-']+", text) if w not in STOPWORDS and len(w) > 2}
     return numbers, words
 
 
@@ -84,10 +85,23 @@ def is_grounded(answer: str, evidence_text: str, min_fraction: float) -> bool:
     return present / len(words) >= min_fraction
 
 
+def cited_times(answer: str) -> list[float]:
+    """Every m:ss / h:mm:ss time the answer mentions, in seconds."""
+    out = []
+    for m in re.finditer(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?", answer):
+        a, b, c = m.groups()
+        out.append(int(a) * 3600 + int(b) * 60 + int(c) if c else int(a) * 60 + int(b))
+    return out
+
+
+def _cites(answer: str, ev: Evidence) -> bool:
+    return any(ev.moment.start_s - 1 <= t <= ev.moment.end_s + 1 for t in cited_times(answer))
+
+
 def support(answer: str, ev: Evidence) -> int:
     numbers, words = key_terms(answer)
     hay = evidence_line(ev).lower()
-    return sum(t in hay for t in numbers | words)
+    return sum(t in hay for t in numbers | words) + (2 if _cites(answer, ev) else 0)
 
 
 class LLMAnswerer:
@@ -128,7 +142,10 @@ class LLMAnswerer:
             best = evidence[0]
             text = f"The evidence does not answer this directly. Best evidence: {evidence_line(best)}"
             return text, False, [best], timings
-        if not is_grounded(raw, hay, self.grounded_fraction):
+        numbers, words = key_terms(raw)
+        # an answer that is only a time ("[2:59-3:10]") is grounded when it names a moment of the evidence
+        time_only = not numbers and not words and any(_cites(raw, e) for e in packed)
+        if not time_only and not is_grounded(raw, hay, self.grounded_fraction):
             best = evidence[0]
             text = (
                 f"No answer grounded in the video was found (the model's draft, {raw!r}, is not supported by "

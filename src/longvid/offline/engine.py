@@ -33,10 +33,14 @@ class OfflineEngine:
         *,
         config: OfflineConfig = OfflineConfig(),
         cache_dir: str | os.PathLike | None = None,
+        models_dir: str | os.PathLike | None = None,
         progress: ProgressFn | None = None,
         rebuild: bool = False,
     ) -> None:
+        """``cache_dir``: indexes and converted models; ``models_dir``: converted models only, when
+        they should live elsewhere (shared by several index caches, e.g. in tests)."""
         self.config = config
+        self.models_dir = models_dir
         self.indexer = Indexer(config.index, cache_dir=cache_dir, progress=progress)
         self.rebuild = rebuild
         self._indexes: dict[str, VideoIndex] = {}
@@ -64,7 +68,7 @@ class OfflineEngine:
             from longvid.offline.llm import load_llm
 
             q = self.config.query
-            model, tok = load_llm(q.llm, self.indexer.cache)
+            model, tok = load_llm(q.llm, self.models_dir or self.indexer.cache)
             self._answerer = LLMAnswerer(
                 model, tok, max_new_tokens=q.llm.max_new_tokens, context_tokens=q.context_tokens,
                 grounded_fraction=q.grounded_word_fraction,

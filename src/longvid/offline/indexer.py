@@ -45,37 +45,40 @@ class Indexer:
         *,
         cache_dir: str | os.PathLike | None = None,
         progress: ProgressFn | None = None,
+        models: dict[str, object] | None = None,
     ) -> None:
+        """``models``: a dict of already created stage models to share (e.g. another indexer's
+        ``models``); only used where this indexer's settings name the same parts."""
         self.settings = settings
         self.cache = cache_root(cache_dir)
         self.progress = progress
-        self._models: dict[str, object] = {}
+        self.models: dict[str, object] = models if models is not None else {}
 
     # ------------------------------------------------------------------ models, created once
     def model(self, kind: str):
-        if kind not in self._models:
+        if kind not in self.models:
             s = self.settings
             if kind == "encoder":
                 from longvid.encoders import create_encoder
 
-                self._models[kind] = create_encoder(s.encoder)
+                self.models[kind] = create_encoder(s.encoder)
             elif kind == "ocr":
                 from longvid.offline.ocr import OCR_ENGINES
 
-                self._models[kind] = None if s.ocr == "none" else OCR_ENGINES.create(
+                self.models[kind] = None if s.ocr == "none" else OCR_ENGINES.create(
                     s.ocr, min_confidence=s.ocr_min_confidence, max_side=s.ocr_max_side
                 )
             elif kind == "speech":
                 from longvid.offline.speech import SPEECH_ENGINES
 
-                self._models[kind] = None if s.speech == "none" else SPEECH_ENGINES.create(s.speech)
+                self.models[kind] = None if s.speech == "none" else SPEECH_ENGINES.create(s.speech)
             elif kind == "embedder":
                 from longvid.offline.embed import TEXT_EMBEDDERS
 
-                self._models[kind] = TEXT_EMBEDDERS.create(s.embedder)
+                self.models[kind] = TEXT_EMBEDDERS.create(s.embedder)
             else:
                 raise KeyError(kind)
-        return self._models[kind]
+        return self.models[kind]
 
     # ------------------------------------------------------------------ lookup
     def folder_for(self, video: str | os.PathLike) -> Path:

@@ -6,7 +6,7 @@ Design decisions:
 - Only frames kept by temporal reduction are read, and a kept frame whose thumbnail is nearly
   identical to the last frame read is skipped (a static slide is read once), which bounds the
   cost on long static stretches.
-- ``OcrTrack`` merges consecutive reads with the same text (normalised, fuzzy ratio >= 0.9) into
+- ``OcrTrack`` merges consecutive reads with the same text (normalised, fuzzy ratio >= 0.85) into
   one ``TimedText`` spanning all of them: de-duplication over time.
 """
 
@@ -26,14 +26,16 @@ logger = logging.getLogger(__name__)
 
 OCR_ENGINES: Registry = Registry("ocr")
 
-_SAME_TEXT_RATIO = 0.9  # fuzzy ratio above which two reads are the same text (OCR jitter)
+_SAME_TEXT_RATIO = 0.85  # fuzzy ratio above which two reads are the same text (OCR jitter)
 
 
 @OCR_ENGINES.register("rapidocr")
 class RapidOcrReader:
     def __init__(self, *, min_confidence: float = 0.6, max_side: int = 960) -> None:
         mod = require("rapidocr_onnxruntime", extra="offline", package="rapidocr-onnxruntime")
-        self._engine = mod.RapidOCR()
+        # detect at the frame's own scale (the stock setting upscales the short side to 736 px, 3-4x
+        # slower), and skip the 180-degree text classifier: video overlays are upright
+        self._engine = mod.RapidOCR(det_limit_side_len=max_side, det_limit_type="max", use_cls=False)
         self.min_confidence = min_confidence
         self.max_side = max_side
 

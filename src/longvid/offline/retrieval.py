@@ -1,8 +1,9 @@
 """Hybrid retrieval: the text-guided query of LongVU, over a video's timeline.
 
 Design decisions:
-- Two rankings of segments: embedding cosine (MiniLM, meaning) and FTS5 bm25 (exact words:
-  names, numbers, codes that embeddings blur). They are fused by reciprocal rank fusion
+- Three rankings of segments: embedding cosine (MiniLM, meaning), FTS5 bm25 (exact words: names,
+  numbers, codes that embeddings blur; question words dropped) and trigram matches in on-screen
+  text (OCR drops spaces). They are fused by reciprocal rank fusion
   (``1 / (rrf_k + rank)``), which needs no score calibration between the two.
 - Embedding hits below ``min_cosine`` are dropped so an unrelated question does not drag in
   arbitrary segments; empty segments ("nothing said or written") never rank.
@@ -11,6 +12,8 @@ Design decisions:
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -31,11 +34,20 @@ def hybrid_search(
     order = [i for i in np.argsort(-cos) if has_text[i] and cos[i] >= config.min_cosine]
     for rank, i in enumerate(order[: max(k * 4, 20)]):
         fused[i] += 1.0 / (config.rrf_k + rank + 1)
-    for rank, (i, _) in enumerate(index.keyword_search(query, max(k * 4, 20))):
-        fused[i] += 1.0 / (config.rrf_k + rank + 1)
+    words = query_words(query)
+    for hits in (index.keyword_search(words, max(k * 4, 20)), index.screen_substring_search(words, max(k * 4, 20))):
+        for rank, (i, _) in enumerate(hits):
+            fused[i] += 1.0 / (config.rrf_k + rank + 1)
     best = [i for i in np.argsort(-fused)[:k] if fused[i] > 0]
     video = index.manifest.get("video", "")
     return [to_evidence(index, index.segments[i], float(fused[i]), float(cos[i]), video) for i in best]
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a query worth matching literally (question words and fillers dropped)."""
+    from longvid.offline.answer import STOPWORDS
+
+    return [w for w in re.findall(r"[a-z0-9]+", query.lower()) if w not in STOPWORDS and len(w) > 1]
 
 
 def to_evidence(index: VideoIndex, seg: Segment, score: float, cosine: float, video: str) -> Evidence:

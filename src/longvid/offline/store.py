@@ -10,7 +10,8 @@ Design decisions:
 - Integrity: the manifest records the sha256 of the database and the embedding file and the
   segment count; ``open`` checks them and raises ``IndexCorruptError`` saying what to do. The
   files are small (about 1-3 MB per hour of video), so hashing them costs milliseconds.
-- Keyword search is SQLite FTS5 with bm25 over three columns (transcript, on-screen text, tags).
+- Keyword search is SQLite FTS5 with bm25 over three columns (transcript, on-screen text, tags),
+  plus a trigram FTS5 table over on-screen text for substring matches (OCR drops spaces).
 """
 
 from __future__ import annotations
@@ -78,14 +79,27 @@ class VideoIndex:
     def keyframe_path(self, seg: Segment) -> str | None:
         return str(self.folder / "keyframes" / seg.keyframe) if seg.keyframe else None
 
-    def keyword_search(self, query: str, limit: int) -> list[tuple[int, float]]:
-        """(segment position, bm25 score; lower is better) for FTS5 matches of any query word."""
-        words = [w for w in re.findall(r"[A-Za-z0-9]+", query.lower()) if len(w) > 1]
+    def keyword_search(self, words: list[str], limit: int) -> list[tuple[int, float]]:
+        """(segment position, bm25; lower is better): FTS5 matches of any of ``words``."""
+        words = [w for w in words if re.fullmatch(r"[a-z0-9]+", w)]
         if not words:
             return []
         match = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
         rows = self.db.execute(
             "SELECT rowid, bm25(segments_fts) AS r FROM segments_fts WHERE segments_fts MATCH ? ORDER BY r LIMIT ?",
+            (match, limit),
+        ).fetchall()
+        return [(int(r[0]) - 1, float(r[1])) for r in rows]
+
+    def screen_substring_search(self, words: list[str], limit: int) -> list[tuple[int, float]]:
+        """Trigram matches in on-screen text: OCR often drops spaces ("MountEverest"), so words
+        are matched as substrings there."""
+        words = [w for w in words if len(w) >= 3 and re.fullmatch(r"[a-z0-9]+", w)]
+        if not words:
+            return []
+        match = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+        rows = self.db.execute(
+            "SELECT rowid, bm25(screen_tri) AS r FROM screen_tri WHERE screen_tri MATCH ? ORDER BY r LIMIT ?",
             (match, limit),
         ).fetchall()
         return [(int(r[0]) - 1, float(r[1])) for r in rows]
@@ -124,6 +138,7 @@ def write_index(
             CREATE TABLE segments(id INTEGER PRIMARY KEY, start_s REAL, end_s REAL, transcript TEXT,
                                   on_screen TEXT, tags TEXT, keyframe TEXT, lines TEXT);
             CREATE VIRTUAL TABLE segments_fts USING fts5(transcript, on_screen, tags, tokenize='porter unicode61');
+            CREATE VIRTUAL TABLE screen_tri USING fts5(on_screen, tokenize='trigram');
             """
         )
         rows = [
@@ -134,6 +149,10 @@ def write_index(
         db.executemany(
             "INSERT INTO segments_fts(rowid, transcript, on_screen, tags) VALUES (?,?,?,?)",
             [(i + 1, s.transcript, s.on_screen, " ".join(s.tags)) for i, s in enumerate(segments)],
+        )
+        db.executemany(
+            "INSERT INTO screen_tri(rowid, on_screen) VALUES (?,?)",
+            [(i + 1, s.on_screen.lower()) for i, s in enumerate(segments) if s.on_screen],
         )
         db.commit()
     finally:

@@ -81,10 +81,16 @@ def speak(text: str, *, words_per_minute: int = 150) -> np.ndarray:
     return np.interp(np.linspace(0, len(data) - 1, n), np.arange(len(data)), data).astype(np.float32)
 
 
+_FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)  # clear word spacing when present
+
+
 @functools.lru_cache(maxsize=64)
 def _font(size: int):
     from PIL import ImageFont
 
+    for f in _FONT_FILES:
+        if Path(f).is_file():
+            return ImageFont.truetype(f, size)
     return ImageFont.load_default(size=size)
 
 
@@ -193,3 +199,66 @@ def write_video(
                 out.mux(pkt)
     tmp.replace(path)
     return path
+
+
+# ----------------------------------------------------------------------------- needle haystacks
+@dataclass(frozen=True)
+class Needle:
+    time_s: float  # when it starts
+    slide: str = ""  # burned-in text shown for ``show_s`` (empty: none)
+    said: str = ""  # spoken phrase (empty: none)
+    show_s: float = 10.0
+
+
+_FILLER_SAID = (
+    "This part of the talk reviews the general background of the topic.",
+    "Let us take a short look at the overall structure of the work.",
+    "Several people contributed to this section over the last months.",
+    "We will come back to these points later in the session.",
+    "The following slides summarise the discussion so far.",
+    "It is worth pausing here for a moment before moving on.",
+    "Many details are left out to keep the overview simple.",
+    "The next section continues with a related subject.",
+)
+
+
+def haystack_parts(
+    duration_s: float,
+    needles: list[Needle] = (),
+    *,
+    filler_slide_s: float = 50.0,
+    clip_s: float = 10.0,
+    speech_every_s: float | None = 20.0,
+    clip_names: tuple[str, ...] = ("bigbuckbunny.mp4", "bikes.mp4"),
+) -> tuple[list[Slide], list[Clip], list[Speech]]:
+    """A long talk-like video: filler slides and packaged clips, filler speech, and the needles.
+
+    Needles win over filler: no filler slide, clip or phrase overlaps a needle's span.
+    """
+    busy = [(n.time_s - 1.0, n.time_s + n.show_s + 1.0) for n in needles]
+
+    def free(a: float, b: float) -> bool:
+        return all(b <= s or a >= e for s, e in busy)
+
+    slides = [Slide(n.time_s, n.time_s + n.show_s, n.slide, (90, 20, 20)) for n in needles if n.slide]
+    speech = [Speech(n.time_s + 0.5, n.said) for n in needles if n.said]
+    clips: list[Clip] = []
+    t, k = 0.0, 0
+    while t < duration_s:
+        a, b = t, min(duration_s, t + filler_slide_s)
+        hue = (30 + 13 * k % 60, 40 + 7 * k % 50, 70 + 11 * k % 60)
+        # cut the filler around needles (a needle slide shows on its own)
+        edges = sorted({a, b, *[x for s, e in busy for x in (s, e) if a < x < b]})
+        for lo, hi in zip(edges, edges[1:]):
+            if free(lo, hi) and hi - lo >= 1.0:
+                slides.append(Slide(lo, hi, f"Section {k + 1}\ngeneral notes, part {k + 1}", hue))
+        t = b
+        if clip_names and t < duration_s and free(t, t + clip_s):
+            clips.append(Clip(t, min(duration_s, t + clip_s), packaged_clip(clip_names[k % len(clip_names)])))
+            t += clip_s
+        k += 1
+    if speech_every_s:
+        for i, s in enumerate(np.arange(2.0, duration_s - 5.0, speech_every_s)):
+            if free(s, s + 5.0):
+                speech.append(Speech(float(s), _FILLER_SAID[i % len(_FILLER_SAID)]))
+    return slides, clips, speech

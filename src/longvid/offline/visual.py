@@ -5,7 +5,8 @@ Design decisions:
   ImageNet probabilities (kept as float16: ~9 + 7 MB per hour), and a 64x36 grey thumbnail.
 - LongVU temporal reduction (``longvid.compress.temporal.TemporalReducer``, windows of 16,
   threshold 0.83) decides which frames are *kept*. Only kept frames, plus frames right after a
-  hard cut (large thumbnail change), are OCR candidates; a candidate whose thumbnail is nearly
+  hard cut (large thumbnail change), are OCR candidates; kept frames are read at most once per
+  ``ocr_min_gap_s`` (moving footage keeps many frames), and a candidate whose thumbnail is nearly
   identical to the frame last read is not read again (its text is known). Frames wait in a
   buffer only until their window closes: at most ``window + batch`` frames are held.
 - Kept frames are saved as small JPEG keyframes for citing.
@@ -95,8 +96,10 @@ def run_visual(
     step = 1.0 / settings.fps
     total = info.duration_s
 
+    last_read_t = -1e9
+
     def resolve(kept_pos) -> None:
-        nonlocal last_read_thumb
+        nonlocal last_read_thumb, last_read_t
         kept_set = {int(p) for p in kept_pos}
         for pos in sorted(p for p in pending if p < reducer._start):
             t, frame, cut = pending.pop(pos)
@@ -106,7 +109,7 @@ def run_visual(
                 name = f"{pos:06d}.jpg"
                 _save_jpeg(frame, kf_dir / name, settings.keyframe_side)
                 chunk.keyframes[pos] = name
-            if ocr is None or not (is_kept or cut):
+            if ocr is None or not (cut or (is_kept and t - last_read_t >= settings.ocr_min_gap_s)):
                 continue
             th = thumbnail(frame)
             if last_read_thumb is not None and float(np.abs(th - last_read_thumb).mean()) < settings.ocr_same_thumb_diff:
@@ -114,7 +117,7 @@ def run_visual(
                 continue
             lines = ocr.read(frame)
             chunk.reads.append((t, " | ".join(text for text, _ in lines)))
-            last_read_thumb = th
+            last_read_thumb, last_read_t = th, t
 
     reducer._start = n_done  # positions continue where the checkpoint left off
     for batch in sample_frames(video, SamplingConfig(fps=settings.fps, resize="none", batch_size=16), info=info):

@@ -1,0 +1,114 @@
+"""Bad input and damaged state: missing files, no audio, no speech, stale or other-settings indexes,
+interrupted runs, corrupt index files."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from longvid.errors import IndexCorruptError, NotAVideoError, VideoNotFoundError
+from longvid.offline.config import IndexSettings
+from longvid.offline.indexer import Indexer
+from longvid.offline.store import EMB, MANIFEST
+
+
+def make_indexer(engine, tmp_path, **changes):
+    settings = replace(IndexSettings(), **changes)
+    return Indexer(settings, cache_dir=tmp_path / "cache", models=engine.indexer.models)
+
+
+def texts(idx):
+    return [(s.start_s, s.end_s, s.transcript, s.on_screen) for s in idx.segments]
+
+
+def test_missing_and_non_video_files(engine, tmp_path):
+    with pytest.raises(VideoNotFoundError):
+        engine.index(tmp_path / "nope.mp4")
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video at all\n" * 50)
+    with pytest.raises(NotAVideoError):
+        engine.index(bad)
+
+
+def test_video_without_audio_gets_visual_only_index(engine, short_video, tmp_path):
+    ix = make_indexer(engine, tmp_path)
+    idx = ix.index(short_video("silent_track", audio=False, speech=False))
+    assert idx.manifest["speech"] == "no audio stream"
+    assert all(not s.transcript for s in idx.segments)
+    hits = engine.search  # the engine itself finds it through its own cache as well
+    res = hits(short_video("silent_track", audio=False, speech=False), "harbour lights", 2)
+    assert res and res[0].moment.start_s <= 21 <= res[0].moment.end_s + 2
+
+
+def test_video_with_silent_audio_has_no_transcript(engine, short_video, tmp_path):
+    idx = make_indexer(engine, tmp_path).index(short_video("no_speech", audio=True, speech=False))
+    assert idx.manifest["speech"] == "no speech found"
+    assert any("harbour" in s.on_screen.lower() for s in idx.segments)
+
+
+def test_older_version_or_other_settings_are_rebuilt_not_misread(engine, short_video, tmp_path, caplog):
+    video = short_video("versions", speech=False, audio=False)
+    ix = make_indexer(engine, tmp_path)
+    first = ix.index(video)
+    folder = first.folder
+    first.close()
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["format_version"] = 0  # as written by an older longvid
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING, logger="longvid.offline.indexer"):
+        again = ix.index(video)
+    assert "another version" in caplog.text
+    assert again.manifest["format_version"] == 1 and again.manifest["created"] >= manifest["created"]
+    # other settings: another key, another folder; neither index is touched by the other
+    other = make_indexer(engine, tmp_path, max_segment_s=6.0).index(video)
+    assert other.folder != again.folder and other.folder.parent == again.folder.parent
+    assert max(s.end_s - s.start_s for s in other.segments) <= 6.0 + 1e-6
+    assert ix.find(video) is not None
+
+
+def test_corrupt_index_is_detected_with_advice(engine, short_video, tmp_path):
+    video = short_video("corrupt", speech=False, audio=False)
+    ix = make_indexer(engine, tmp_path)
+    folder = ix.index(video).folder
+    emb = np.load(folder / EMB)
+    np.save(folder / EMB, emb * 0.5)  # same shape, different bytes
+    with pytest.raises(IndexCorruptError, match="rebuild"):
+        ix.index(video)
+    (folder / MANIFEST).write_text("{ truncated")
+    with pytest.raises(IndexCorruptError, match="manifest"):
+        ix.index(video)
+    rebuilt = ix.index(video, rebuild=True)  # what the error message advises
+    assert len(rebuilt.segments) == len(emb)
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("stage", ["visual", "speech"])
+def test_interrupted_indexing_resumes_and_loses_nothing(engine, short_video, tmp_path, caplog, stage):
+    video = short_video("resume")
+    changes = dict(checkpoint_frames=16, speech_chunk_s=15.0)
+    reference = make_indexer(engine, tmp_path / "ref", **changes).index(video)
+
+    def interrupt(s, done, total):
+        if s == stage and 0 < done < total * 0.8 and done >= total * 0.4:
+            raise Interrupt(f"stopped {s} at {done}")
+
+    ix = make_indexer(engine, tmp_path / "run", **changes)
+    ix.progress = interrupt
+    with pytest.raises(Interrupt):
+        ix.index(video)
+    work = ix.folder_for(video).with_name(ix.folder_for(video).name + ".work")
+    assert work.exists()
+    ix.progress = None
+    with caplog.at_level(logging.INFO, logger="longvid.offline"):
+        resumed = ix.index(video)
+    assert f"resuming {'the visual pass' if stage == 'visual' else 'speech'}" in caplog.text
+    assert not work.exists()
+    assert texts(resumed) == texts(reference)
+    assert "lighthouse" in " ".join(s.transcript.lower() for s in resumed.segments)

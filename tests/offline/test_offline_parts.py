@@ -1,0 +1,63 @@
+"""Pieces of the offline engine on their own: hashing, OCR de-duplication, scenes, grounding."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from longvid.offline.answer import is_grounded, key_terms
+from longvid.offline.config import IndexSettings
+from longvid.offline.hashing import content_hash
+from longvid.offline.speech import _groups
+from longvid.offline.timeline import ocr_track, scene_bounds
+
+
+def test_content_hash_is_by_content_not_name(tmp_path):
+    data = np.random.default_rng(0).integers(0, 256, 3_000_000, dtype=np.uint8).tobytes()
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    a.write_bytes(data)
+    b.write_bytes(data)
+    assert content_hash(a) == content_hash(b)
+    changed = bytearray(data)
+    changed[-1] ^= 1  # the last byte is always sampled
+    b.write_bytes(bytes(changed))
+    assert content_hash(a) != content_hash(b)
+    b.write_bytes(data + b"x")  # size counts
+    assert content_hash(a) != content_hash(b)
+
+
+def test_settings_key_changes_with_settings():
+    assert IndexSettings().key() == IndexSettings().key()
+    assert IndexSettings().key() != IndexSettings(max_segment_s=5.0).key()
+
+
+def test_ocr_reads_are_deduplicated_over_time():
+    reads = [(0.0, "Chapter 1"), (4.0, None), (8.0, "Chapter l"), (12.0, "Budget 2025"), (16.0, ""), (20.0, "Budget 2025")]
+    items = ocr_track(reads, end_s=24.0)
+    assert [(i.start_s, i.end_s, i.text) for i in items] == [
+        (0.0, 12.0, "Chapter 1"), (12.0, 16.0, "Budget 2025"), (20.0, 24.0, "Budget 2025")
+    ]
+
+
+def test_scene_bounds_cut_on_feature_change_and_respect_min_length():
+    f = np.zeros((10, 4), np.float32)
+    f[:5, 0] = 1
+    f[5:, 1] = 1
+    f[7, 2] = 5  # one odd frame: too short to be a scene of its own with min_frames=3
+    cuts = np.zeros(10, bool)
+    assert scene_bounds(f, cuts, 0.8, min_frames=1) == [(0, 5), (5, 7), (7, 8), (8, 10)]
+    assert scene_bounds(f, cuts, 0.8, min_frames=3) == [(0, 5), (5, 10)]
+
+
+def test_speech_groups_merge_near_spans_only():
+    assert _groups([(0.0, 2.0), (2.5, 4.0), (10.0, 12.0)]) == [(0.0, 4.0), (10.0, 12.0)]
+    long = [(float(i), i + 0.9) for i in range(40)]
+    assert all(e - s <= 28.0 for s, e in _groups(long))
+
+
+def test_groundedness_rejects_inventions():
+    ev = '[0:10-0:20] said: "The vault code is 5821." | on screen: "Results"'
+    assert is_grounded("The vault code is 5821.", ev, 0.6)
+    assert not is_grounded("The vault code is 1234.", ev, 0.6)  # a number not in the evidence
+    assert not is_grounded("The vault code is a code of ethics for bankers.", ev, 0.6)
+    assert is_grounded("[0:10-0:20] The code is 5821", ev, 0.6)  # times are not key words
+    assert key_terms("At [12:31-12:48] it is 42") == ({"42"}, set())
