@@ -45,12 +45,15 @@ def check_exact(frames, ts, targets, frame_times):
 @pytest.mark.parametrize("suffix,encoder,codec", CODECS, ids=[f"{s[1:]}-{e}" for s, e, _ in CODECS])
 def test_exact_on_every_codec(media, suffix, encoder, codec):
     path = codec_video(media, suffix, encoder)
+    start = probe(path).start_s
     frames, ts, targets, idx = collect(path, SamplingConfig(fps=3.0, resize="none", batch_size=4))
     assert len(frames) == 6 and idx.tolist() == list(range(6))
-    assert targets == pytest.approx(np.arange(6) / 3.0)
-    check_exact(frames, ts, targets, np.arange(20) / 10)
+    assert targets == pytest.approx(start + np.arange(6) / 3.0)
+    check_exact(frames, ts, targets, start + np.arange(20) / 10)
     frames, ts, targets, _ = collect(path, SamplingConfig(fps=3.0, resize="none", mode="nonref"))
-    assert [read_code(f) for f in frames] == pytest.approx(ts * 10, abs=1e-3)  # real timestamps
+    assert [read_code(f) for f in frames] == pytest.approx((ts - start) * 10, abs=1e-3)  # real times
+    frames, ts, targets, _ = collect(path, SamplingConfig(num_frames=3, resize="none", seek_threshold_s=0.5))
+    check_exact(frames, ts, targets, start + np.arange(20) / 10)  # with seeks where the format allows
     assert np.abs(ts - targets).max() <= 0.1 + 1e-6  # within one frame
 
 

@@ -75,6 +75,8 @@ _MAX_BAD_PACKETS = 100  # consecutive undecodable packets that end decoding (dam
 # the frame on screen at a target starts less than one frame before it; the margin covers
 # jittery timestamps. Wider gaps (variable rate) are caught and repaired, see _checked.
 _WINDOW_FRAMES = 2.5
+# Raw elementary streams: no container, no timestamps; frame times are counted at the stated rate.
+_UNTIMED_FORMATS = frozenset({"h264", "hevc", "m4v", "mpegvideo", "vvc", "obu"})
 _MAX_REPAIRS = 4  # repairs (a seek each) after which exact mode stops skipping for the rest of the run
 
 
@@ -163,22 +165,31 @@ class PyAVDecoder:
             yield from self._frames(container, info, targets, geometry, cfg)
 
     def _frames(self, container, info, targets, geometry, cfg) -> Iterator[DecodedFrame]:
+        import av
+
         self.stats = stats = {"decoded": 0, "seeks": 0, "repairs": 0}
         self._keyframes: list[float] | None = None  # keyframe times from the index, read on first need
         self._skip_now = self.policy == "exact" and self.skip_far  # this run skips far frames
         vs = video_stream(container, info.path)
         cc = vs.codec_context
-        if self.policy == "keyframes":
+        policy = self.policy
+        if container.format.name in _UNTIMED_FORMATS:
+            # Frame times are counted, so no frame may be skipped: decode them all.
+            if policy != "exact":
+                logger.info("%s is a raw stream without timestamps: %s mode decodes every frame", info.path, policy)
+            policy = "exact"
+            self._skip_now = False
+        if policy == "keyframes":
             cc.skip_frame = "NONKEY"
         else:
             cc.thread_type = "AUTO"
-            if self.policy == "nonref":
+            if policy == "nonref":
                 cc.skip_frame = "NONREF"
         tlist = targets.tolist()
         n = len(tlist)
         frame_s = 1.0 / info.fps if info.fps > 0 else 0.04
         window = _WINDOW_FRAMES * frame_s
-        nearest = self.policy != "exact"
+        nearest = policy != "exact"
         tol_end = max(3 * frame_s, 1.0)  # targets this close after the last frame are still inside
         # skipped: times of packets sent while skipping; demuxed: latest packet time read
         # at_end: no packet is left, the decoder is giving out the frames it still holds
@@ -202,19 +213,25 @@ class PyAVDecoder:
                 return f_next
             return f_prev
 
+        can_seek = True
         seek_to = tlist[0] if tlist[0] - info.start_s > cfg.seek_threshold_s else None
         seeked_for = 0 if seek_to is not None else -1  # never seek twice for the same target
         tries = 0
         while i < n:
             after_seek = False
-            if seek_to is not None:
+            if seek_to is not None and can_seek:
                 back = 0.0 if tries == 0 else 2.0 ** (tries - 1)
                 ts = seek_to - back if tries < _MAX_SEEK_TRIES else info.start_s - 1.0
-                container.seek(max(0, int(ts / float(vs.time_base))) if ts > 0 else 0, stream=vs, backward=True)
-                cc.flush_buffers()
-                stats["seeks"] += 1
-                state["skipped"].clear()
-                prev, after_seek = None, True
+                try:
+                    container.seek(max(0, int(ts / float(vs.time_base))) if ts > 0 else 0, stream=vs, backward=True)
+                except av.FFmpegError as exc:  # raw streams and pipes cannot seek: decode on instead
+                    logger.debug("%s cannot seek (%s); decoding sequentially", info.path, exc)
+                    can_seek = False
+                else:
+                    cc.flush_buffers()
+                    stats["seeks"] += 1
+                    state["skipped"].clear()
+                    prev, after_seek = None, True
             seek_to = None
             resumed = False
             for frame in self._decode(container, vs, tlist, window, state):
@@ -240,10 +257,11 @@ class PyAVDecoder:
                     i += 1
                 prev = cur
                 if (
-                    i < n
+                    can_seek
+                    and i < n
                     and i != seeked_for
                     and tlist[i] - t_f > cfg.seek_threshold_s
-                    and self.policy != "keyframes"
+                    and policy != "keyframes"
                     and self._keyframe_between(vs, t_f, tlist[i])
                 ):
                     seek_to, tries, seeked_for = tlist[i], 0, i
@@ -256,7 +274,7 @@ class PyAVDecoder:
             if i >= n:
                 break
             # End of file (or a decode error): targets just past the last frame get the last frame.
-            if after_seek and prev is None and tries < _MAX_SEEK_TRIES and state["error"] is None:
+            if after_seek and prev is None and tries < _MAX_SEEK_TRIES and state["error"] is None and can_seek:
                 seek_to, tries = tlist[i], tries + 1
                 continue
             end_t = max(prev[1], state["demuxed"]) if prev is not None else None

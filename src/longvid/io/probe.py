@@ -127,6 +127,48 @@ def _attached_pic_flag() -> int:
     return int(av.stream.Disposition.attached_pic)
 
 
+# Containers whose stated duration is an estimate (from the bit rate or a few timestamps) or
+# missing: the real end is read from the last packets instead. MP4/MOV, Matroska/WebM and AVI
+# carry an index or a duration field and are trusted.
+_SCAN_END_FORMATS = frozenset({"mpeg", "mpegts", "mpegvideo", "flv", "h264", "hevc", "m4v"})
+_SCAN_BACK_S = 30.0  # how far before the stated end the scan for the last packets starts
+
+
+def _scan_end_s(path: str, stated_end_s: float, start_s: float) -> tuple[float, int] | None:
+    """(end of the last video frame, packets read) from the packets near the end of the file.
+
+    Reads in a container of its own, first from a little before the stated end, then (when that
+    finds nothing, or seeking is impossible as in raw streams) from the start. A raw elementary
+    stream (``.h264``) has no timestamps at all: its packets' durations are summed instead.
+    """
+    import av
+
+    for begin in (stated_end_s - _SCAN_BACK_S, None):  # near the end first, then the whole file
+        if begin is not None and begin <= 0:
+            continue
+        end, count, untimed = None, 0, 0
+        try:
+            with av.open(path, metadata_errors="ignore") as container:
+                stream = video_stream(container, path)
+                tb = float(stream.time_base)
+                if begin is not None:
+                    container.seek(int(begin / tb), stream=stream, backward=True)
+                for packet in container.demux(stream):
+                    count += packet.size > 0
+                    if packet.pts is None:
+                        untimed += packet.duration or 0
+                    else:
+                        e = (packet.pts + (packet.duration or 0)) * tb
+                        end = e if end is None else max(end, e)
+        except av.FFmpegError:
+            pass  # a damaged tail or an impossible seek: keep what was read
+        if end is not None:
+            return end, count
+        if begin is None and untimed:
+            return start_s + untimed * tb, count
+    return None
+
+
 def _pixel_aspect(stream, frame) -> float:
     """Sample aspect ratio (1.0 for square pixels, the usual case and the fallback)."""
     for sar in (getattr(frame, "sample_aspect_ratio", None), stream.sample_aspect_ratio,
@@ -244,6 +286,13 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             end_s = float((container.start_time or 0) / 1e6) + container.duration / 1e6
         else:
             end_s = start_s
+        if container.format.name in _SCAN_END_FORMATS:
+            scanned = _scan_end_s(spath, end_s, start_s)
+            if scanned:
+                end_s = scanned[0]
+                if first.pts is None and end_s > start_s:
+                    # A raw stream read whole: its guessed rate (25) may not be the coded one.
+                    fps = scanned[1] / (end_s - start_s)
         duration_s = max(0.0, end_s - start_s)
         if duration_s <= 0 and fps > 0:
             duration_s = 1.0 / fps  # a single decodable frame lasts one frame
@@ -251,7 +300,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             raise VideoTooShortError(f"{spath!r} has zero duration; pass a longer video")
         # Variable frame rate: the average rate differs from the nominal (base) rate, or frame
         # durations differ among the first packets (MKV/WebM store no rate to compare with).
-        is_vfr = bool(avg and base and abs(avg - base) / base > 0.01) or _uneven_durations(container, vs, seen_pts)
+        is_vfr = first.pts is not None and (  # no timestamps at all (raw stream): a constant rate
+            bool(avg and base and abs(avg - base) / base > 0.01) or _uneven_durations(container, vs, seen_pts)
+        )
         num_frames = int(vs.frames) if vs.frames else (int(round(duration_s * fps)) if fps else None)
         num_keyframes = None
         if container.format.name.startswith("mov,mp4"):
