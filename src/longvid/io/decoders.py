@@ -24,6 +24,8 @@ Design decisions (numbers from the 1-hour 640x360 30 fps H.264 measurements on 2
   still inside the decoder are flushed out, but none is returned for a target whose on-screen
   frame never arrived (with B-frames, the frames just before the cut arrive after it). The
   sampler's ``on_truncated`` decides whether the shortfall is a warning or an error.
+- Raw elementary streams have no timestamps: frames are timed by counting, so nothing is
+  skipped there (fast modes decode every frame) and nothing is sought (it is impossible).
 - Loops always end: demuxing stops at end of data, each target is sought at most once, and a
   seek that lands after its target is retried further back a bounded number of times.
 - Measured (``bench/decode.py``, 1 hour 640x360 H.264 with B-frames): exact mode costs about

@@ -11,6 +11,11 @@ Design decisions:
 - ``probe`` decodes the first frame. It is the only reliable source of the real start time (AAC
   priming makes ffmpeg-written files start at 0.023 s), of the rotation (display matrix attached
   to decoded frames) and of whether the stream decodes at all. Cost: one GOP's first frame.
+- Duration comes from the container where it keeps an index or a duration field (MP4/MOV,
+  Matroska/WebM, AVI). MPEG-PS/TS and FLV only estimate it (MPEG-PS from the bit rate: 25% short
+  on a test file), so there the end is read from the last packets (a seek near the end and a
+  short demux, no decoding). Raw elementary streams (``.h264``) carry no timestamps: they are
+  demuxed whole once and timed by counting frames.
 - Variable frame rate is detected from the container's timing (``avg_frame_rate`` vs the
   stream's base rate), which needs no scan. ``num_keyframes`` comes from the demuxer's index
   when the container keeps a full one (MP4/MOV); otherwise it is left as None.
