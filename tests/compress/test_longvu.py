@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from compress_helpers import coded_features
 
 from longvid.compress import Query, create_compressor
-from longvid.compress.longvu import LongVU
+from longvid.compress.longvu import LongVU, LongVUStream
 from longvid.compress.mixed_resolution import MixedResolutionConfig
 from longvid.compress.stc import STCConfig, fit_mask, stc_keep_mask
 from longvid.compress.temporal import TemporalConfig, TemporalReducer, temporal_reduce
@@ -216,3 +216,17 @@ def test_coded_features_through_longvu_keep_provenance():
     feats = coded_features(40, (12, 12), d=8)
     out = create_compressor("longvu")(feats, budget=40 * 64 + 160)
     assert bool((out.tokens[:, 0] == out.frame_indices.float()).all())
+
+
+def test_stream_releases_high_resolution_once_no_frame_can_be_upgraded():
+    d, budget = 32, 640  # low = 64 tokens: more than 10 survivors can never be upgraded
+    comp = create_compressor("longvu")
+    s = LongVUStream(comp, budget=budget, grid=(12, 12), query=None, num_frames=None)
+    g = torch.Generator().manual_seed(0)
+    for i in range(0, 160, 16):
+        x = torch.randn(16, 144, d, generator=g)  # distinct frames: nearly all survive
+        s.push(FrameFeatures(x, (12, 12), torch.arange(i, i + 16) * 1.0, torch.arange(i, i + 16)))
+    low_bytes = 64 * d * 4
+    assert s.held_bytes() <= 160 * low_bytes + 16 * 144 * d * 4  # survivors at low res + one window
+    out = s.finish()
+    assert len(out) == budget and out.stats[-1].stage == "stc"

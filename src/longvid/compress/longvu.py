@@ -276,11 +276,11 @@ class LongVUStream:
     def _add_survivors(self, ff: FrameFeatures, keep: torch.Tensor) -> None:
         if keep.numel() == 0:
             return
-        x = ff.features[keep.to(ff.features.device)]
+        x = ff.features if keep.numel() == len(ff) else ff.features[keep.to(ff.features.device)]
         rec: dict[str, torch.Tensor | None] = {
             "fi": ff.frame_indices.to("cpu")[keep.cpu()],
             "ts": ff.timestamps_s.to("cpu")[keep.cpu()],
-            "high": x,
+            "high": x if self._keep_high else None,  # once released, never held again
             "low": None,
             "rel": None,
         }
@@ -306,6 +306,13 @@ class LongVUStream:
             for r in self._surv:
                 r["high"] = None
             logger.debug("longvu: %d survivors cannot all fit at low resolution; high-res tokens released", n)
+
+    def held_bytes(self) -> int:
+        """Bytes of token tensors the stream holds now (pending frames and survivors)."""
+        n = sum(f.features.numel() * f.features.element_size() for f, _ in self._pending)
+        for r in self._surv:
+            n += sum(t.numel() * t.element_size() for k, t in r.items() if k in ("high", "low") and t is not None)
+        return n
 
     # ------------------------------------------------------------------ output
     def finish(self) -> VisualTokens:
