@@ -62,6 +62,11 @@ def test_window_plan_matches_videoxl_layout():
     assert bool((plan.summary_ends - plan.summary_starts <= 8).all())
     with pytest.raises(InvalidFeaturesError):
         VideoXLConfig(ratio=3)
+    # summary slots inherit the frame of the last raw token they follow
+    raw = create_compressor("uniform")(wrap(torch.randn(20, 144, 4), (12, 12)), budget=20 * 144)
+    p2 = plan_windows(len(raw))
+    fi, ts = p2.summary_provenance(raw)
+    assert fi[:18].tolist() == [0] * 18 and fi[18] == 1 and len(fi) == p2.num_summaries == 2 * 180
 
 
 def test_videoxl_window_stride_and_query_selection():

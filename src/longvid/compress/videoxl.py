@@ -90,6 +90,13 @@ class WindowPlan:
         """(S,) raw position whose provenance (frame, time) a summary slot inherits: its span's last."""
         return self.summary_ends - 1
 
+    def summary_provenance(self, tokens: VisualTokens) -> tuple[torch.Tensor, torch.Tensor]:
+        """(frame indices, timestamps) of the summary slots, for the raw ``tokens`` this plan covers."""
+        if len(tokens) != self.num_tokens:
+            raise InvalidFeaturesError(f"plan covers {self.num_tokens} tokens, got {len(tokens)}")
+        src = self.summary_sources()
+        return tokens.frame_indices[src], tokens.timestamps_s[src]
+
 
 def plan_windows(num_tokens: int, config: VideoXLConfig = VideoXLConfig()) -> WindowPlan:
     if num_tokens < 0:
