@@ -178,6 +178,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=int, default=3600, help="video length in seconds (default 3600)")
     ap.add_argument("--methods", nargs="*", default=None, help="subset of: " + ", ".join(METHODS))
+    ap.add_argument("--repeat", type=int, default=1, help="runs per method, best kept (steadier on a busy machine)")
     ap.add_argument("--child", nargs=3, metavar=("METHOD", "VIDEO", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -192,12 +193,14 @@ def main() -> None:
         if why:
             print(f"  skip {method}: {why}")
             continue
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
-            out = fh.name
-        subprocess.run([sys.executable, __file__, "--child", method, str(video), out], check=True)
-        results[method] = json.loads(Path(out).read_text())
-        os.unlink(out)
-        r = results[method]
+        runs = []
+        for _ in range(max(1, args.repeat)):
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+                out = fh.name
+            subprocess.run([sys.executable, __file__, "--child", method, str(video), out], check=True)
+            runs.append(json.loads(Path(out).read_text()))
+            os.unlink(out)
+        r = results[method] = {**runs[0], **{k: min(x[k] for x in runs) for k in ("wall_s", "cpu_s", "rss_mb")}}
         print(f"  {method:26s} {r['wall_s']:7.1f} s wall {r['cpu_s']:7.1f} s CPU {r['rss_mb']:6.0f} MB "
               f"{len(r['times']):5d} frames", flush=True)
     ref = results.get("(c) ffmpeg -f null", {})
