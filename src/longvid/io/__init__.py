@@ -14,18 +14,21 @@ default backend; see ``longvid.io.decoders`` for why, and ``bench/decode.py`` fo
 Importing this package imports neither PyAV nor numpy; they load on first use.
 """
 
-from longvid.io.audio import iter_audio, read_audio
+from longvid.io.audio import AudioConfig, NoAudioStreamError, iter_audio, read_audio
 from longvid.io.decoders import DECODERS, Decoder
 from longvid.io.probe import probe
 from longvid.io.sampling import SamplingConfig, plan_targets, sample_frames
-from longvid.io.scenes import SceneConfig, scene_changes
+from longvid.io.scenes import SceneConfig, SceneTracker, scene_changes
 from longvid.io.subtitles import read_subtitles
 
 __all__ = [
     "DECODERS",
+    "AudioConfig",
+    "NoAudioStreamError",
     "Decoder",
     "SamplingConfig",
     "SceneConfig",
+    "SceneTracker",
     "iter_audio",
     "plan_targets",
     "probe",
