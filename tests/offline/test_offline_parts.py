@@ -46,6 +46,8 @@ def test_scene_bounds_cut_on_feature_change_and_respect_min_length():
     cuts = np.zeros(10, bool)
     assert scene_bounds(f, cuts, 0.8, min_frames=1) == [(0, 5), (5, 7), (7, 8), (8, 10)]
     assert scene_bounds(f, cuts, 0.8, min_frames=3) == [(0, 5), (5, 10)]
+    cuts[3] = True  # a hard cut in the thumbnails splits even identical features
+    assert scene_bounds(f, cuts, 0.8, min_frames=1)[:2] == [(0, 3), (3, 5)]
 
 
 def test_speech_groups_merge_near_spans_only():

@@ -11,7 +11,8 @@ Design decisions:
 - Audio arrives in chunks (``speech_chunk_s``). A phrase cut by a chunk boundary would be
   mis-heard, so the last recognised segment of a chunk, when it ends near the chunk's end, is
   not emitted: its audio is carried into the next chunk and recognised whole there.
-- Greedy decoding (beam 1), no conditioning on previous text: faster and it avoids Whisper's
+- Greedy decoding (beam 1, temperature 0 only: no sampled fallback, so a re-run or a resumed
+  run gives the same text), no conditioning on previous text: faster, and it avoids Whisper's
   repetition loops on long inputs. Segment timestamps (word timestamps cost ~30% more).
 """
 
@@ -86,7 +87,8 @@ class WhisperSpeech:
             a = max(0, int((g0 - clip.start_s - _PAD_S) * sr))
             b = min(len(clip.samples), int((g1 - clip.start_s + _PAD_S) * sr))
             segments, _ = self._model.transcribe(
-                clip.samples[a:b], language="en", beam_size=1, condition_on_previous_text=False, vad_filter=False,
+                clip.samples[a:b], language="en", beam_size=1, temperature=0.0, condition_on_previous_text=False,
+                vad_filter=False,
             )
             t0 = clip.start_s + a / sr
             for seg in segments:

@@ -1,8 +1,8 @@
 """From stage outputs to a timeline of segments (span, transcript, on-screen text, tags, keyframe).
 
 Design decisions:
-- Scenes: a new scene starts where consecutive frame features fall below
-  ``scene_cut_similarity`` (cosine) or at a hard cut in the thumbnails. Scenes longer than
+- Scenes: a new scene starts where a frame's features fall below ``scene_cut_similarity``
+  (cosine) against the current scene's mean, or at a hard cut in the thumbnails. Scenes longer than
   ``max_segment_s`` are split evenly, so a cited moment is never vague ("somewhere in this
   20-minute talk").
 - A spoken line or subtitle belongs to the segment it overlaps most; on-screen text belongs to
@@ -23,17 +23,27 @@ from longvid.types import TimedText
 
 
 def scene_bounds(features: np.ndarray, cuts: np.ndarray, threshold: float, min_frames: int = 1) -> list[tuple[int, int]]:
-    """[start, end) frame ranges of scenes; a scene shorter than ``min_frames`` joins the one before."""
+    """[start, end) frame ranges of scenes.
+
+    A frame starts a new scene when its cosine similarity to the mean (unit) feature of the
+    current scene falls below ``threshold``, or at a hard cut; comparing with the scene's mean,
+    not the previous frame, keeps one odd frame (a flash, a passer-by) from splitting a scene.
+    A would-be scene shorter than ``min_frames`` is not started.
+    """
     t = len(features)
     if t == 0:
         return []
     f = features.astype(np.float32)
     f /= np.linalg.norm(f, axis=1, keepdims=True) + 1e-8
-    sim = (f[1:] * f[:-1]).sum(1)
     starts = [0]
-    for i in np.nonzero((sim < threshold) | cuts[1:])[0].tolist():
-        if i + 1 - starts[-1] >= min_frames:
-            starts.append(i + 1)
+    acc = f[0].copy()
+    for i in range(1, t):
+        cos = float(f[i] @ acc) / (float(np.linalg.norm(acc)) + 1e-8)
+        if (cos < threshold or cuts[i]) and i - starts[-1] >= min_frames:
+            starts.append(i)
+            acc = f[i].copy()
+        else:
+            acc += f[i]
     return list(zip(starts, starts[1:] + [t]))
 
 
