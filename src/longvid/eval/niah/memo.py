@@ -8,8 +8,9 @@ Design decisions:
   identical input; anything new (the needle frames, new text) is computed by the real model.
 - Only deterministic per-item functions are memoised, so results are those the engine would
   compute itself. Speech is not memoised (its recogniser carries state across audio chunks).
-- Installed through the engine's ``indexer.model(kind)`` factory and its model table; an engine
-  without them runs unchanged (``install_content_memo`` returns which parts it wrapped).
+- Installed through the engine's ``indexer.model(kind)`` factory and its ``indexer.models`` table
+  (meant for sharing created models); an engine without them runs unchanged
+  (``install_content_memo`` returns which parts it wrapped).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ _WRAPPERS = {"encoder": MemoEncoder, "ocr": MemoOCR, "embedder": MemoEmbedder}
 def install_content_memo(engine) -> dict[str, _Memo]:
     """Wrap the engine's encoder, OCR and embedder with content memos; return what was wrapped."""
     indexer = getattr(engine, "indexer", None)
-    models = getattr(indexer, "_models", None)
+    models = getattr(indexer, "models", None)  # the indexer's public table of created stage models
     if indexer is None or not hasattr(indexer, "model") or not isinstance(models, dict):
         logger.info("engine %s has no model table to memoise: every cell is computed in full",
                     getattr(engine, "name", engine))

@@ -1,7 +1,8 @@
 """Run V-NIAH: every needle set in every grid cell, scored, saved per cell, summarised.
 
 Design decisions:
-- Resumable: a cell whose JSON exists is skipped (see ``results.ResultStore``).
+- Resumable: a cell whose JSON exists is skipped (see ``results.ResultStore``); the settings that
+  change what a cell means are pinned, the grid is not, so a rerun can add frames or depths.
 - The question asked is the needle's prompt plus an instruction; multiple-choice sets end with
   Video-XL's "Best option:(" and are read by letter. Teacher-forced adapters are scored by
   their exact-match flag; everything else by answer matching (multi-needle: recall).
@@ -73,7 +74,8 @@ def run_niah(
     out = Path(out_dir)
     settings = {
         "haystack": str(Path(haystack).resolve()),
-        "grid": {"frames": list(grid.frames), "depths": list(grid.depths), "fps": grid.fps},
+        # the grid's cells are not pinned (each cell file names its own): a rerun may add cells
+        "fps": grid.fps,
         "needles": [{"id": ns.id, "mode": ns.mode, "kinds": [n.kind for n in ns.needles], "question": ns.question,
                      "answer": ns.answer, "options": list(ns.options)} for ns in needle_sets],
         "scoring": adapter.scoring,
@@ -81,7 +83,9 @@ def run_niah(
         "adapter": adapter.describe(),
     }
     store = ResultStore(out, settings)
-    todo = [(ns, n, d) for ns in needle_sets for n, d in grid.cells() if not store.has(n, d, ns.id, count_errors=not retry_errors)]
+    # cell by cell, every needle set in each: a run stopped early still covers whole cells
+    todo = [(ns, n, d) for n, d in grid.cells() for ns in needle_sets
+            if not store.has(n, d, ns.id, count_errors=not retry_errors)]
     total = len(needle_sets) * len(grid.cells())
     logger.info("V-NIAH: %d of %d cells to run", len(todo), total)
     if todo:
