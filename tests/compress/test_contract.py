@@ -105,13 +105,13 @@ def run_contract(comp, feats: FrameFeatures, budget: int, query: Query | None) -
     assert bool((out.frame_indices[1:] >= out.frame_indices[:-1]).all())
 
 
-@pytest.mark.parametrize("t", [1, 5, 17, 40])
+@pytest.mark.parametrize("t", [1, 17, 40])
 @pytest.mark.parametrize("grid", [(4, 4), (3, 5)])
 def test_contract_sweep(t, grid, dtype, device):
     feats = coded_features(t, grid, d=6, seed=t, dtype=dtype, device=device)
     query = Query(text="what", embedding=torch.randn(3, 6, generator=torch.Generator().manual_seed(1)))
     for name, comp in all_compressors():
-        for budget in (1, 4, 13, 64, 250, 5000):
+        for budget in (1, 13, 64, 250, 5000):
             for q in (None, query):
                 try:
                     run_contract(comp, feats, budget, q)

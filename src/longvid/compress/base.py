@@ -19,7 +19,6 @@ Design decisions:
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -306,34 +305,28 @@ def uniform_positions(n: int, k: int) -> torch.Tensor:
     return ((torch.arange(k, dtype=torch.float64) + 0.5) * (n / k)).floor().to(torch.long)
 
 
-@functools.lru_cache(maxsize=64)
-def _resize_matrix(grid: Grid, out: Grid, mode: str) -> torch.Tensor:
-    """``(oh*ow, h*w)`` float32: the linear map a grid resize applies to every channel."""
-    h, w = grid
-    eye = torch.eye(h * w).reshape(h * w, 1, h, w)
-    if mode == "bilinear":
-        y = F.interpolate(eye, size=out, mode="bilinear", align_corners=False)
-    elif mode == "area":
-        y = F.adaptive_avg_pool2d(eye, out)
-    else:  # pragma: no cover - internal
-        raise ValueError(mode)
-    return y.reshape(h * w, out[0] * out[1]).T.contiguous()
-
-
 def resize_grid(x: torch.Tensor, grid: Grid, out: Grid, *, mode: str) -> torch.Tensor:
     """``(T, h*w, D)`` -> ``(T, oh*ow, D)``: ``mode`` "bilinear" (align_corners False, no
     antialias, as LongVU's low-resolution path) or "area" (average pooling over the covered cells).
 
-    A resize is linear in the grid, so it is one matmul with a cached ``(oh*ow, h*w)`` matrix:
-    no (T, D, h, w) transposed copies, and the channel-last layout is kept. Float32 arithmetic
-    for half-precision inputs.
+    The ``(T, h*w, D)`` layout is already channels-last, so it is viewed as an NCHW tensor in
+    channels-last memory format and resized in place of a transposed copy (about 5x faster than
+    a transpose, or than a dense resize matrix). Float32 arithmetic for half-precision inputs.
     """
     if tuple(out) == tuple(grid):
         return x
-    m = _resize_matrix(tuple(grid), tuple(out), mode).to(x.device)
-    if x.dtype in (torch.float32, torch.float64):
-        return torch.matmul(m.to(x.dtype), x)
-    return torch.matmul(m, x.float()).to(x.dtype)
+    t, _, d = x.shape
+    h, w = grid
+    y = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    img = y.reshape(t, h, w, d).permute(0, 3, 1, 2)  # NCHW view, channels-last strides
+    if mode == "bilinear":
+        r = F.interpolate(img, size=out, mode="bilinear", align_corners=False)
+    elif mode == "area":
+        r = F.adaptive_avg_pool2d(img, out)
+    else:  # pragma: no cover - internal
+        raise ValueError(mode)
+    r = r.permute(0, 2, 3, 1).reshape(t, out[0] * out[1], d)
+    return r if r.dtype == x.dtype else r.to(x.dtype)
 
 
 def query_vector(query: Query | None, device: torch.device) -> torch.Tensor | None:
