@@ -93,6 +93,13 @@ def plan_budget(
     if method in ADAPTIVE:
         stages.append(StageSpec(method, options))
         lines.append(f"{method}: adaptive; its own stages and fallbacks keep it within {budget}")
+        tcfg = getattr(comp, "temporal", None)
+        if tcfg is not None:
+            on = tcfg.applies(num_frames, budget)
+            lines.append(
+                f"temporal reduction: {'on' if on else 'off'} ({num_frames} frames "
+                f"{'>=' if on else '<'} budget // {tcfg.budget_divisor} = {budget // tcfg.budget_divisor})"
+                + (f"; at most {min(num_frames, tcfg.max_frames or num_frames)} frames survive" if on else ""))
     else:
         per = comp.token_count(num_frames=1, grid=grid, budget=1 << 62).tokens
         if per > budget:
