@@ -29,8 +29,13 @@ class LetterEngine:
         with open(video, "rb") as f:
             assert f.read(12)[4:8] == b"ftyp"  # a real MP4 reached the engine
         self.seen.append((video, question))
-        return Answer(question=question, text=f"Best option: ({self.letter})", evidence=(), grounded=False,
-                      engine=self.name)
+        return Answer(
+            question=question,
+            text=f"Best option: ({self.letter})",
+            evidence=(),
+            grounded=False,
+            engine=self.name,
+        )
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -39,15 +44,45 @@ def make_videomme(root):
     import pyarrow.parquet as pq
 
     rows = [
-        {"video_id": "001", "duration": "short", "domain": "Knowledge", "sub_category": "Humanity", "url": "u",
-         "videoID": "vidA", "question_id": "001-1", "task_type": "Counting Problem", "question": "How many?",
-         "options": ["A. 1", "B. 2", "C. 3", "D. 4"], "answer": "B"},
-        {"video_id": "001", "duration": "short", "domain": "Knowledge", "sub_category": "Humanity", "url": "u",
-         "videoID": "vidA", "question_id": "001-2", "task_type": "OCR Problems", "question": "What text?",
-         "options": ["A. x", "B. y", "C. z", "D. w"], "answer": "C"},
-        {"video_id": "002", "duration": "long", "domain": "Sports", "sub_category": "Football", "url": "u",
-         "videoID": "vidMissing", "question_id": "002-1", "task_type": "Counting Problem", "question": "Who?",
-         "options": ["A. a", "B. b", "C. c", "D. d"], "answer": "B"},
+        {
+            "video_id": "001",
+            "duration": "short",
+            "domain": "Knowledge",
+            "sub_category": "Humanity",
+            "url": "u",
+            "videoID": "vidA",
+            "question_id": "001-1",
+            "task_type": "Counting Problem",
+            "question": "How many?",
+            "options": ["A. 1", "B. 2", "C. 3", "D. 4"],
+            "answer": "B",
+        },
+        {
+            "video_id": "001",
+            "duration": "short",
+            "domain": "Knowledge",
+            "sub_category": "Humanity",
+            "url": "u",
+            "videoID": "vidA",
+            "question_id": "001-2",
+            "task_type": "OCR Problems",
+            "question": "What text?",
+            "options": ["A. x", "B. y", "C. z", "D. w"],
+            "answer": "C",
+        },
+        {
+            "video_id": "002",
+            "duration": "long",
+            "domain": "Sports",
+            "sub_category": "Football",
+            "url": "u",
+            "videoID": "vidMissing",
+            "question_id": "002-1",
+            "task_type": "Counting Problem",
+            "question": "Who?",
+            "options": ["A. a", "B. b", "C. c", "D. d"],
+            "answer": "B",
+        },
     ]
     (root / "videomme").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), root / "videomme" / "test-00000-of-00001.parquet")
@@ -55,19 +90,45 @@ def make_videomme(root):
     shutil.copy(_clip(), root / "data" / "vidA.mp4")
     (root / "subtitle").mkdir()
     (root / "subtitle" / "vidA.srt").write_text(
-        "1\n00:00:00,000 --> 00:00:02,000\n<i>Hello there</i>\n\n2\n00:00:02,500 --> 00:00:04,000\nGeneral Kenobi\n")
+        "1\n00:00:00,000 --> 00:00:02,000\n<i>Hello there</i>\n\n2\n00:00:02,500 --> 00:00:04,000\nGeneral Kenobi\n"
+    )
 
 
 def make_mlvu(root):
     (root / "json").mkdir(parents=True)
-    (root / "json" / "2_needle.json").write_text(json.dumps([
-        {"video": "n1.mp4", "duration": 400, "question": "What appears?", "candidates": ["cat", "dog", "car", "sun"],
-         "answer": "dog", "question_type": "findNeedle"}]))
-    (root / "json" / "4_count.json").write_text(json.dumps([
-        {"video": "c1.mp4", "duration": 500, "question": "How many jumps?", "candidates": ["1", "2", "3", "4"],
-         "answer": "1", "question_type": "count"}]))
-    (root / "json" / "9_summary.json").write_text(json.dumps([{"video": "s.mp4", "question": "Summarise",
-                                                                "answer": "free text", "question_type": "summary"}]))
+    (root / "json" / "2_needle.json").write_text(
+        json.dumps(
+            [
+                {
+                    "video": "n1.mp4",
+                    "duration": 400,
+                    "question": "What appears?",
+                    "candidates": ["cat", "dog", "car", "sun"],
+                    "answer": "dog",
+                    "question_type": "findNeedle",
+                }
+            ]
+        )
+    )
+    (root / "json" / "4_count.json").write_text(
+        json.dumps(
+            [
+                {
+                    "video": "c1.mp4",
+                    "duration": 500,
+                    "question": "How many jumps?",
+                    "candidates": ["1", "2", "3", "4"],
+                    "answer": "1",
+                    "question_type": "count",
+                }
+            ]
+        )
+    )
+    (root / "json" / "9_summary.json").write_text(
+        json.dumps(
+            [{"video": "s.mp4", "question": "Summarise", "answer": "free text", "question_type": "summary"}]
+        )
+    )
     (root / "video" / "2_needle").mkdir(parents=True)
     (root / "video" / "4_count").mkdir(parents=True)
     shutil.copy(_clip(), root / "video" / "2_needle" / "n1.mp4")
@@ -76,13 +137,36 @@ def make_mlvu(root):
 
 def make_lvb(root):
     root.mkdir(parents=True, exist_ok=True)
-    (root / "lvb_val.json").write_text(json.dumps([
-        {"id": "q1", "video_id": "v1", "video_path": "v1.mp4", "subtitle_path": "v1_en.json", "question": "What?",
-         "candidates": ["w", "x", "y", "z", "q"], "correct_choice": 1, "question_category": "S2E",
-         "duration_group": 600, "duration": 500.0},
-        {"id": "q2", "video_id": "v1", "video_path": "v1.mp4", "subtitle_path": "v1_en.json", "question": "Who?",
-         "candidates": ["w", "x", "y"], "correct_choice": 0, "question_category": "T3O",
-         "duration_group": 15, "duration": 12.0}]))
+    (root / "lvb_val.json").write_text(
+        json.dumps(
+            [
+                {
+                    "id": "q1",
+                    "video_id": "v1",
+                    "video_path": "v1.mp4",
+                    "subtitle_path": "v1_en.json",
+                    "question": "What?",
+                    "candidates": ["w", "x", "y", "z", "q"],
+                    "correct_choice": 1,
+                    "question_category": "S2E",
+                    "duration_group": 600,
+                    "duration": 500.0,
+                },
+                {
+                    "id": "q2",
+                    "video_id": "v1",
+                    "video_path": "v1.mp4",
+                    "subtitle_path": "v1_en.json",
+                    "question": "Who?",
+                    "candidates": ["w", "x", "y"],
+                    "correct_choice": 0,
+                    "question_category": "T3O",
+                    "duration_group": 15,
+                    "duration": 12.0,
+                },
+            ]
+        )
+    )
     (root / "videos").mkdir()
     shutil.copy(_clip(), root / "videos" / "v1.mp4")
     (root / "subtitles").mkdir()
@@ -91,8 +175,15 @@ def make_lvb(root):
 
 def make_egoschema(root):
     root.mkdir(parents=True, exist_ok=True)
-    q = [{"q_uid": f"u{i}", "google_drive_id": "x", "question": f"Q{i}?",
-          **{f"option {k}": f"opt{k}" for k in range(5)}} for i in range(3)]
+    q = [
+        {
+            "q_uid": f"u{i}",
+            "google_drive_id": "x",
+            "question": f"Q{i}?",
+            **{f"option {k}": f"opt{k}" for k in range(5)},
+        }
+        for i in range(3)
+    ]
     (root / "questions.json").write_text(json.dumps(q))
     (root / "subset_answers.json").write_text(json.dumps({"u0": 1, "u2": 4}))  # u1 has no public answer
     (root / "videos").mkdir()
@@ -106,17 +197,40 @@ def make_vnbench(root):
     for t in range(4):  # one question in four option orders
         opts = ["red", "blue", "green", "pink"]
         opts = opts[t:] + opts[:t]
-        rows.append({"video": "vids/v1.mp4", "question": "What colour?", "options": opts, "gt": "blue",
-                     "type": "ret_insert1", "try": t, "question_id": f"ret_v1_{t}"})
-    rows.append({"video": "vids/v1.mp4", "question": "Count?", "options": ["1", "2", "3", "4"], "gt": 1,
-                 "type": "cnt_level1", "try": 0, "question_id": "cnt_v1_0"})
+        rows.append(
+            {
+                "video": "vids/v1.mp4",
+                "question": "What colour?",
+                "options": opts,
+                "gt": "blue",
+                "type": "ret_insert1",
+                "try": t,
+                "question_id": f"ret_v1_{t}",
+            }
+        )
+    rows.append(
+        {
+            "video": "vids/v1.mp4",
+            "question": "Count?",
+            "options": ["1", "2", "3", "4"],
+            "gt": 1,
+            "type": "cnt_level1",
+            "try": 0,
+            "question_id": "cnt_v1_0",
+        }
+    )
     (root / "VNBench_new.json").write_text(json.dumps(rows))
     (root / "vids").mkdir()
     shutil.copy(_clip(), root / "vids" / "v1.mp4")
 
 
-MAKERS = {"videomme": make_videomme, "mlvu": make_mlvu, "longvideobench": make_lvb, "egoschema": make_egoschema,
-          "vnbench": make_vnbench}
+MAKERS = {
+    "videomme": make_videomme,
+    "mlvu": make_mlvu,
+    "longvideobench": make_lvb,
+    "egoschema": make_egoschema,
+    "vnbench": make_vnbench,
+}
 
 
 # ----------------------------------------------------------------------------- loaders

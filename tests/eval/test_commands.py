@@ -3,12 +3,11 @@
 import json
 
 import pytest
+from test_benchmarks import LetterEngine, make_videomme
+from test_niah import PixelEngine
 
 from longvid.cli import main
 from longvid.engines import ENGINES
-
-from test_benchmarks import LetterEngine, make_videomme
-from test_niah import PixelEngine
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -20,8 +19,24 @@ def reference_engines():
 
 def test_niah_command(tmp_path, haystack_60s, capsys):
     haystack, _ = haystack_60s
-    rc = main(["niah", "--engine", "test-pixel", "--haystack", str(haystack), "--needles", str(tmp_path / "needles"),
-               "--generate-needles", "--frames", "10,20", "--depths", "0,1", "--out", str(tmp_path / "out")])
+    rc = main(
+        [
+            "niah",
+            "--engine",
+            "test-pixel",
+            "--haystack",
+            str(haystack),
+            "--needles",
+            str(tmp_path / "needles"),
+            "--generate-needles",
+            "--frames",
+            "10,20",
+            "--depths",
+            "0,1",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "average accuracy" in out and "heatmap:" in out
@@ -33,16 +48,45 @@ def test_niah_command(tmp_path, haystack_60s, capsys):
 
 def test_niah_command_builds_a_haystack(tmp_path):
     hs = tmp_path / "hs.mp4"
-    rc = main(["niah", "--engine", "test-pixel", "--haystack", str(hs), "--build-haystack", "12",
-               "--needles", str(tmp_path / "n"), "--generate-needles", "--frames", "10", "--depths", "0.5",
-               "--out", str(tmp_path / "out")])
+    rc = main(
+        [
+            "niah",
+            "--engine",
+            "test-pixel",
+            "--haystack",
+            str(hs),
+            "--build-haystack",
+            "12",
+            "--needles",
+            str(tmp_path / "n"),
+            "--generate-needles",
+            "--frames",
+            "10",
+            "--depths",
+            "0.5",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 0 and hs.stat().st_size > 0
 
 
 def test_eval_command(tmp_path, capsys):
     make_videomme(tmp_path / "vm")
-    rc = main(["eval", "videomme", "--root", str(tmp_path / "vm"), "--engine", "test-letter", "--limit", "2",
-               "--out", str(tmp_path / "out")])
+    rc = main(
+        [
+            "eval",
+            "videomme",
+            "--root",
+            str(tmp_path / "vm"),
+            "--engine",
+            "test-letter",
+            "--limit",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 0
     assert "videomme: accuracy 0.500 (1/2)" in capsys.readouterr().out
     assert json.loads((tmp_path / "out" / "results.json").read_text())["settings"]["limit"] == 2

@@ -1,5 +1,7 @@
 """The haystack builder: real packaged clips and generated scenes, looped to any length, with audio."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -23,7 +25,7 @@ def test_haystack_has_the_asked_length_and_loops(haystack_60s):
     assert abs(info.duration_s - 60.0) < 0.3
     assert info.has_audio and info.width == 320 and info.height == 180
     assert segments[0].start_s == 0 and abs(segments[-1].end_s - 60.0) < 1e-6
-    assert all(a.end_s == pytest.approx(b.start_s) for a, b in zip(segments, segments[1:]))
+    assert all(a.end_s == pytest.approx(b.start_s) for a, b in itertools.pairwise(segments))
     sources = [s.source for s in segments]
     assert any(s.startswith("scene:") for s in sources) and "bigbuckbunny.mp4" in sources
     # 60 s of 5-10 s clips: some clip plays more than once (looped)
@@ -32,7 +34,7 @@ def test_haystack_has_the_asked_length_and_loops(haystack_60s):
 
 
 def test_haystack_frames_change_over_time(haystack_60s):
-    path, segments = haystack_60s
+    path, _ = haystack_60s
     frames = np.concatenate([b.frames for b in sample_frames(path, SamplingConfig(fps=0.2, resize="none"))])
     assert len(frames) == 12
     diffs = [np.abs(frames[i].astype(int) - frames[i + 1]).mean() for i in range(len(frames) - 1)]

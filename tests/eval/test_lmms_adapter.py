@@ -51,8 +51,16 @@ def test_entry_point_resolves_to_the_adapter():
 def test_generate_until_asks_the_engine_about_the_docs_video():
     eng = EchoEngine()
     m, clip = _model(eng)
-    req = SimpleNamespace(args=("Which? A. x B. y", {"until": ["\nUser:"], "max_new_tokens": 8},
-                                lambda doc: [doc["video"]], 0, "videomme", "test"))
+    req = SimpleNamespace(
+        args=(
+            "Which? A. x B. y",
+            {"until": ["\nUser:"], "max_new_tokens": 8},
+            lambda doc: [doc["video"]],
+            0,
+            "videomme",
+            "test",
+        )
+    )
     assert m.generate_until([req]) == ["The answer is B."]
     assert eng.calls == [(clip, "Which? A. x B. y")]
 
@@ -66,7 +74,9 @@ def test_a_request_without_video_is_an_error():
 
 def test_loglikelihood_needs_logits():
     m, _ = _model(EchoEngine())
-    req = SimpleNamespace(args=("ctx", lambda doc: doc["answer"], lambda doc: [doc["video"]], 0, "videomme", "test"))
+    req = SimpleNamespace(
+        args=("ctx", lambda doc: doc["answer"], lambda doc: [doc["video"]], 0, "videomme", "test")
+    )
     with pytest.raises(NotImplementedError, match="no logits"):
         m.loglikelihood([req])
     m2, _ = _model(LogitEngine())
@@ -75,6 +85,11 @@ def test_loglikelihood_needs_logits():
 
 def test_model_args_parsing():
     assert parse_model_args("engine=offline,max_new_tokens=16,flag=true,t=0.5,x=None") == {
-        "engine": "offline", "max_new_tokens": 16, "flag": True, "t": 0.5, "x": None}
+        "engine": "offline",
+        "max_new_tokens": 16,
+        "flag": True,
+        "t": 0.5,
+        "x": None,
+    }
     with pytest.raises(ValueError):
         parse_model_args("engine")

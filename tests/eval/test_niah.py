@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 
 from longvid.errors import InvalidSamplingError, VideoTooShortError
-from longvid.eval.niah import (NiahGrid, ResultStore, VideoEngineAdapter, build_question, insertion_index,
-                               load_needles, run_niah, score_cell, write_generated_needles)
+from longvid.eval.niah import (
+    NiahGrid,
+    ResultStore,
+    VideoEngineAdapter,
+    build_question,
+    insertion_index,
+    load_needles,
+    run_niah,
+    score_cell,
+    write_generated_needles,
+)
 from longvid.eval.niah.adapters import CellOutcome
 from longvid.eval.niah.grid import needle_depths, parse_list
 from longvid.eval.niah.needles import NeedleSetError
@@ -46,14 +55,29 @@ def test_longva_dataset_json_layout(tmp_path):
     from PIL import Image
 
     Image.new("RGB", (32, 32), (200, 0, 0)).save(tmp_path / "n0.png")
-    (tmp_path / "dataset.json").write_text(json.dumps([
-        {"path": "n0.png", "prompt": "\nWhat colour is the square?", "answer": "Red"},
-        {"kind": "speech", "text": "the password is walnut", "prompt": "What password?", "answer": "walnut"},
-        {"mode": "multihop", "prompt": "What is the code?", "answer": "5821",
-         "needles": [{"kind": "text", "text": "FIRST 58", "answer": "58"},
-                     {"kind": "text", "text": "SECOND 21", "answer": "21"}]},
-        {"path": "n0.png", "prompt": "Which colour?", "answer": "A", "options": ["red", "blue"]},
-    ]))
+    (tmp_path / "dataset.json").write_text(
+        json.dumps(
+            [
+                {"path": "n0.png", "prompt": "\nWhat colour is the square?", "answer": "Red"},
+                {
+                    "kind": "speech",
+                    "text": "the password is walnut",
+                    "prompt": "What password?",
+                    "answer": "walnut",
+                },
+                {
+                    "mode": "multihop",
+                    "prompt": "What is the code?",
+                    "answer": "5821",
+                    "needles": [
+                        {"kind": "text", "text": "FIRST 58", "answer": "58"},
+                        {"kind": "text", "text": "SECOND 21", "answer": "21"},
+                    ],
+                },
+                {"path": "n0.png", "prompt": "Which colour?", "answer": "A", "options": ["red", "blue"]},
+            ]
+        )
+    )
     sets = load_needles(tmp_path)
     assert [s.mode for s in sets] == ["single", "single", "multihop", "single"]
     assert sets[0].needles[0].image == str((tmp_path / "n0.png").resolve()) and sets[0].answer == "Red"
@@ -62,13 +86,19 @@ def test_longva_dataset_json_layout(tmp_path):
     assert "A. red\nB. blue" in build_question(sets[3])
 
 
-@pytest.mark.parametrize("entries,match", [
-    ([{"path": "missing.png", "prompt": "q", "answer": "a"}], "does not exist"),
-    ([{"kind": "text", "prompt": "q", "answer": "a"}], "needs its 'text'"),
-    ([{"kind": "text", "text": "x", "answer": "a"}], "prompt"),
-    ([{"kind": "text", "text": "x", "prompt": "q", "answer": "red", "options": ["red", "blue"]}], "option letter"),
-    ([], "non-empty"),
-])
+@pytest.mark.parametrize(
+    "entries,match",
+    [
+        ([{"path": "missing.png", "prompt": "q", "answer": "a"}], "does not exist"),
+        ([{"kind": "text", "prompt": "q", "answer": "a"}], "needs its 'text'"),
+        ([{"kind": "text", "text": "x", "answer": "a"}], "prompt"),
+        (
+            [{"kind": "text", "text": "x", "prompt": "q", "answer": "red", "options": ["red", "blue"]}],
+            "option letter",
+        ),
+        ([], "non-empty"),
+    ],
+)
 def test_bad_needle_sets_are_refused(tmp_path, entries, match):
     (tmp_path / "dataset.json").write_text(json.dumps(entries))
     with pytest.raises((NeedleSetError, FileNotFoundError), match=match):
@@ -84,8 +114,13 @@ def test_generated_needles_round_trip(tmp_path):
     write_generated_needles(tmp_path, multi=True, multihop=True, seed=3)
     sets = load_needles(tmp_path)
     kinds = [(s.mode, tuple(n.kind for n in s.needles)) for s in sets]
-    assert kinds == [("single", ("image",)), ("single", ("text",)), ("single", ("speech",)),
-                     ("multi", ("text", "text")), ("multihop", ("text", "text"))]
+    assert kinds == [
+        ("single", ("image",)),
+        ("single", ("text",)),
+        ("single", ("speech",)),
+        ("multi", ("text", "text")),
+        ("multihop", ("text", "text")),
+    ]
     hop = sets[-1]
     assert hop.answer == "".join(n.answer for n in hop.needles)
 
@@ -105,7 +140,9 @@ def test_score_cell_modes(tmp_path):
     assert score_cell(multi, CellOutcome(prediction=f"{a} only")) == (False, 0.5)
     assert score_cell(multi, CellOutcome(prediction=f"{b} and {a}")) == (True, 1.0)
     assert score_cell(hop, CellOutcome(prediction=f"The code is {hop.answer}"))[0]
-    assert not score_cell(hop, CellOutcome(prediction=f"{hop.needles[0].answer}"))[0]  # one half is not enough
+    assert not score_cell(hop, CellOutcome(prediction=f"{hop.needles[0].answer}"))[
+        0
+    ]  # one half is not enough
     assert score_cell(single, CellOutcome(prediction="", greedy_match=True)) == (True, 1.0)
 
 
@@ -131,8 +168,14 @@ def test_result_store_resumes_and_refuses_other_settings(tmp_path):
 
 # ----------------------------------------------------------------------------- a real run
 _CARD = np.array([245, 245, 240])
-_COLOURS = {"red": (220, 30, 30), "green": (30, 170, 60), "blue": (40, 70, 220), "yellow": (240, 210, 30),
-            "purple": (140, 50, 180), "orange": (250, 140, 20)}
+_COLOURS = {
+    "red": (220, 30, 30),
+    "green": (30, 170, 60),
+    "blue": (40, 70, 220),
+    "yellow": (240, 210, 30),
+    "purple": (140, 50, 180),
+    "orange": (250, 140, 20),
+}
 
 
 class PixelEngine:
@@ -155,8 +198,12 @@ class PixelEngine:
                 mean = ink.mean(0)
                 name = min(_COLOURS, key=lambda c: np.abs(np.array(_COLOURS[c]) - mean).sum())
                 ev = Evidence(moment=Moment(float(t), float(t) + 1.0, video=str(video)))
-                return Answer(question=question, text=f"It is {name}.", evidence=(ev,), grounded=True, engine=self.name)
-        return Answer(question=question, text="I did not see it.", evidence=(), grounded=False, engine=self.name)
+                return Answer(
+                    question=question, text=f"It is {name}.", evidence=(ev,), grounded=True, engine=self.name
+                )
+        return Answer(
+            question=question, text="I did not see it.", evidence=(), grounded=False, engine=self.name
+        )
 
 
 def test_run_niah_finds_image_needles_and_resumes(tmp_path, haystack_60s):
@@ -207,8 +254,15 @@ def test_overlay_cells_keep_every_other_frame_and_mix_speech(tmp_path, haystack_
     cells = []
     for name, idx in (("a", 5), ("b", 12)):
         out = tmp_path / f"{name}.mkv"
-        where = render_cell(hs, 20, [Placement(idx, text), Placement(idx + 2, speech)], out,
-                            speech_cache=tmp_path / "sp", mode="overlay", lossless=True)
+        where = render_cell(
+            hs,
+            20,
+            [Placement(idx, text), Placement(idx + 2, speech)],
+            out,
+            speech_cache=tmp_path / "sp",
+            mode="overlay",
+            lossless=True,
+        )
         assert where == {"times_s": [float(idx), float(idx + 2)], "frames": 20}
         with av.open(str(out)) as c:
             frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
@@ -258,7 +312,9 @@ def test_content_memo_reuses_identical_inputs_only():
     first = enc.encode(frames)
     again = enc.encode(np.concatenate([frames[2:], frames[:1] + 1]))  # two repeats, one new frame
     assert Inner.calls == 5 and (enc.hits, enc.misses) == (2, 5)
-    assert torch.equal(again.features[:2], first.features[2:]) and torch.equal(again.logits[:2], first.logits[2:])
+    assert torch.equal(again.features[:2], first.features[2:]) and torch.equal(
+        again.logits[:2], first.logits[2:]
+    )
     assert not torch.equal(again.features[2], first.features[0])
     ocr = MemoOCR(Inner())
     assert ocr.read(frames[0]) == ocr.read(frames[0].copy()) and ocr.misses == 1 and ocr.hits == 1
@@ -271,5 +327,10 @@ def test_haystack_too_short_for_the_grid(tmp_path, haystack_60s):
     haystack, _ = haystack_60s
     write_generated_needles(tmp_path / "n", kinds=("image",))
     with pytest.raises(VideoTooShortError, match="longer haystack"):
-        run_niah(VideoEngineAdapter(PixelEngine()), haystack, load_needles(tmp_path / "n"),
-                 NiahGrid(frames=(600,), depths=(0.5,)), tmp_path / "out")
+        run_niah(
+            VideoEngineAdapter(PixelEngine()),
+            haystack,
+            load_needles(tmp_path / "n"),
+            NiahGrid(frames=(600,), depths=(0.5,)),
+            tmp_path / "out",
+        )

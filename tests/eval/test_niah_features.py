@@ -12,7 +12,9 @@ from longvid.eval.niah.adapters import CellTask, UnsupportedNeedleError
 from longvid.eval.niah.llm_features import VideoLLMFeatures
 from longvid.eval.niah.runner import build_question, placements_for
 
-_spec = importlib.util.spec_from_file_location("_tiny_models", Path(__file__).parent.parent / "models" / "tiny.py")
+_spec = importlib.util.spec_from_file_location(
+    "_tiny_models", Path(__file__).parent.parent / "models" / "tiny.py"
+)
 tiny = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tiny)
 
@@ -51,8 +53,12 @@ def test_feature_adapter_refuses_spoken_needles(tmp_path, haystack_60s, longva_e
     write_generated_needles(tmp_path / "n", kinds=("speech",))
     adapter = FeatureEngineAdapter(VideoLLMFeatures(longva_engine))
     with pytest.raises(UnsupportedNeedleError, match="spoken"):
-        adapter.prepare(haystack_60s[0], NiahGrid(frames=(4,), depths=(0.0,)), load_needles(tmp_path / "n"),
-                        tmp_path / "w")
+        adapter.prepare(
+            haystack_60s[0],
+            NiahGrid(frames=(4,), depths=(0.0,)),
+            load_needles(tmp_path / "n"),
+            tmp_path / "w",
+        )
 
 
 def test_lmms_adapter_loglikelihood_on_a_real_video_llm(haystack_60s, longva_engine):
@@ -64,6 +70,8 @@ def test_lmms_adapter_loglikelihood_on_a_real_video_llm(haystack_60s, longva_eng
     longva_engine.config = type(longva_engine.config)(fps=None, num_frames=4)
     lm = LongvidLMM(engine=longva_engine)
     lm.task_dict = {"t": {"test": [{"video": str(haystack_60s[0]), "answer": "blue"}]}}
-    req = SimpleNamespace(args=("What colour?", lambda d: d["answer"], lambda d: [d["video"]], 0, "t", "test"))
+    req = SimpleNamespace(
+        args=("What colour?", lambda d: d["answer"], lambda d: [d["video"]], 0, "t", "test")
+    )
     ((logprob, greedy),) = lm.loglikelihood([req])
     assert math.isfinite(logprob) and logprob < 0 and isinstance(greedy, bool)

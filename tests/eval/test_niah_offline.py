@@ -24,7 +24,9 @@ def offline_run(tmp_path_factory):
     sets = load_needles(root / "needles")
     engine = create_engine("offline")  # models and LLM from the usual cache ($LONGVID_CACHE)
     adapter = VideoEngineAdapter(engine)
-    summary = run_niah(adapter, haystack, sets, NiahGrid(frames=(20, 40), depths=(0.0, 0.5, 1.0)), root / "out")
+    summary = run_niah(
+        adapter, haystack, sets, NiahGrid(frames=(20, 40), depths=(0.0, 0.5, 1.0)), root / "out"
+    )
     return root, sets, summary, adapter
 
 
@@ -39,7 +41,9 @@ def test_offline_engine_finds_text_and_spoken_needles(offline_run):
         cells = _cells(root, ns.id)
         found = [c for c in cells if c["correct"]]
         # the engine cites the moment the needle is at, and says its word, in (nearly) every cell
-        assert sum(c["details"]["cites_needle"] for c in cells) >= 5, [(c["frames"], c["depth"]) for c in cells]
+        assert sum(c["details"]["cites_needle"] for c in cells) >= 5, [
+            (c["frames"], c["depth"]) for c in cells
+        ]
         assert len(found) >= 5, [(c["frames"], c["depth"], c["prediction"]) for c in cells]
         assert all(ns.answer in c["prediction"].lower() for c in found)
     assert summary["average_accuracy"] >= 5 / 6

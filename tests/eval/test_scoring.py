@@ -3,9 +3,18 @@
 import pytest
 import torch
 
-from longvid.eval.scoring import (accuracy_by, answer_logits, answer_matches, exact_match, extract_choice_letter,
-                                  extract_numbers, format_options, normalize_answer, score_multi_needle,
-                                  teacher_forced_exact_match)
+from longvid.eval.scoring import (
+    accuracy_by,
+    answer_logits,
+    answer_matches,
+    exact_match,
+    extract_choice_letter,
+    extract_numbers,
+    format_options,
+    normalize_answer,
+    score_multi_needle,
+    teacher_forced_exact_match,
+)
 
 
 def test_normalize_keeps_numbers_whole():
@@ -13,17 +22,20 @@ def test_normalize_keeps_numbers_whole():
     assert normalize_answer("It costs 3.50 dollars.") == "it costs 3.50 dollars"
 
 
-@pytest.mark.parametrize("pred,answer,ok", [
-    ("The vault code is 5,821.", "5821", True),
-    ("code 58210", "5821", False),  # a number must match as a number, not as a substring
-    ("There are three apples", "3", True),
-    ("It was a red car.", "red car", True),
-    ("redcar", "red car", False),
-    ("The colour is Yellow", "yellow", True),
-    ("yellowish", "yellow", False),
-    ("anything", "", False),
-    ("3.5 km", "3.50", True),
-])
+@pytest.mark.parametrize(
+    "pred,answer,ok",
+    [
+        ("The vault code is 5,821.", "5821", True),
+        ("code 58210", "5821", False),  # a number must match as a number, not as a substring
+        ("There are three apples", "3", True),
+        ("It was a red car.", "red car", True),
+        ("redcar", "red car", False),
+        ("The colour is Yellow", "yellow", True),
+        ("yellowish", "yellow", False),
+        ("anything", "", False),
+        ("3.5 km", "3.50", True),
+    ],
+)
 def test_answer_matches(pred, answer, ok):
     assert answer_matches(pred, answer) is ok
 
@@ -35,27 +47,30 @@ def test_exact_match_and_numbers():
     assert extract_numbers("two cats and 1,200 dogs, 3.5 kg") == [2.0, 1200.0, 3.5]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Best option:(B) the red car", "B"),
-    ("best option: c", "C"),
-    ("Best option: (D", "D"),
-    ("B", "B"),
-    ("B.", "B"),
-    ("(C)", "C"),
-    ("C: the dog", "C"),
-    ("The answer is D.", "D"),
-    ("Answer: (A)", "A"),
-    ("answer: b", "B"),
-    ("I think (c) is right", "C"),
-    ("Options A and B are wrong, the answer is C", "C"),
-    ("b)", "B"),
-    ("A man is walking", None),  # "A" as an article is not option A
-    ("The answer is a red car", None),  # lower-case "a" inside words is not option A
-    ("(A) or (B)", None),  # two bracketed letters: ambiguous
-    ("", None),
-    ("E", None),  # out of range for four options
-    ("   ", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Best option:(B) the red car", "B"),
+        ("best option: c", "C"),
+        ("Best option: (D", "D"),
+        ("B", "B"),
+        ("B.", "B"),
+        ("(C)", "C"),
+        ("C: the dog", "C"),
+        ("The answer is D.", "D"),
+        ("Answer: (A)", "A"),
+        ("answer: b", "B"),
+        ("I think (c) is right", "C"),
+        ("Options A and B are wrong, the answer is C", "C"),
+        ("b)", "B"),
+        ("A man is walking", None),  # "A" as an article is not option A
+        ("The answer is a red car", None),  # lower-case "a" inside words is not option A
+        ("(A) or (B)", None),  # two bracketed letters: ambiguous
+        ("", None),
+        ("E", None),  # out of range for four options
+        ("   ", None),
+    ],
+)
 def test_extract_choice_letter(text, expected):
     assert extract_choice_letter(text, num_options=4) == expected
 
@@ -105,8 +120,11 @@ def test_multi_needle_recall():
 
 
 def test_accuracy_by_counts_errors_as_wrong():
-    recs = [{"c": "x", "correct": True}, {"c": "x", "correct": False, "error": "video not found"},
-            {"c": "y", "correct": True}]
+    recs = [
+        {"c": "x", "correct": True},
+        {"c": "x", "correct": False, "error": "video not found"},
+        {"c": "y", "correct": True},
+    ]
     out = accuracy_by(recs, "c")
     assert out["x"] == {"accuracy": 0.5, "correct": 1, "total": 2, "errors": 1}
     assert out["y"]["accuracy"] == 1.0

@@ -14,8 +14,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("benchmark", help=f"benchmark name: {', '.join(BENCHMARK_NAMES)} (or a plugin's)")
     p.add_argument("--root", required=True, help="folder holding the benchmark's published files and videos")
     p.add_argument("--engine", default="offline", help="engine name (default: offline)")
-    p.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="option passed to the engine (repeatable)")
+    p.add_argument(
+        "--engine-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="option passed to the engine (repeatable)",
+    )
     p.add_argument("--subtitles", action="store_true", help="put subtitles in the prompt (Video-MME w/ subs)")
     p.add_argument("--limit", type=int, help="only the first N questions (quick runs)")
     p.add_argument("--out", help="output folder (default: eval_out/<benchmark>); rerun to resume")
@@ -41,12 +46,23 @@ def run(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
-    res = run_benchmark(engine, args.benchmark, args.root, out, subtitles=args.subtitles, limit=args.limit,
-                        engine_options=options, progress=progress)
+    res = run_benchmark(
+        engine,
+        args.benchmark,
+        args.root,
+        out,
+        subtitles=args.subtitles,
+        limit=args.limit,
+        engine_options=options,
+        progress=progress,
+    )
     bar.close()
     acc = res["accuracy"]
-    print(f"{args.benchmark}: accuracy {acc:.3f} ({res['correct']}/{res['total']}), errors {res['errors']}"
-          if acc is not None else f"{args.benchmark}: no questions")
+    print(
+        f"{args.benchmark}: accuracy {acc:.3f} ({res['correct']}/{res['total']}), errors {res['errors']}"
+        if acc is not None
+        else f"{args.benchmark}: no questions"
+    )
     for key, table in res["by"].items():
         for name, row in table.items():
             print(f"  {key} {name}: {row['accuracy']:.3f} ({row['correct']}/{row['total']})")

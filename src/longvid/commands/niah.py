@@ -17,23 +17,49 @@ def _kv(text: str) -> tuple[str, str]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="offline", help="engine name (default: offline)")
-    p.add_argument("--engine-option", type=_kv, action="append", default=[], metavar="KEY=VALUE",
-                   help="option passed to the engine (repeatable)")
+    p.add_argument(
+        "--engine-option",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="option passed to the engine (repeatable)",
+    )
     p.add_argument("--haystack", required=True, help="haystack video (over an hour for the full grid)")
-    p.add_argument("--build-haystack", type=float, metavar="SECONDS",
-                   help="if --haystack does not exist, build one this long from packaged clips and scenes")
-    p.add_argument("--needles", required=True,
-                   help="needle folder with dataset.json (LongVA layout: path, prompt, answer)")
-    p.add_argument("--generate-needles", action="store_true",
-                   help="if --needles has no dataset.json, write generated image/text/speech needles there")
-    p.add_argument("--frames", default="200:3000:200", help="haystack lengths in frames: '200,400' or 'a:b:step'")
+    p.add_argument(
+        "--build-haystack",
+        type=float,
+        metavar="SECONDS",
+        help="if --haystack does not exist, build one this long from packaged clips and scenes",
+    )
+    p.add_argument(
+        "--needles",
+        required=True,
+        help="needle folder with dataset.json (LongVA layout: path, prompt, answer)",
+    )
+    p.add_argument(
+        "--generate-needles",
+        action="store_true",
+        help="if --needles has no dataset.json, write generated image/text/speech needles there",
+    )
+    p.add_argument(
+        "--frames", default="200:3000:200", help="haystack lengths in frames: '200,400' or 'a:b:step'"
+    )
     p.add_argument("--depths", default="0:1:0.2", help="needle depths in [0,1]: '0,0.5,1' or 'a:b:step'")
     p.add_argument("--fps", type=float, default=1.0, help="haystack sampling rate (default 1)")
-    p.add_argument("--adapter", choices=("auto", "video", "features"), default="auto",
-                   help="video: needles rendered into cell videos (any engine); features: haystack encoded "
-                        "once, needle frames inserted (video-LLMs); auto: features when the engine allows")
-    p.add_argument("--scoring", choices=("generation", "teacher_forced"), default="generation",
-                   help="teacher_forced = LongVA's PPL-based exact match (engines with logits)")
+    p.add_argument(
+        "--adapter",
+        choices=("auto", "video", "features"),
+        default="auto",
+        help="video: needles rendered into cell videos (any engine); features: haystack encoded "
+        "once, needle frames inserted (video-LLMs); auto: features when the engine allows",
+    )
+    p.add_argument(
+        "--scoring",
+        choices=("generation", "teacher_forced"),
+        default="generation",
+        help="teacher_forced = LongVA's PPL-based exact match (engines with logits)",
+    )
     p.add_argument("--out", default="niah_out", help="output folder (rerun to resume)")
 
 
@@ -41,8 +67,14 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from longvid.engines import create_engine
-    from longvid.eval.niah import (FeatureEngineAdapter, NiahGrid, VideoEngineAdapter, load_needles, run_niah,
-                                   write_generated_needles)
+    from longvid.eval.niah import (
+        FeatureEngineAdapter,
+        NiahGrid,
+        VideoEngineAdapter,
+        load_needles,
+        run_niah,
+        write_generated_needles,
+    )
     from longvid.eval.niah.grid import parse_list
 
     haystack = Path(args.haystack)
@@ -72,10 +104,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         feature_engine = engine
     use_features = args.adapter == "features" or (
-        args.adapter == "auto" and hasattr(feature_engine, "encode_frames")
-        and hasattr(feature_engine, "generate_from_features"))
-    adapter = (FeatureEngineAdapter(feature_engine, scoring=args.scoring) if use_features
-               else VideoEngineAdapter(engine))
+        args.adapter == "auto"
+        and hasattr(feature_engine, "encode_frames")
+        and hasattr(feature_engine, "generate_from_features")
+    )
+    adapter = (
+        FeatureEngineAdapter(feature_engine, scoring=args.scoring)
+        if use_features
+        else VideoEngineAdapter(engine)
+    )
     if args.scoring == "teacher_forced" and not use_features:
         print("longvid niah: error: teacher-forced scoring needs an engine with logits (--adapter features)")
         return 2
@@ -86,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int, result) -> None:
         bar.n = done
-        bar.set_postfix_str(f"N={result.frames} d={result.depth:.2f} {result.needle}: {'ok' if result.correct else 'x'}")
+        bar.set_postfix_str(
+            f"N={result.frames} d={result.depth:.2f} {result.needle}: {'ok' if result.correct else 'x'}"
+        )
         bar.refresh()
 
     summary = run_niah(adapter, haystack, needle_sets, grid, args.out, progress=progress)

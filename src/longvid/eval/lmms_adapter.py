@@ -59,7 +59,7 @@ def lmms_eval_manifests():
 
 
 def parse_model_args(arg_string: str) -> dict[str, Any]:
-    """"engine=offline,max_new_tokens=16" -> {"engine": "offline", "max_new_tokens": 16}."""
+    """ "engine=offline,max_new_tokens=16" -> {"engine": "offline", "max_new_tokens": 16}."""
     out: dict[str, Any] = {}
     for part in filter(None, (p.strip() for p in (arg_string or "").split(","))):
         if "=" not in part:
@@ -117,10 +117,14 @@ class LongvidLMM(_LmmsBase):
         flat = []
         for v in visuals if isinstance(visuals, (list, tuple)) else [visuals]:
             flat.extend(v if isinstance(v, (list, tuple)) else [v])
-        videos = [str(v) for v in flat if isinstance(v, (str, bytes)) and str(v).lower().endswith(VIDEO_SUFFIXES)]
+        videos = [
+            str(v) for v in flat if isinstance(v, (str, bytes)) and str(v).lower().endswith(VIDEO_SUFFIXES)
+        ]
         if not videos:
-            raise LongvidError(f"task {task!r} doc {doc_id} has no video path among its visuals; "
-                               "longvid engines answer about videos only")
+            raise LongvidError(
+                f"task {task!r} doc {doc_id} has no video path among its visuals; "
+                "longvid engines answer about videos only"
+            )
         return videos[0]
 
     # ------------------------------------------------------------------ lmms interface
@@ -143,7 +147,8 @@ class LongvidLMM(_LmmsBase):
         if not hasattr(self.engine, "loglikelihood"):
             raise NotImplementedError(
                 f"engine {getattr(self.engine, 'name', self.engine)!r} exposes no logits; "
-                "loglikelihood needs a video-LLM engine (longvu, longva)")
+                "loglikelihood needs a video-LLM engine (longvu, longva)"
+            )
         out = []
         for req in requests:
             contexts, doc_to_target, doc_to_visual, doc_id, task, split = req.args

@@ -33,9 +33,12 @@ class WriterConfig:
 class VideoWriter:
     """``with VideoWriter(path, (w, h), cfg) as w: w.write_frame(rgb); w.write_audio(samples)``."""
 
-    def __init__(self, path: str | Path, size: tuple[int, int], config: WriterConfig = WriterConfig()) -> None:
-        import av
+    def __init__(
+        self, path: str | Path, size: tuple[int, int], config: WriterConfig = WriterConfig()
+    ) -> None:
         from fractions import Fraction
+
+        import av
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,13 +52,19 @@ class VideoWriter:
         self._video.time_base = 1 / rate
         gop = max(1, round(config.fps * config.gop_s))
         quality = {"qp": "0"} if config.lossless else {"crf": str(config.crf)}
-        self._video.codec_context.options = {**quality, "preset": config.preset, "g": str(gop),
-                                             "keyint_min": str(gop)}
+        self._video.codec_context.options = {
+            **quality,
+            "preset": config.preset,
+            "g": str(gop),
+            "keyint_min": str(gop),
+        }
         self._audio = None
         self._pending = np.zeros(0, np.float32)
         self._audio_pts = 0
         if config.audio_rate:
-            self._audio = self._container.add_stream("pcm_s16le" if config.lossless else "aac", rate=config.audio_rate)
+            self._audio = self._container.add_stream(
+                "pcm_s16le" if config.lossless else "aac", rate=config.audio_rate
+            )
             self._audio.layout = "mono"
             if not config.lossless:
                 self._audio.bit_rate = config.audio_bitrate

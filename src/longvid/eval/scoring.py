@@ -128,7 +128,7 @@ def extract_choice_letter(
             hit = next(g for g in m.groups() if g)
             # Under IGNORECASE the bare-capital branch also takes "a"/"an": only accept it when
             # it is the letter on its own, not the start of a word.
-            if hit.islower() and not re.search(rf"[\(\[]\s*{hit}|{hit}(?:[\.\)]|\s*$)", s[m.start(0):]):
+            if hit.islower() and not re.search(rf"[\(\[]\s*{hit}|{hit}(?:[\.\)]|\s*$)", s[m.start(0) :]):
                 continue
             return hit.upper()
     bracketed = {x.upper() for x in re.findall(rf"[\(\[]\s*([{valid}{valid.lower()}])\s*[\)\]]", s)}
@@ -153,7 +153,7 @@ def _option_in(option: str, text: str) -> bool:
 
 
 def format_options(options: Sequence[str]) -> str:
-    """"A. first\\nB. second..." (options that already start with their letter are kept)."""
+    """ "A. first\\nB. second..." (options that already start with their letter are kept)."""
     lines = []
     for i, opt in enumerate(options):
         opt = str(opt).strip()

@@ -7,7 +7,7 @@ Design decisions:
 - ``runner.run_benchmark`` runs any engine over any of them and writes the results JSON.
 """
 
+from longvid.eval.benchmarks import egoschema, longvideobench, mlvu, videomme, vnbench  # noqa: F401
 from longvid.eval.benchmarks.base import BENCHMARKS, BenchmarkFilesError, BenchmarkItem
-from longvid.eval.benchmarks import egoschema, longvideobench, mlvu, videomme, vnbench  # noqa: F401,E402
 
 __all__ = ["BENCHMARKS", "BenchmarkFilesError", "BenchmarkItem"]

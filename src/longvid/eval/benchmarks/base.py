@@ -90,7 +90,7 @@ def letter_of(index: int, n: int, where: str) -> str:
 
 
 def strip_letter(option: str) -> str:
-    """"A. red" -> "red" (options published with their letter in front)."""
+    """ "A. red" -> "red" (options published with their letter in front)."""
     return re.sub(r"^\s*[A-Z]\s*[\.\):]\s*", "", str(option)).strip()
 
 

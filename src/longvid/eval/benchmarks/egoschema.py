@@ -11,7 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from longvid.eval.benchmarks.base import BENCHMARKS, BenchmarkItem, MultipleChoiceBenchmark, letter_of, need_file
+from longvid.eval.benchmarks.base import (
+    BENCHMARKS,
+    BenchmarkItem,
+    MultipleChoiceBenchmark,
+    letter_of,
+    need_file,
+)
 
 PUBLISHED = "github.com/egoschema/EgoSchema: questions.json, subset_answers.json, videos/"
 
@@ -20,7 +26,9 @@ PUBLISHED = "github.com/egoschema/EgoSchema: questions.json, subset_answers.json
 class EgoSchema(MultipleChoiceBenchmark):
     name = "egoschema"
 
-    def load(self, root: str | Path, *, subtitles: bool = False, limit: int | None = None) -> list[BenchmarkItem]:
+    def load(
+        self, root: str | Path, *, subtitles: bool = False, limit: int | None = None
+    ) -> list[BenchmarkItem]:
         root = Path(root)
         questions = json.loads(need_file(root / "questions.json", self.name, PUBLISHED).read_text())
         answers = json.loads(need_file(root / "subset_answers.json", self.name, PUBLISHED).read_text())
@@ -30,10 +38,16 @@ class EgoSchema(MultipleChoiceBenchmark):
             if uid not in answers:
                 continue
             options = tuple(str(q[f"option {k}"]) for k in range(5) if f"option {k}" in q)
-            items.append(BenchmarkItem(
-                id=uid, video=str((root / "videos" / f"{uid}.mp4").resolve()), question=str(q["question"]).strip(),
-                options=options, answer=letter_of(int(answers[uid]), len(options), f"subset_answers.json {uid}"),
-                category="egoschema"))
+            items.append(
+                BenchmarkItem(
+                    id=uid,
+                    video=str((root / "videos" / f"{uid}.mp4").resolve()),
+                    question=str(q["question"]).strip(),
+                    options=options,
+                    answer=letter_of(int(answers[uid]), len(options), f"subset_answers.json {uid}"),
+                    category="egoschema",
+                )
+            )
             if limit and len(items) >= limit:
                 break
         return items

@@ -31,9 +31,17 @@ logger = logging.getLogger(__name__)
 def _settings(bench, root, subtitles, limit, engine_name, engine_options, items) -> dict:
     from longvid import __version__
 
-    return {"benchmark": bench.name, "root": str(Path(root).resolve()), "subtitles": subtitles, "limit": limit,
-            "engine": engine_name, "engine_options": engine_options, "num_items": len(items),
-            "prompt_example": bench.prompt(items[0]) if items else None, "longvid_version": __version__}
+    return {
+        "benchmark": bench.name,
+        "root": str(Path(root).resolve()),
+        "subtitles": subtitles,
+        "limit": limit,
+        "engine": engine_name,
+        "engine_options": engine_options,
+        "num_items": len(items),
+        "prompt_example": bench.prompt(items[0]) if items else None,
+        "longvid_version": __version__,
+    }
 
 
 def run_benchmark(
@@ -51,8 +59,15 @@ def run_benchmark(
     items: list[BenchmarkItem] = bench.load(root, subtitles=subtitles, limit=limit)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    settings = _settings(bench, root, subtitles, limit, getattr(engine, "name", type(engine).__name__),
-                         engine_options or {}, items)
+    settings = _settings(
+        bench,
+        root,
+        subtitles,
+        limit,
+        getattr(engine, "name", type(engine).__name__),
+        engine_options or {},
+        items,
+    )
     settings_path = out / "settings.json"
     if settings_path.exists():
         old = json.loads(settings_path.read_text())
@@ -71,21 +86,39 @@ def run_benchmark(
         for i, item in enumerate(items):
             if item.id in records:
                 continue
-            rec = {"id": item.id, "category": item.category, "group": item.group, "answer": item.answer,
-                   "video": item.video, **{k: v for k, v in item.extra.items() if k not in ("id", "answer")}}
+            rec = {
+                "id": item.id,
+                "category": item.category,
+                "group": item.group,
+                "answer": item.answer,
+                "video": item.video,
+                **{k: v for k, v in item.extra.items() if k not in ("id", "answer")},
+            }
             t = time.perf_counter()
             if not Path(item.video).is_file():
-                rec.update(prediction="", letter=None, correct=False,
-                           error=f"video not found: {item.video} (put the benchmark's videos there)")
+                rec.update(
+                    prediction="",
+                    letter=None,
+                    correct=False,
+                    error=f"video not found: {item.video} (put the benchmark's videos there)",
+                )
             else:
                 try:
                     answer = engine.ask(item.video, bench.prompt(item))
-                    letter = extract_choice_letter(answer.text, num_options=len(item.options), options=item.options)
-                    rec.update(prediction=answer.text, letter=letter, correct=bench.score(item, answer.text),
-                               error=None)
+                    letter = extract_choice_letter(
+                        answer.text, num_options=len(item.options), options=item.options
+                    )
+                    rec.update(
+                        prediction=answer.text,
+                        letter=letter,
+                        correct=bench.score(item, answer.text),
+                        error=None,
+                    )
                 except Exception as exc:  # recorded for this item; the run goes on
                     logger.exception("item %s failed", item.id)
-                    rec.update(prediction="", letter=None, correct=False, error=f"{type(exc).__name__}: {exc}")
+                    rec.update(
+                        prediction="", letter=None, correct=False, error=f"{type(exc).__name__}: {exc}"
+                    )
             rec["seconds"] = round(time.perf_counter() - t, 3)
             records[item.id] = rec
             f.write(json.dumps(rec) + "\n")

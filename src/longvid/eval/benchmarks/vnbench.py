@@ -13,8 +13,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from longvid.eval.benchmarks.base import (BENCHMARKS, BenchmarkFilesError, BenchmarkItem,
-                                          MultipleChoiceBenchmark, letter_of, read_json_or_jsonl)
+from longvid.eval.benchmarks.base import (
+    BENCHMARKS,
+    BenchmarkFilesError,
+    BenchmarkItem,
+    MultipleChoiceBenchmark,
+    letter_of,
+    read_json_or_jsonl,
+)
 
 PUBLISHED = "huggingface.co/datasets/Joez1717/VNBench (annotation json) + the authors' video archive"
 
@@ -24,15 +30,21 @@ class VNBench(MultipleChoiceBenchmark):
     name = "vnbench"
     grouped = True  # a question counts only if all its option orders are right
 
-    def load(self, root: str | Path, *, subtitles: bool = False, limit: int | None = None) -> list[BenchmarkItem]:
+    def load(
+        self, root: str | Path, *, subtitles: bool = False, limit: int | None = None
+    ) -> list[BenchmarkItem]:
         root = Path(root)
-        files = [root / "VNBench_new.json"] if (root / "VNBench_new.json").is_file() else sorted(
-            [*root.glob("*.json"), *root.glob("*.jsonl")])
+        files = (
+            [root / "VNBench_new.json"]
+            if (root / "VNBench_new.json").is_file()
+            else sorted([*root.glob("*.json"), *root.glob("*.jsonl")])
+        )
         if len(files) != 1:
             raise BenchmarkFilesError(
                 f"vnbench: expected one annotation file (VNBench_new.json) in {root}, found "
                 f"{[f.name for f in files] or 'none'}. Put the published file there ({PUBLISHED}); "
-                "longvid does not download benchmarks.")
+                "longvid does not download benchmarks."
+            )
         items = []
         for i, r in enumerate(read_json_or_jsonl(files[0])):
             options = tuple(str(o) for o in r["options"])
@@ -43,8 +55,16 @@ class VNBench(MultipleChoiceBenchmark):
             qid = str(r.get("question_id", f"{r['video']}|{r['question']}|{r.get('try', 0)}"))
             # question_id ends with the option-order index ("..._2"); the group drops it
             group = re.sub(r"_\d+$", "", qid) if "question_id" in r else f"{r['video']}|{r['question']}"
-            items.append(BenchmarkItem(
-                id=qid, video=str(video.resolve()), question=str(r["question"]).strip(), options=options,
-                answer=letter_of(idx, len(options), f"{files[0].name} item {i}"), category=str(r.get("type", "")),
-                group=group, extra={"try": r.get("try")}))
+            items.append(
+                BenchmarkItem(
+                    id=qid,
+                    video=str(video.resolve()),
+                    question=str(r["question"]).strip(),
+                    options=options,
+                    answer=letter_of(idx, len(options), f"{files[0].name} item {i}"),
+                    category=str(r.get("type", "")),
+                    group=group,
+                    extra={"try": r.get("try")},
+                )
+            )
         return items[:limit] if limit else items

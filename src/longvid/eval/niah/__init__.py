@@ -9,13 +9,34 @@ Design decisions:
   reuses in ``results.json``.
 """
 
-from longvid.eval.niah.adapters import (CellOutcome, CellTask, FeatureEngineAdapter, NiahAdapter,
-                                        VideoEngineAdapter)
+from longvid.eval.niah.adapters import (
+    CellOutcome,
+    CellTask,
+    FeatureEngineAdapter,
+    NiahAdapter,
+    VideoEngineAdapter,
+)
 from longvid.eval.niah.grid import NiahGrid, insertion_index
 from longvid.eval.niah.needles import Needle, NeedleSet, load_needles, write_generated_needles
 from longvid.eval.niah.results import CellResult, ResultStore, plot_heatmap
 from longvid.eval.niah.runner import build_question, run_niah, score_cell
 
-__all__ = ["CellOutcome", "CellResult", "CellTask", "FeatureEngineAdapter", "Needle", "NeedleSet", "NiahAdapter",
-           "NiahGrid", "ResultStore", "VideoEngineAdapter", "build_question", "insertion_index", "load_needles",
-           "plot_heatmap", "run_niah", "score_cell", "write_generated_needles"]
+__all__ = [
+    "CellOutcome",
+    "CellResult",
+    "CellTask",
+    "FeatureEngineAdapter",
+    "Needle",
+    "NeedleSet",
+    "NiahAdapter",
+    "NiahGrid",
+    "ResultStore",
+    "VideoEngineAdapter",
+    "build_question",
+    "insertion_index",
+    "load_needles",
+    "plot_heatmap",
+    "run_niah",
+    "score_cell",
+    "write_generated_needles",
+]

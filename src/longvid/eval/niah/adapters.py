@@ -61,7 +61,9 @@ class NiahAdapter(Protocol):
     name: str
     scoring: Scoring
 
-    def prepare(self, haystack: str | Path, grid: NiahGrid, needle_sets: list[NeedleSet], work_dir: Path) -> None: ...
+    def prepare(
+        self, haystack: str | Path, grid: NiahGrid, needle_sets: list[NeedleSet], work_dir: Path
+    ) -> None: ...
 
     def run_cell(self, task: CellTask) -> CellOutcome: ...
 
@@ -77,8 +79,15 @@ class VideoEngineAdapter:
     # "single word" instruction made the small LLM answer with a visual tag instead.
     instruction = ""
 
-    def __init__(self, engine: Any, *, width: int = 640, keep_videos: bool = False, mode: str = "overlay",
-                 reuse: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        width: int = 640,
+        keep_videos: bool = False,
+        mode: str = "overlay",
+        reuse: bool = True,
+    ) -> None:
         self.engine = engine
         self.name = getattr(engine, "name", type(engine).__name__)
         self.width = width
@@ -91,8 +100,9 @@ class VideoEngineAdapter:
 
     def prepare(self, haystack, grid, needle_sets, work_dir) -> None:
         self.work_dir = Path(work_dir)
-        self.haystack = SampledHaystack(haystack, self.work_dir, max_frames=grid.max_frames, fps=grid.fps,
-                                        width=self.width).prepare()
+        self.haystack = SampledHaystack(
+            haystack, self.work_dir, max_frames=grid.max_frames, fps=grid.fps, width=self.width
+        ).prepare()
         if self.reuse:
             from longvid.eval.niah.memo import install_content_memo
 
@@ -105,8 +115,15 @@ class VideoEngineAdapter:
         with tempfile.TemporaryDirectory(dir=videos) as tmp:
             suffix = ".mkv" if self.reuse else ".mp4"
             path = Path(tmp) / f"cell_{task.frames}_{task.depth:.3f}_{task.needle_set.id}{suffix}"
-            where = render_cell(self.haystack, task.frames, list(task.placements), path,
-                                speech_cache=self.work_dir / "speech", mode=self.mode, lossless=self.reuse)
+            where = render_cell(
+                self.haystack,
+                task.frames,
+                list(task.placements),
+                path,
+                speech_cache=self.work_dir / "speech",
+                mode=self.mode,
+                lossless=self.reuse,
+            )
             answer = self.engine.ask(str(path), task.question)
             if hasattr(self.engine, "close"):
                 self.engine.close()  # drop the cell's open index; loaded models stay
@@ -114,7 +131,9 @@ class VideoEngineAdapter:
                 path.replace(videos / path.name)
         moments = [[m.start_s, m.end_s] for m in getattr(answer, "moments", ())]
         details = {
-            "needle_times_s": where["times_s"], "cell_frames": where["frames"], "moments": moments,
+            "needle_times_s": where["times_s"],
+            "cell_frames": where["frames"],
+            "moments": moments,
             "grounded": getattr(answer, "grounded", None),
             "cites_needle": any(m0 - 1.0 <= t <= m1 + 1.0 for t in where["times_s"] for m0, m1 in moments),
             "engine_timings_s": dict(getattr(answer, "timings_s", {}) or {}),
@@ -126,21 +145,33 @@ class VideoEngineAdapter:
         return CellOutcome(prediction=answer.text, details=details)
 
     def describe(self) -> dict:
-        reused = ["haystack sampled once at the grid rate (cache video + audio)",
-                  "speech synthesised once per phrase", "engine object and its loaded models"]
+        reused = [
+            "haystack sampled once at the grid rate (cache video + audio)",
+            "speech synthesised once per phrase",
+            "engine object and its loaded models",
+        ]
         if self.reuse:
-            reused.append("per-frame encoder features, OCR reads and text embeddings of identical inputs "
-                          "(lossless cell videos, needles overlaid in place)")
-        return {"adapter": "video", "engine": self.name, "width": self.width, "mode": self.mode,
-                "reuse": self.reuse, "reused": reused}
+            reused.append(
+                "per-frame encoder features, OCR reads and text embeddings of identical inputs "
+                "(lossless cell videos, needles overlaid in place)"
+            )
+        return {
+            "adapter": "video",
+            "engine": self.name,
+            "width": self.width,
+            "mode": self.mode,
+            "reuse": self.reuse,
+            "reused": reused,
+        }
 
 
 # ----------------------------------------------------------------------------- feature engines
 class FeatureEngineAdapter:
     """A video-LLM engine used through its features: haystack encoded once, needles inserted."""
 
-    def __init__(self, engine: Any, *, scoring: Scoring = "generation", max_new_tokens: int = 32,
-                 batch_size: int = 16) -> None:
+    def __init__(
+        self, engine: Any, *, scoring: Scoring = "generation", max_new_tokens: int = 32, batch_size: int = 16
+    ) -> None:
         needed = ["encode_frames", "generate_from_features"]
         if scoring == "teacher_forced":
             needed.append("greedy_match_from_features")
@@ -168,7 +199,9 @@ class FeatureEngineAdapter:
                 raise UnsupportedNeedleError(
                     f"needle set {ns.id!r} is spoken; {self.name} sees frames only: drop spoken needles for this engine"
                 )
-        self.haystack = SampledHaystack(haystack, Path(work_dir), max_frames=grid.max_frames, fps=grid.fps).prepare()
+        self.haystack = SampledHaystack(
+            haystack, Path(work_dir), max_frames=grid.max_frames, fps=grid.fps
+        ).prepare()
         import numpy as np
 
         chunks, buf = [], []
@@ -183,7 +216,9 @@ class FeatureEngineAdapter:
         for ns in needle_sets:
             for n in ns.needles:
                 if n.kind == "image" and n.image not in self.needle_features:
-                    self.needle_features[n.image] = self.engine.encode_frames(image_frame(n.image, self.haystack.size)[None])
+                    self.needle_features[n.image] = self.engine.encode_frames(
+                        image_frame(n.image, self.haystack.size)[None]
+                    )
         logger.info("encoded haystack once: %s", tuple(self.features.shape))
 
     def _needle_feature(self, p: Placement):
@@ -212,9 +247,16 @@ class FeatureEngineAdapter:
         if self.scoring == "teacher_forced":
             ok = bool(self.engine.greedy_match_from_features(feats, task.question, task.needle_set.answer))
             return CellOutcome(prediction=task.needle_set.answer if ok else "", greedy_match=ok)
-        return CellOutcome(prediction=self.engine.generate_from_features(feats, task.question,
-                                                                         max_new_tokens=self.max_new_tokens))
+        return CellOutcome(
+            prediction=self.engine.generate_from_features(
+                feats, task.question, max_new_tokens=self.max_new_tokens
+            )
+        )
 
     def describe(self) -> dict:
-        return {"adapter": "features", "engine": self.name, "scoring": self.scoring,
-                "reused": ["haystack frames encoded once for the largest N", "each needle image encoded once"]}
+        return {
+            "adapter": "features",
+            "engine": self.name,
+            "scoring": self.scoring,
+            "reused": ["haystack frames encoded once for the largest N", "each needle image encoded once"],
+        }

@@ -56,7 +56,7 @@ def needle_depths(depth: float, count: int) -> list[float]:
 
 
 def parse_list(text: str, kind: type = int) -> tuple:
-    """"200,400" -> (200, 400); "200:1000:200" -> (200, 400, 600, 800, 1000) (end included)."""
+    """ "200,400" -> (200, 400); "200:1000:200" -> (200, 400, 600, 800, 1000) (end included)."""
     out: list = []
     for part in text.split(","):
         part = part.strip()

@@ -37,8 +37,10 @@ class VideoLLMFeatures:
     def __init__(self, engine, *, max_new_tokens: int = 32) -> None:
         model = getattr(engine, "model", None)
         if model is None or not hasattr(model, "frame_tokens"):
-            raise LongvidError(f"engine {getattr(engine, 'name', engine)!r} has no frame-level encoder "
-                               "(frame_tokens); use the video adapter for it")
+            raise LongvidError(
+                f"engine {getattr(engine, 'name', engine)!r} has no frame-level encoder "
+                "(frame_tokens); use the video adapter for it"
+            )
         self.engine = engine
         self.model = model
         self.name = engine.name
@@ -69,8 +71,10 @@ class VideoLLMFeatures:
         text_tokens = len(parts.before_ids) + len(parts.after_ids)
         budget = m.context_budget(text_tokens, self.engine.config.context_length)
         if len(tokens) > budget:
-            raise BudgetError(f"{len(tokens)} visual tokens exceed the context budget of {budget}: "
-                              "use fewer frames or a model with a longer context")
+            raise BudgetError(
+                f"{len(tokens)} visual tokens exceed the context budget of {budget}: "
+                "use fewer frames or a model with a longer context"
+            )
         with torch.inference_mode():
             return splice(m.llm.get_input_embeddings(), parts, tokens)
 
@@ -87,7 +91,9 @@ class VideoLLMFeatures:
 
         from longvid.eval.scoring import teacher_forced_exact_match
 
-        ids = torch.tensor(self.model.tokenizer(answer, add_special_tokens=False)["input_ids"], dtype=torch.long)
+        ids = torch.tensor(
+            self.model.tokenizer(answer, add_special_tokens=False)["input_ids"], dtype=torch.long
+        )
         if ids.numel() == 0:
             return False
         embeds, mask = self._embeds(features, question, extra_ids=ids)

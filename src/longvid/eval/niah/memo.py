@@ -110,8 +110,10 @@ def install_content_memo(engine) -> dict[str, _Memo]:
     indexer = getattr(engine, "indexer", None)
     models = getattr(indexer, "models", None)  # the indexer's public table of created stage models
     if indexer is None or not hasattr(indexer, "model") or not isinstance(models, dict):
-        logger.info("engine %s has no model table to memoise: every cell is computed in full",
-                    getattr(engine, "name", engine))
+        logger.info(
+            "engine %s has no model table to memoise: every cell is computed in full",
+            getattr(engine, "name", engine),
+        )
         return {}
     out = {}
     for kind, cls in _WRAPPERS.items():

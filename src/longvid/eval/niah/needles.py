@@ -74,8 +74,13 @@ def _needle(entry: dict, root: Path, where: str) -> Needle:
         image = str(image)
     elif not entry.get("text"):
         raise NeedleSetError(f"{where}: a {kind} needle needs its 'text' (what is shown or spoken)")
-    return Needle(kind=kind, answer=str(entry["answer"]), image=image, text=entry.get("text"),
-                  prompt=str(entry.get("prompt", "")))
+    return Needle(
+        kind=kind,
+        answer=str(entry["answer"]),
+        image=image,
+        text=entry.get("text"),
+        prompt=str(entry.get("prompt", "")),
+    )
 
 
 def load_needles(folder: str | Path) -> list[NeedleSet]:
@@ -118,18 +123,50 @@ def load_needles(folder: str | Path) -> list[NeedleSet]:
         options = tuple(str(o) for o in e.get("options", ()))
         if options and answer.strip().upper() not in "ABCDEFGH"[: len(options)]:
             raise NeedleSetError(f"{where}: with options, 'answer' must be the option letter, got {answer!r}")
-        sets.append(NeedleSet(id=str(e.get("id", i)), needles=needles, question=question.strip(),
-                              answer=answer.strip(), mode=mode, options=options))
+        sets.append(
+            NeedleSet(
+                id=str(e.get("id", i)),
+                needles=needles,
+                question=question.strip(),
+                answer=answer.strip(),
+                mode=mode,
+                options=options,
+            )
+        )
     return sets
 
 
 # ----------------------------------------------------------------------------- generated needles
 # Common, distinct words: a speech recogniser hears them and OCR reads them without a dictionary
 # doubt ("quartz" came back as "closed" from Whisper tiny).
-_WORDS = ("garden", "window", "pencil", "rocket", "button", "candle", "basket", "ladder", "silver",
-          "tiger", "river", "planet", "violin", "castle", "dragon", "forest", "orange", "pillow")
-_COLOURS = {"red": (220, 30, 30), "green": (30, 170, 60), "blue": (40, 70, 220), "yellow": (240, 210, 30),
-            "purple": (140, 50, 180), "orange": (250, 140, 20)}
+_WORDS = (
+    "garden",
+    "window",
+    "pencil",
+    "rocket",
+    "button",
+    "candle",
+    "basket",
+    "ladder",
+    "silver",
+    "tiger",
+    "river",
+    "planet",
+    "violin",
+    "castle",
+    "dragon",
+    "forest",
+    "orange",
+    "pillow",
+)
+_COLOURS = {
+    "red": (220, 30, 30),
+    "green": (30, 170, 60),
+    "blue": (40, 70, 220),
+    "yellow": (240, 210, 30),
+    "purple": (140, 50, 180),
+    "orange": (250, 140, 20),
+}
 _SHAPES = ("circle", "square", "triangle")
 
 
@@ -178,29 +215,65 @@ def write_generated_needles(
             if kind == "image":
                 shape, colour = rng.choice(_SHAPES), rng.choice(sorted(_COLOURS))
                 _draw_shape(root / f"{nid}.png", shape, _COLOURS[colour], image_size)
-                entries.append({"id": nid, "kind": "image", "path": f"{nid}.png", "answer": colour,
-                                "prompt": f"A card with a {shape} appears in the video. What colour is the "
-                                          f"{shape}? Answer with one word."})
+                entries.append(
+                    {
+                        "id": nid,
+                        "kind": "image",
+                        "path": f"{nid}.png",
+                        "answer": colour,
+                        "prompt": f"A card with a {shape} appears in the video. What colour is the "
+                        f"{shape}? Answer with one word.",
+                    }
+                )
             elif kind == "text":
                 word = words.pop()
-                entries.append({"id": nid, "kind": "text", "text": f"The secret word is\n{word.upper()}",
-                                "answer": word, "prompt": "What is the secret word shown on screen?"})
+                entries.append(
+                    {
+                        "id": nid,
+                        "kind": "text",
+                        "text": f"The secret word is\n{word.upper()}",
+                        "answer": word,
+                        "prompt": "What is the secret word shown on screen?",
+                    }
+                )
             else:
                 word = words.pop()
-                entries.append({"id": nid, "kind": "speech", "text": f"The password is {word}.",
-                                "answer": word, "prompt": "What password is spoken in the video?"})
+                entries.append(
+                    {
+                        "id": nid,
+                        "kind": "speech",
+                        "text": f"The password is {word}.",
+                        "answer": word,
+                        "prompt": "What password is spoken in the video?",
+                    }
+                )
     if multi:
         a, b = words.pop(), words.pop()
-        entries.append({"id": "multi0", "mode": "multi",
-                        "prompt": "Which two secret words are shown on screen?", "answer": f"{a}; {b}",
-                        "needles": [{"kind": "text", "text": f"The secret word is\n{a.upper()}", "answer": a},
-                                    {"kind": "text", "text": f"The secret word is\n{b.upper()}", "answer": b}]})
+        entries.append(
+            {
+                "id": "multi0",
+                "mode": "multi",
+                "prompt": "Which two secret words are shown on screen?",
+                "answer": f"{a}; {b}",
+                "needles": [
+                    {"kind": "text", "text": f"The secret word is\n{a.upper()}", "answer": a},
+                    {"kind": "text", "text": f"The secret word is\n{b.upper()}", "answer": b},
+                ],
+            }
+        )
     if multihop:
         code = f"{rng.randrange(1000, 10000)}"
-        entries.append({"id": "hop0", "mode": "multihop", "answer": code,
-                        "prompt": "The vault code is given in two parts. What is the whole vault code?",
-                        "needles": [{"kind": "text", "text": f"Vault code, first half\n{code[:2]}", "answer": code[:2]},
-                                    {"kind": "text", "text": f"Vault code, second half\n{code[2:]}",
-                                     "answer": code[2:]}]})
+        entries.append(
+            {
+                "id": "hop0",
+                "mode": "multihop",
+                "answer": code,
+                "prompt": "The vault code is given in two parts. What is the whole vault code?",
+                "needles": [
+                    {"kind": "text", "text": f"Vault code, first half\n{code[:2]}", "answer": code[:2]},
+                    {"kind": "text", "text": f"Vault code, second half\n{code[2:]}", "answer": code[2:]},
+                ],
+            }
+        )
     (root / "dataset.json").write_text(json.dumps(entries, indent=2))
     return root

@@ -47,15 +47,23 @@ class Placement:
 class SampledHaystack:
     """A haystack sampled once at ``fps``; frames and audio served to every cell from a cache."""
 
-    def __init__(self, path: str | Path, work_dir: str | Path, *, max_frames: int, fps: float = 1.0,
-                 width: int | None = 640) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        work_dir: str | Path,
+        *,
+        max_frames: int,
+        fps: float = 1.0,
+        width: int | None = 640,
+    ) -> None:
         self.path = Path(path)
         self.fps = fps
         self.max_frames = max_frames
         self.width = width
         st = self.path.stat()
-        tag = hashlib.sha1(f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{fps}|{max_frames}|{width}"
-                           .encode()).hexdigest()[:12]
+        tag = hashlib.sha1(
+            f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{fps}|{max_frames}|{width}".encode()
+        ).hexdigest()[:12]
         self.dir = Path(work_dir) / f"haystack-{tag}"
         self.video_path = self.dir / f"haystack_{fps:g}fps.mp4"
         self.audio_path = self.dir / "audio_16k.npy"
@@ -81,7 +89,11 @@ class SampledHaystack:
                 "use a longer haystack (longvid.eval.haystack.build_haystack makes one) or smaller --frames"
             )
         w0, h0 = info.display_size
-        size = (self.width, int(round(h0 * self.width / w0 / 2)) * 2) if self.width else (w0 - w0 % 2, h0 - h0 % 2)
+        size = (
+            (self.width, int(round(h0 * self.width / w0 / 2)) * 2)
+            if self.width
+            else (w0 - w0 % 2, h0 - h0 % 2)
+        )
         n = 0
         tmp_video = self.video_path.with_suffix(".tmp.mp4")
         with VideoWriter(tmp_video, size, WriterConfig(fps=self.fps, audio_rate=None, crf=20, gop_s=10)) as w:
@@ -95,8 +107,9 @@ class SampledHaystack:
                     break
         tmp_video.replace(self.video_path)
         need = int(round(self.max_frames / self.fps * AUDIO_RATE))
-        audio = np.lib.format.open_memmap(self.audio_path.with_suffix(".tmp.npy"), mode="w+",
-                                          dtype=np.float32, shape=(need,))
+        audio = np.lib.format.open_memmap(
+            self.audio_path.with_suffix(".tmp.npy"), mode="w+", dtype=np.float32, shape=(need,)
+        )
         got = 0
         for chunk in decode_audio_mono(self.path, AUDIO_RATE, max_seconds=self.max_frames / self.fps):
             audio[got : got + len(chunk)] = chunk[: need - got]
@@ -156,8 +169,15 @@ def burn_text(frame: np.ndarray, text: str) -> np.ndarray:
     block = len(lines) * size + (len(lines) - 1) * gap
     widest = max(draw.textlength(t, font=font) for t in lines)
     y = (h - block) / 2
-    draw.rectangle([(w - widest) / 2 - size * 0.5, y - size * 0.4, (w + widest) / 2 + size * 0.5,
-                    y + block + size * 0.5], fill=(15, 15, 15))
+    draw.rectangle(
+        [
+            (w - widest) / 2 - size * 0.5,
+            y - size * 0.4,
+            (w + widest) / 2 + size * 0.5,
+            y + block + size * 0.5,
+        ],
+        fill=(15, 15, 15),
+    )
     for t in lines:
         draw.text(((w - draw.textlength(t, font=font)) / 2, y), t, font=font, fill=(255, 255, 255))
         y += size + gap
@@ -200,8 +220,16 @@ def speak(text: str, cache_dir: str | Path) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- one cell
-def render_cell(haystack: SampledHaystack, n: int, placements: list[Placement], out: str | Path,
-                *, speech_cache: str | Path, mode: str = "insert", lossless: bool = False) -> dict:
+def render_cell(
+    haystack: SampledHaystack,
+    n: int,
+    placements: list[Placement],
+    out: str | Path,
+    *,
+    speech_cache: str | Path,
+    mode: str = "insert",
+    lossless: bool = False,
+) -> dict:
     """Write the cell video: ``n`` haystack frames with the needles placed; say where they went.
 
     ``mode="insert"`` (LongVA): each visual needle is an extra frame at its index (text burned
@@ -218,8 +246,10 @@ def render_cell(haystack: SampledHaystack, n: int, placements: list[Placement], 
         placements_eff = [Placement(min(p.index, n - 1), p.needle) for p in placements]
     else:
         placements_eff = list(placements)
-    visual = sorted((i for i, p in enumerate(placements_eff) if p.needle.kind != "speech"),
-                    key=lambda i: placements_eff[i].index)
+    visual = sorted(
+        (i for i, p in enumerate(placements_eff) if p.needle.kind != "speech"),
+        key=lambda i: placements_eff[i].index,
+    )
     n_out = n + (len(visual) if mode == "insert" else 0)
     src_audio = haystack.audio()
     out_audio = np.zeros(n_out * spf, np.float32)

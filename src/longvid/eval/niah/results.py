@@ -117,10 +117,17 @@ def summarise(results: list[CellResult]) -> dict:
     for r in results:
         by_cell[(r.frames, r.depth)].append(r)
     cells = []
-    for (n, d) in sorted(by_cell):
+    for n, d in sorted(by_cell):
         rs = by_cell[(n, d)]
-        cells.append({"frames": n, "depth": d, "accuracy": sum(r.score for r in rs) / len(rs),
-                      "needles": len(rs), "errors": sum(1 for r in rs if r.error)})
+        cells.append(
+            {
+                "frames": n,
+                "depth": d,
+                "accuracy": sum(r.score for r in rs) / len(rs),
+                "needles": len(rs),
+                "errors": sum(1 for r in rs if r.error),
+            }
+        )
 
     def marginal(key: str) -> dict[str, float]:
         acc: dict = defaultdict(list)

@@ -76,16 +76,29 @@ def run_niah(
         "haystack": str(Path(haystack).resolve()),
         # the grid's cells are not pinned (each cell file names its own): a rerun may add cells
         "fps": grid.fps,
-        "needles": [{"id": ns.id, "mode": ns.mode, "kinds": [n.kind for n in ns.needles], "question": ns.question,
-                     "answer": ns.answer, "options": list(ns.options)} for ns in needle_sets],
+        "needles": [
+            {
+                "id": ns.id,
+                "mode": ns.mode,
+                "kinds": [n.kind for n in ns.needles],
+                "question": ns.question,
+                "answer": ns.answer,
+                "options": list(ns.options),
+            }
+            for ns in needle_sets
+        ],
         "scoring": adapter.scoring,
         "instruction": getattr(adapter, "instruction", SHORT_ANSWER),
         "adapter": adapter.describe(),
     }
     store = ResultStore(out, settings)
     # cell by cell, every needle set in each: a run stopped early still covers whole cells
-    todo = [(ns, n, d) for n, d in grid.cells() for ns in needle_sets
-            if not store.has(n, d, ns.id, count_errors=not retry_errors)]
+    todo = [
+        (ns, n, d)
+        for n, d in grid.cells()
+        for ns in needle_sets
+        if not store.has(n, d, ns.id, count_errors=not retry_errors)
+    ]
     total = len(needle_sets) * len(grid.cells())
     logger.info("V-NIAH: %d of %d cells to run", len(todo), total)
     if todo:
@@ -94,8 +107,13 @@ def run_niah(
         logger.info("prepared in %.1f s", time.perf_counter() - t0)
     done = total - len(todo)
     for ns, n, d in todo:
-        task = CellTask(frames=n, depth=d, needle_set=ns, placements=placements_for(ns, n, d),
-                        question=build_question(ns, getattr(adapter, "instruction", SHORT_ANSWER)))
+        task = CellTask(
+            frames=n,
+            depth=d,
+            needle_set=ns,
+            placements=placements_for(ns, n, d),
+            question=build_question(ns, getattr(adapter, "instruction", SHORT_ANSWER)),
+        )
         t = time.perf_counter()
         try:
             outcome = adapter.run_cell(task)
@@ -104,10 +122,19 @@ def run_niah(
         except Exception as exc:  # one failing cell must not lose the others; it is recorded
             logger.exception("cell frames=%d depth=%.2f needle=%s failed", n, d, ns.id)
             outcome, correct, score, error = CellOutcome(), False, 0.0, f"{type(exc).__name__}: {exc}"
-        result = CellResult(frames=n, depth=d, needle=ns.id, correct=correct, score=score,
-                            prediction=outcome.prediction, expected=ns.answer,
-                            insert_at=tuple(p.index for p in task.placements),
-                            seconds=round(time.perf_counter() - t, 3), error=error, details=outcome.details)
+        result = CellResult(
+            frames=n,
+            depth=d,
+            needle=ns.id,
+            correct=correct,
+            score=score,
+            prediction=outcome.prediction,
+            expected=ns.answer,
+            insert_at=tuple(p.index for p in task.placements),
+            seconds=round(time.perf_counter() - t, 3),
+            error=error,
+            details=outcome.details,
+        )
         store.save(result)
         done += 1
         if progress:
