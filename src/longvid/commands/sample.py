@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exact (default): frame on screen at each time; nonref/keyframes: faster, near")
     parser.add_argument("--size", type=int, default=None, help="output side in pixels (default: native)")
     parser.add_argument("--resize", choices=["pad", "crop", "stretch", "none"], default=None,
-                        help="how to make frames square when --size is given (default pad)")
+                        help="how to make frames square when --size is given (default: pad, as LongVU)")
     parser.add_argument("--out", default=None, help="folder to save the sampled frames as JPEG")
     parser.add_argument("--scene-threshold", type=float, default=None,
                         help="mean grey-level difference (0-255) that counts as a scene change")
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         kw.update(fps=None, num_frames=args.num_frames)
     elif args.fps is not None:
         kw["fps"] = args.fps
-    kw["resize"] = args.resize or ("pad" if args.size else "none")
+    kw["resize"] = args.resize or (SamplingConfig.resize if args.size else "none")  # native size: no resize
     cfg = SamplingConfig(**kw)
     scene_cfg = SceneConfig() if args.scene_threshold is None else SceneConfig(threshold=args.scene_threshold)
     out_dir = Path(args.out) if args.out else None
