@@ -127,8 +127,8 @@ def make_video(
     path = Path(path)
     audio_codec, sub_codec = _CONTAINER_DEFAULTS.get(path.suffix.lower(), ("aac", None))
     times = list(frame_times) if frame_times is not None else [k / fps for k in range(int(round(duration_s * fps)))]
-    # 1 ms ticks for explicit (variable) times; one tick per frame otherwise
-    tb = Fraction(1, 1000) if frame_times is not None else Fraction(1, int(fps)) if float(fps).is_integer() else Fraction(1, 1000)
+    # one tick per frame for a whole-number rate; 1 ms ticks for explicit (variable) times
+    tb = Fraction(1, int(fps)) if frame_times is None and float(fps).is_integer() else Fraction(1, 1000)
     out = av.open(str(path), "w")
     vs = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
     vs.width, vs.height = size
