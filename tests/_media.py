@@ -235,8 +235,9 @@ def _encode_subtitles(ss, cues: Sequence[tuple[float, float, str]]) -> list:
     return packets
 
 
-def make_audio_only(path: str | Path, duration_s: float = 1.0) -> Path:
-    """An audio-only file (tone), e.g. ``.m4a`` or ``.mka``."""
+def make_audio_only(path: str | Path, duration_s: float = 1.0, *, cover: bool = False) -> Path:
+    """An audio-only file (tone), e.g. ``.m4a`` or ``.mka``; ``cover`` adds a cover image stream
+    (a video stream marked as an attached picture, as music and podcast files have)."""
     import av
 
     path = Path(path)
@@ -244,6 +245,14 @@ def make_audio_only(path: str | Path, duration_s: float = 1.0) -> Path:
     aus = out.add_stream("aac", rate=16000)
     aus.layout = "mono"
     try:
+        if cover:
+            pic = out.add_stream("mjpeg", rate=1)
+            pic.width, pic.height, pic.pix_fmt = 64, 64, "yuvj420p"
+            pic.disposition = av.stream.Disposition.attached_pic
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 200, np.uint8), format="rgb24")
+            frame.pts = 0
+            for packet in [*pic.encode(frame), *pic.encode()]:
+                out.mux(packet)
         _write_tone(out, aus, duration_s)
     finally:
         out.close()

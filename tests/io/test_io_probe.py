@@ -105,6 +105,13 @@ def test_audio_only(tmp_path):
         probe(make_audio_only(tmp_path / "voice.m4a"))
 
 
+def test_audio_with_cover_image(tmp_path):
+    """Music and podcast files carry a cover picture as a video stream: still not a video."""
+    path = make_audio_only(tmp_path / "podcast.mp4", cover=True)
+    with pytest.raises(NoVideoStreamError, match=r"no video stream \(streams: audio and a cover image\)"):
+        probe(path)
+
+
 def test_truncated_mp4_without_index(sample_video, tmp_path):
     """MP4 written in one pass keeps its index at the end: cut it off and nothing can be read."""
     data = sample_video.read_bytes()

@@ -116,11 +116,13 @@ def open_input(path: str | os.PathLike) -> Iterator[av.container.InputContainer]
 
 def video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
     """The main video stream (not a cover image), or NoVideoStreamError."""
-    streams = [s for s in container.streams.video if not s.disposition & _attached_pic_flag()]
+    covers = [s for s in container.streams.video if s.disposition & _attached_pic_flag()]
+    streams = [s for s in container.streams.video if s not in covers]
     if not streams:
-        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        kinds = sorted({s.type for s in container.streams if s not in covers}) or ["none"]
+        cover = " and a cover image" if covers else ""
         raise NoVideoStreamError(
-            f"{path!r} has no video stream (streams: {', '.join(kinds)}); "
+            f"{path!r} has no video stream (streams: {', '.join(kinds)}{cover}); "
             "for audio-only files use longvid.io.read_audio, or pass the matching video file"
         )
     return streams[0]
