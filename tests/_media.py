@@ -114,6 +114,7 @@ def make_video(
     frame_times: Sequence[float] | None = None,
     options: dict[str, str] | None = None,
     pixel_aspect: Fraction | None = None,
+    subtitle_codec: str | None = None,
 ) -> Path:
     """Write a test video; returns its path. The container follows the suffix.
 
@@ -121,11 +122,13 @@ def make_video(
     ``frame_times``: explicit (variable-rate) frame times in seconds; default ``k / fps``.
     ``rotation``: degrees clockwise a player turns the picture to show it upright.
     ``pixel_aspect``: non-square pixels (anamorphic), e.g. ``Fraction(2, 1)``.
+    ``subtitle_codec``: instead of the container's usual text codec (e.g. ``"ass"`` in MKV).
     """
     import av
 
     path = Path(path)
     audio_codec, sub_codec = _CONTAINER_DEFAULTS.get(path.suffix.lower(), ("aac", None))
+    sub_codec = subtitle_codec or sub_codec
     times = list(frame_times) if frame_times is not None else [k / fps for k in range(int(round(duration_s * fps)))]
     # one tick per frame for a whole-number rate; 1 ms ticks for explicit (variable) times
     tb = Fraction(1, int(fps)) if frame_times is None and float(fps).is_integer() else Fraction(1, 1000)

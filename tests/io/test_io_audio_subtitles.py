@@ -63,6 +63,14 @@ def test_embedded_subtitles(media, suffix, codec):
     assert all(c.source == "subtitle" for c in cues)
 
 
+def test_styled_ass_subtitles_are_plain_text(media):
+    path = media("styled.mkv", duration_s=2.0, fps=5, subtitle_codec="ass",
+                 subtitles=[(0.5, 1.5, r"{\b1}Bold{\b0} words\Nand a second line")])
+    cues = read_subtitles(path)
+    assert [c.text for c in cues] == ["Bold words\nand a second line"]
+    assert (cues[0].start_s, cues[0].end_s) == pytest.approx((0.5, 1.5), abs=1e-3)
+
+
 def test_sidecar_subtitles(tmp_path):
     video = make_video(tmp_path / "talk.mp4", duration_s=4.0, fps=5, subtitles=[(0.2, 0.8, "embedded")])
     write_srt(tmp_path / "talk.srt", [(1.0, 2.0, "<i>from srt</i>"), (2.0, 2.5, "two\nlines")])
