@@ -74,9 +74,9 @@ def plan_geometry(
     cw, ch = coded_wh
     if mode == "none":
         return Geometry(None, rotation, (ch, cw) if rotation in (90, 270) else (cw, ch), mode, pad_rgb)
-    sq_w = max(1, round(cw * pixel_aspect))  # width in square pixels
+    sq_w = cw * pixel_aspect  # width in square pixels (unrounded: keeps the aspect of tiny frames)
     dw, dh = (ch, sq_w) if rotation in (90, 270) else (sq_w, ch)
-    side = size if size is not None else (max(dw, dh) if mode == "pad" else min(dw, dh))
+    side = size if size is not None else max(1, round(max(dw, dh) if mode == "pad" else min(dw, dh)))
     if mode == "stretch":
         sw, sh = side, side
     elif mode == "pad":
