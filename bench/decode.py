@@ -237,8 +237,10 @@ def targets(results: dict[str, dict]) -> None:
     line(ex["rss_mb"] < 150, f"exact mode peak RSS < 150 MB: {ex['rss_mb']:.0f} MB")
     if fast:
         mx, _ = frames_off(fast["times"], ex["times"], FPS)
-        r = min(fast["wall_s"] / ref["wall_s"], fast["cpu_s"] / ref["cpu_s"])
-        line(r < 0.7 and mx <= 1.0 + 1e-6, f"nonref mode < 0.7x ffmpeg ({r:.2f}x), every frame within one frame ({mx:.2f})")
+        line(mx <= 1.0 + 1e-6, f"nonref mode: every frame within one frame of exact mode's (max {mx:.2f} frames)")
+        for kind in ("wall_s", "cpu_s"):
+            r = fast[kind] / ref[kind]
+            line(r < 0.7, f"nonref mode < 0.7x ffmpeg full decode ({kind[:-2]}): {r:.2f}x")
     if seeds:
         line(seeds["wall_s"] / ex["wall_s"] >= 1.8, f"exact >= 1.8x faster than the seeds' loop: {seeds['wall_s'] / ex['wall_s']:.2f}x")
     else:
