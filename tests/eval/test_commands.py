@@ -41,8 +41,10 @@ def test_niah_command(tmp_path, haystack_60s, capsys):
     out = capsys.readouterr().out
     assert "average accuracy" in out and "heatmap:" in out
     res = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert len(res["cells"]) == 4 and res["num_results"] == 4 * 5  # five generated needle sets
+    assert len(res["cells"]) == 4 and res["num_results"] == 4 * 6  # six generated needle sets
     assert res["by_needle"]["image0"] == 1.0  # the pixel engine sees image needles, and only those
+    # the multiple-choice set: the engine names the colour, the letter is read from the option text
+    assert res["by_needle"]["choice0"] == 1.0
     assert res["settings"]["adapter"]["adapter"] == "video"
 
 

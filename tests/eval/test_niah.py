@@ -111,8 +111,18 @@ def test_missing_dataset_json_says_what_to_do(tmp_path):
 
 
 def test_generated_needles_round_trip(tmp_path):
-    write_generated_needles(tmp_path, multi=True, multihop=True, seed=3)
+    write_generated_needles(tmp_path, multi=True, multihop=True, choice=True, seed=3)
     sets = load_needles(tmp_path)
+    choice = sets.pop()
+    assert len(choice.options) == 4 and choice.answer in "ABCD"
+    assert choice.options["ABCD".index(choice.answer)] in (
+        "red",
+        "green",
+        "blue",
+        "yellow",
+        "purple",
+        "orange",
+    )
     kinds = [(s.mode, tuple(n.kind for n in s.needles)) for s in sets]
     assert kinds == [
         ("single", ("image",)),

@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--generate-needles",
         action="store_true",
-        help="if --needles has no dataset.json, write generated image/text/speech needles there",
+        help="if --needles has no dataset.json, write generated needles there (image, text, speech, "
+        "multi-needle, multi-hop, multiple choice)",
     )
     p.add_argument(
         "--frames", default="200:3000:200", help="haystack lengths in frames: '200,400' or 'a:b:step'"
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"building a {args.build_haystack:g} s haystack at {haystack} ...")
         build_haystack(haystack, HaystackConfig(duration_s=args.build_haystack))
     if args.generate_needles and not (Path(args.needles) / "dataset.json").exists():
-        write_generated_needles(args.needles, multi=True, multihop=True)
+        write_generated_needles(args.needles, multi=True, multihop=True, choice=True)
     needle_sets = load_needles(args.needles)
     grid = NiahGrid(frames=parse_list(args.frames, int), depths=parse_list(args.depths, float), fps=args.fps)
     options = {}

@@ -194,6 +194,7 @@ def write_generated_needles(
     per_kind: int = 1,
     multi: bool = False,
     multihop: bool = False,
+    choice: bool = False,
     seed: int = 0,
     image_size: tuple[int, int] = (640, 360),
 ) -> Path:
@@ -201,8 +202,9 @@ def write_generated_needles(
 
     Text needles read "The secret word is" / "<WORD>" (two lines; OCR keeps the spaces of sentence case); speech needles say "The password is
     <word>.";
-    image needles are a coloured shape on a plain card ("what shape is shown?"). The multi-hop set
-    splits a four-digit code over two on-screen needles and asks for the whole code.
+    image needles are a coloured shape on a plain card ("what colour is the shape?"). The multi-hop set
+    splits a four-digit code over two on-screen needles and asks for the whole code; the choice set
+    asks an image needle as a four-option question answered by letter (Video-XL's needle test).
     """
     rng = random.Random(seed)
     root = Path(folder)
@@ -273,6 +275,21 @@ def write_generated_needles(
                     {"kind": "text", "text": f"Vault code, first half\n{code[:2]}", "answer": code[:2]},
                     {"kind": "text", "text": f"Vault code, second half\n{code[2:]}", "answer": code[2:]},
                 ],
+            }
+        )
+    if choice:  # Video-XL style: an image needle asked as multiple choice, read by letter
+        shape, colour = rng.choice(_SHAPES), rng.choice(sorted(_COLOURS))
+        _draw_shape(root / "choice0.png", shape, _COLOURS[colour], image_size)
+        options = [colour, *rng.sample([c for c in sorted(_COLOURS) if c != colour], 3)]
+        rng.shuffle(options)
+        entries.append(
+            {
+                "id": "choice0",
+                "kind": "image",
+                "path": "choice0.png",
+                "prompt": f"A card with a {shape} appears in the video. What colour is the {shape}?",
+                "options": options,
+                "answer": "ABCD"[options.index(colour)],
             }
         )
     (root / "dataset.json").write_text(json.dumps(entries, indent=2))
