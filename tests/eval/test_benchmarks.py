@@ -279,6 +279,8 @@ def test_egoschema_loader_keeps_the_public_subset(tmp_path):
     make_egoschema(tmp_path)
     items = BENCHMARKS.create("egoschema").load(tmp_path)
     assert [(i.id, i.answer, len(i.options)) for i in items] == [("u0", "B", 5), ("u2", "E", 5)]
+    (tmp_path / "videos").rename(tmp_path / "good_clips_git")  # the archive's own folder name
+    assert BENCHMARKS.create("egoschema").load(tmp_path)[0].video.endswith("good_clips_git/u0.mp4")
 
 
 def test_vnbench_loader_groups_option_orders(tmp_path):
