@@ -176,7 +176,8 @@ def plot_heatmap(summary: dict, path: str | Path, *, title: str | None = None) -
             if not np.isnan(grid[i, j]):
                 ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7)
     avg = summary.get("average_accuracy")
-    ax.set_title(title or f"V-NIAH accuracy (average {avg:.3f})" if avg is not None else "V-NIAH accuracy")
+    default = f"V-NIAH accuracy (average {avg:.3f})" if avg is not None else "V-NIAH accuracy"
+    ax.set_title(title or default)
     fig.colorbar(im, ax=ax, fraction=0.04)
     fig.tight_layout()
     path = Path(path)
