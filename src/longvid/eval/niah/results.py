@@ -145,6 +145,7 @@ def summarise(results: list[CellResult]) -> dict:
         "by_depth": marginal("depth"),
         "by_needle": {k: sum(v) / len(v) for k, v in sorted(by_needle.items())},
         "num_results": len(results),
+        "cell_seconds_total": round(sum(r.seconds for r in results), 1),  # engine time over all cells
         "num_errors": sum(1 for r in results if r.error),
     }
 

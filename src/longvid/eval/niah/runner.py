@@ -21,7 +21,7 @@ from longvid.eval.niah.adapters import CellOutcome, CellTask, NiahAdapter
 from longvid.eval.niah.grid import NiahGrid, insertion_index, needle_depths
 from longvid.eval.niah.needles import NeedleSet
 from longvid.eval.niah.render import Placement
-from longvid.eval.niah.results import CellResult, ResultStore
+from longvid.eval.niah.results import CellResult, ResultStore, plot_heatmap, write_json_atomic
 from longvid.eval.scoring import answer_matches, extract_choice_letter, format_options, score_multi_needle
 
 logger = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ def run_niah(
         "instruction": getattr(adapter, "instruction", SHORT_ANSWER),
         "adapter": adapter.describe(),
     }
+    t_run = time.perf_counter()
     store = ResultStore(out, settings)
     # cell by cell, every needle set in each: a run stopped early still covers whole cells
     todo = [
@@ -139,4 +140,9 @@ def run_niah(
         done += 1
         if progress:
             progress(done, total, result)
-    return store.summarise(heatmap=heatmap)
+    summary = store.summarise(heatmap=False)
+    summary["this_run"] = {"cells_run": len(todo), "seconds": round(time.perf_counter() - t_run, 1)}
+    write_json_atomic(out / "results.json", summary)
+    if heatmap and summary["cells"]:
+        summary["heatmap"] = str(plot_heatmap(summary, out / "heatmap.png"))
+    return summary
