@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from longvid.offline.answer import is_grounded, key_terms
+from longvid.offline.answer import is_grounded, key_terms, relevance
 from longvid.offline.config import IndexSettings
 from longvid.offline.hashing import content_hash
 from longvid.offline.speech import _groups
@@ -63,3 +63,9 @@ def test_groundedness_rejects_inventions():
     assert not is_grounded("The vault code is a code of ethics for bankers.", ev, 0.6)
     assert is_grounded("[0:10-0:20] The code is 5821", ev, 0.6)  # times are not key words
     assert key_terms("At [12:31-12:48] it is 42") == ({"42"}, set())
+
+
+def test_relevance_needs_the_questions_key_words():
+    assert relevance("What flew over the old castle?", "The red balloon flew over the old castle.") == 1.0
+    assert relevance("What is the capital of France?", "The conference will be held in Lisbon.") == 0.0
+    assert relevance("Where will the conference be held?", "We will come back to this point later") == 0.0

@@ -25,12 +25,20 @@ SYSTEM_PROMPT = (
     "If the evidence does not contain the answer, say: \"The video does not say.\""
 )
 NOT_FOUND = "The video does not say."
+# one worked example: shows the model the expected form (a short answer with its time), so it
+# neither echoes whole evidence lines nor answers with a bare timestamp
+_EXAMPLE = (
+    'Evidence from the video:\n[1:02-1:10] said: "The train to Oslo leaves at nine."\n'
+    '[3:00-3:05] on screen: "Menu | soup, bread"\n\nQuestion: When does the train leave?',
+    "The train leaves at nine [1:02].",
+)
 
 STOPWORDS = set(
     "a an the is are was were be been being of to in on at by for with from and or but not no this that these those "
     "it its it's as into about than then there their they them he she his her you your we our i me my what which who "
     "whom when where why how does do did done has have had can could should would will shall may might must say says "
-    "said video evidence answer time times shown screen on-screen text speaker mentioned appears appear".split()
+    "said video evidence answer time times shown screen on-screen text speaker mentioned appears appear "
+    "over under after before some any all just also very much many more most here".split()
 )
 _TIME_RE = re.compile(r"\[?\d{1,2}:\d{2}(?::\d{2})?(?:\s*-\s*\d{1,2}:\d{2}(?::\d{2})?)?\]?")
 
@@ -98,6 +106,16 @@ def _cites(answer: str, ev: Evidence) -> bool:
     return any(ev.moment.start_s - 1 <= t <= ev.moment.end_s + 1 for t in cited_times(answer))
 
 
+def relevance(question: str, text: str) -> float:
+    """Share of the question's key words (or their first 5 letters: "flew"/"flying") found in ``text``."""
+    numbers, words = key_terms(question)
+    terms = numbers | words
+    if not terms:
+        return 0.0
+    hay = text.lower()
+    return sum(t in hay or (len(t) > 5 and t[:5] in hay) for t in terms) / len(terms)
+
+
 def support(answer: str, ev: Evidence) -> int:
     numbers, words = key_terms(answer)
     hay = evidence_line(ev).lower()
@@ -116,10 +134,12 @@ class LLMAnswerer:
 
         msgs = [
             {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": _EXAMPLE[0]},
+            {"role": "assistant", "content": _EXAMPLE[1]},
             {
                 "role": "user",
                 "content": "Evidence from the video:\n" + "\n".join(lines)
-                + f"\n\nQuestion: {question}\nAnswer from the evidence only, with its time.",
+                + f"\n\nQuestion: {question}",
             },
         ]
         ids = self.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
@@ -130,7 +150,13 @@ class LLMAnswerer:
         return self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
     def answer(self, question: str, evidence: list[Evidence]) -> tuple[str, bool, list[Evidence], dict[str, float]]:
-        """(text, grounded, evidence cited, timings)."""
+        """(text, grounded, evidence cited, timings).
+
+        The model's answer is kept when its key words/numbers are in the evidence and the
+        evidence it rests on shares key words with the question. Otherwise, when the best
+        evidence itself matches the question (half its key words), that evidence is the answer,
+        quoted as it is; else the answer says nothing grounded was found and shows it.
+        """
         if not evidence:
             return "Nothing in the video matches this question.", False, [], {}
         packed = pack_evidence(evidence, self.tokenizer, self.context_tokens)
@@ -138,24 +164,20 @@ class LLMAnswerer:
         raw = self.generate(question, [evidence_line(e) for e in packed])
         timings = {"generate_s": time.perf_counter() - t0}
         hay = "\n".join(evidence_line(e) for e in packed)
-        if raw.strip().rstrip(".").lower() == NOT_FOUND.rstrip(".").lower() or not raw:
-            best = evidence[0]
-            text = f"The evidence does not answer this directly. Best evidence: {evidence_line(best)}"
-            return text, False, [best], timings
-        numbers, words = key_terms(raw)
-        # an answer that is only a time ("[2:59-3:10]") is grounded when it names a moment of the evidence
-        time_only = not numbers and not words and any(_cites(raw, e) for e in packed)
-        if not time_only and not is_grounded(raw, hay, self.grounded_fraction):
-            best = evidence[0]
-            text = (
-                f"No answer grounded in the video was found (the model's draft, {raw!r}, is not supported by "
-                f"the evidence). Best evidence: {evidence_line(best)}"
-            )
-            return text, False, [best], timings
-        cited = sorted(packed, key=lambda e: -support(raw, e))
-        cited = [e for e in cited if support(raw, e) > 0] or [evidence[0]]
-        return raw, True, cited, timings
-
-
-def label(ev: Evidence) -> str:
-    return f"[{format_timestamp(ev.moment.start_s)}-{format_timestamp(ev.moment.end_s)}]"
+        declined = not raw or raw.strip().rstrip(".").lower() == NOT_FOUND.rstrip(".").lower()
+        if not declined:
+            numbers, words = key_terms(raw)
+            time_only = not numbers and not words
+            cited = sorted(packed, key=lambda e: -support(raw, e))
+            cited = [e for e in cited if support(raw, e) > 0]
+            grounded = bool(cited) and (time_only or is_grounded(raw, hay, self.grounded_fraction))
+            if grounded and relevance(question, raw + " " + " ".join(evidence_line(e) for e in cited[:2])) > 0:
+                if time_only:  # a bare time: say what is there
+                    raw = f"{raw} {evidence_line(cited[0])}"
+                return raw, True, cited, timings
+        best = evidence[0]
+        if relevance(question, evidence_line(best)) >= 0.5:
+            return f"Best matching moment: {evidence_line(best)}", True, [best], timings
+        draft = "" if declined else f" (the model's draft, {raw!r}, is not supported by the evidence)"
+        text = f"No answer grounded in the video was found{draft}. Best evidence: {evidence_line(best)}"
+        return text, False, [best], timings
