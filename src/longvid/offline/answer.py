@@ -7,7 +7,8 @@ Design decisions:
   greedy (deterministic) and short (``max_new_tokens``).
 - Groundedness: a small model can invent ("the vault code is a code of ethics") with the answer
   in front of it. Every number in the answer must appear in the evidence, and at least
-  ``grounded_word_fraction`` of its other key words; otherwise the engine says it could not find
+  ``grounded_word_fraction`` of its other key words (in the evidence at the moments the answer
+  cites, when it cites any), and that evidence must share key words with the question; otherwise the engine says it could not find
   a grounded answer and shows the best evidence, never the invention.
 - The evidence an answer cites is ordered by how many of the answer's key words it contains.
 """
@@ -170,7 +171,11 @@ class LLMAnswerer:
             time_only = not numbers and not words
             cited = sorted(packed, key=lambda e: -support(raw, e))
             cited = [e for e in cited if support(raw, e) > 0]
-            grounded = bool(cited) and (time_only or is_grounded(raw, hay, self.grounded_fraction))
+            # an answer that names moments must rest on what is at those moments, not on words
+            # gathered from anywhere in the evidence ("the vault code is pineapple")
+            at_times = [e for e in packed if _cites(raw, e)]
+            basis = "\n".join(evidence_line(e) for e in at_times) if at_times else hay
+            grounded = bool(cited) and (time_only or is_grounded(raw, basis, self.grounded_fraction))
             if grounded and relevance(question, raw + " " + " ".join(evidence_line(e) for e in cited[:2])) > 0:
                 if time_only:  # a bare time: say what is there
                     raw = f"{raw} {evidence_line(cited[0])}"

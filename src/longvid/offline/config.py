@@ -57,7 +57,7 @@ class QueryConfig:
     min_cosine: float = 0.05  # embedding hits below this cosine are ignored (unrelated)
     context_tokens: int = 1024  # evidence budget in LLM tokens; the prompt stays well under the model's 32k
     llm: LLMConfig = field(default_factory=LLMConfig)
-    grounded_word_fraction: float = 0.6  # share of an answer's key words that must appear in the evidence
+    grounded_word_fraction: float = 0.75  # share of an answer's key words that must appear in the evidence
 
 
 @dataclass(frozen=True)
