@@ -14,6 +14,18 @@ def test_search_and_ask_json(engine, needle_video, capsys):
     res = json.loads(capsys.readouterr().out)
     assert len(res) == 2 and res[0]["moment"]["label"].startswith("[")
     assert {"transcript", "on_screen_text", "tags", "keyframe"} <= set(res[0])
+    # the command's engine keeps converted LLM weights under --cache: point it at the shared ones
+    models = engine.indexer.cache / "models"
+    if not models.exists():
+        from longvid.offline.cache import cache_root
+
+        (cache_root() / "models").mkdir(parents=True, exist_ok=True)
+        models.symlink_to(cache_root() / "models")
+    assert main(["ask", str(needle_video), "What is the secret password?", "--json", "--cache", cache]) == 0
+    ans = json.loads(capsys.readouterr().out)
+    assert ans["grounded"] and "pineapple" in ans["answer"].lower()
+    assert ans["moments"] and ans["moments"][0].startswith("[0:0")
+    assert ans["evidence"][0]["keyframe"].endswith(".jpg")
 
 
 def test_index_folder_reports_each_file_and_failures(engine, short_video, tmp_path, capsys):
