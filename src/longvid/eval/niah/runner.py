@@ -145,4 +145,14 @@ def run_niah(
     write_json_atomic(out / "results.json", summary)
     if heatmap and summary["cells"]:
         summary["heatmap"] = str(plot_heatmap(summary, out / "heatmap.png"))
+        results = store.load_all()
+        ids = sorted({r.needle for r in results})
+        if len(ids) > 1:  # one map per needle set too: text and speech fail differently
+            for nid in ids:
+                part = summarise([r for r in results if r.needle == nid])
+                plot_heatmap(
+                    part,
+                    out / f"heatmap_{nid}.png",
+                    title=f"V-NIAH {nid} (average {part['average_accuracy']:.3f})",
+                )
     return summary
