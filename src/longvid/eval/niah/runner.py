@@ -21,7 +21,7 @@ from longvid.eval.niah.adapters import CellOutcome, CellTask, NiahAdapter
 from longvid.eval.niah.grid import NiahGrid, insertion_index, needle_depths
 from longvid.eval.niah.needles import NeedleSet
 from longvid.eval.niah.render import Placement
-from longvid.eval.niah.results import CellResult, ResultStore, plot_heatmap, write_json_atomic
+from longvid.eval.niah.results import CellResult, ResultStore, plot_heatmap, summarise, write_json_atomic
 from longvid.eval.scoring import answer_matches, extract_choice_letter, format_options, score_multi_needle
 
 logger = logging.getLogger(__name__)
