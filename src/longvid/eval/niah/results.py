@@ -57,7 +57,7 @@ def write_json_atomic(path: Path, data) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
+            json.dump(data, f, indent=2)  # insertion order: grids stay in numeric order
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
