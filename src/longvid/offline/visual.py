@@ -98,10 +98,14 @@ def run_visual(
 
     last_read_t = -1e9
 
-    def resolve(kept_pos) -> None:
+    window = settings.temporal.window_frames
+    pushed = 0  # frames given to the reducer in this run; its positions start at 0, ours at n_done
+
+    def resolve(kept_pos, upto: int) -> None:
+        """Frames before position ``upto`` are settled (their window closed): save, read, forget."""
         nonlocal last_read_thumb, last_read_t
-        kept_set = {int(p) for p in kept_pos}
-        for pos in sorted(p for p in pending if p < reducer._start):
+        kept_set = {int(p) + n_done for p in kept_pos}
+        for pos in sorted(p for p in pending if p < upto):
             t, frame, cut = pending.pop(pos)
             is_kept = pos in kept_set
             chunk.kept[pos] = is_kept
@@ -119,7 +123,6 @@ def run_visual(
             chunk.reads.append((t, " | ".join(text for text, _ in lines)))
             last_read_thumb, last_read_t = th, t
 
-    reducer._start = n_done  # positions continue where the checkpoint left off
     for batch in sample_frames(video, SamplingConfig(fps=settings.fps, resize="none", batch_size=16), info=info):
         sel = batch.indices >= n_done
         if not sel.any():
@@ -136,7 +139,8 @@ def run_visual(
             pending[int(pos)] = (float(t), frame, cut)
             chunk.add(int(pos), float(t), f, p, cut)
         kept, _ = reducer.push(enc.features)
-        resolve(kept.tolist())
+        pushed += len(frames)
+        resolve(kept.tolist(), n_done + pushed // window * window)
         if len(chunk.times) >= ckpt and not pending:
             _write_part(parts_dir, len(done), chunk, last_read_thumb, prev_thumb)
             done.append(chunk.as_part())
@@ -144,7 +148,7 @@ def run_visual(
         if progress:
             progress(min(float(times[-1]) + step, total), total)
     kept, _ = reducer.finish()
-    resolve(kept.tolist())
+    resolve(kept.tolist(), n_done + pushed)
     assert not pending, sorted(pending)
     if chunk.times:
         _write_part(parts_dir, len(done), chunk, last_read_thumb, prev_thumb)
