@@ -114,7 +114,11 @@ def extract_choice_letter(
     s = text.strip()
     if not s:
         return None
-    letter = rf"(?:[\(\[]\s*([{valid}{valid.lower()}])\s*[\)\]]?|([{valid}])(?![A-Za-z'])|([{valid.lower()}])(?=[\.\)]|\s*$))"
+    letter = (
+        rf"(?:[\(\[]\s*([{valid}{valid.lower()}])\s*[\)\]]?"  # (b) [B] (B
+        rf"|([{valid}])(?![A-Za-z'])"  # a capital letter standing alone
+        rf"|([{valid.lower()}])(?=[\.\)]|\s*$))"  # b. b) or a final b
+    )
     markers = (
         r"best\s+option\s*:?\s*",
         r"(?:answer|option|choice)\s+is\s*:?\s*",

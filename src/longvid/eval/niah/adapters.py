@@ -179,7 +179,8 @@ class FeatureEngineAdapter:
         if missing:
             raise LongvidError(
                 f"engine {getattr(engine, 'name', engine)!r} lacks {', '.join(missing)}: feature-level V-NIAH needs "
-                "the engine's vision side and language side separately; use the video adapter (--adapter video)"
+                "the engine's vision side and language side separately; "
+                "use the video adapter (--adapter video)"
             )
         self.engine = engine
         self.name = getattr(engine, "name", type(engine).__name__)
@@ -197,7 +198,8 @@ class FeatureEngineAdapter:
         for ns in needle_sets:
             if any(n.kind == "speech" for n in ns.needles):
                 raise UnsupportedNeedleError(
-                    f"needle set {ns.id!r} is spoken; {self.name} sees frames only: drop spoken needles for this engine"
+                    f"needle set {ns.id!r} is spoken; {self.name} sees frames only: "
+                    "drop spoken needles for this engine"
                 )
         self.haystack = SampledHaystack(
             haystack, Path(work_dir), max_frames=grid.max_frames, fps=grid.fps
@@ -227,9 +229,7 @@ class FeatureEngineAdapter:
         # text burned into the haystack frame at that point: one frame to encode per cell
         import numpy as np
 
-        frame = None
-        for frame in self.haystack.frames(min(p.index, self.haystack.num_frames - 1) + 1):
-            pass  # keep the last one: the haystack frame the text is burned into
+        frame = self.haystack.frame_at(min(p.index, self.haystack.num_frames - 1))
         return self.engine.encode_frames(np.asarray(burn_text(frame, p.needle.text))[None])
 
     def cell_features(self, task: CellTask):

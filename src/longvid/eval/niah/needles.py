@@ -200,7 +200,8 @@ def write_generated_needles(
 ) -> Path:
     """Write a needle folder with ``dataset.json``; returns the folder.
 
-    Text needles read "The secret word is" / "<WORD>" (two lines; OCR keeps the spaces of sentence case); speech needles say "The password is
+    Text needles read "The secret word is" / "<WORD>" (two lines; OCR keeps the spaces of sentence
+    case); speech needles say "The password is
     <word>.";
     image needles are a coloured shape on a plain card ("what colour is the shape?"). The multi-hop set
     splits a four-digit code over two on-screen needles and asks for the whole code; the choice set

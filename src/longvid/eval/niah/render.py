@@ -134,6 +134,14 @@ class SampledHaystack:
                     return
                 yield f.to_ndarray(format="rgb24")
 
+    def frame_at(self, i: int) -> np.ndarray:
+        """Sampled frame ``i`` (decodes the cache up to it)."""
+        frame = None
+        for frame in self.frames(i + 1):  # noqa: B007  (the last one decoded is frame i)
+            pass
+        assert frame is not None, i
+        return frame
+
     def audio(self) -> np.ndarray:
         return np.load(self.audio_path, mmap_mode="r")
 
