@@ -168,16 +168,29 @@ class LLMAnswerer:
         declined = not raw or raw.strip().rstrip(".").lower() == NOT_FOUND.rstrip(".").lower()
         if not declined:
             numbers, words = key_terms(raw)
-            time_only = not numbers and not words
+            bare_time = not numbers and not words
+            # words repeated from the question are not claims ("the slide titled 'Results' appears
+            # at [2:59]"): such an answer stands on the moment it cites, like a bare time
+            q_numbers, q_words = key_terms(question)
+            time_only = not (numbers - q_numbers) and not (words - q_words)
             cited = sorted(packed, key=lambda e: -support(raw, e))
             cited = [e for e in cited if support(raw, e) > 0]
             # an answer that names moments must rest on what is at those moments, not on words
             # gathered from anywhere in the evidence ("the vault code is pineapple")
             at_times = [e for e in packed if _cites(raw, e)]
             basis = "\n".join(evidence_line(e) for e in at_times) if at_times else hay
-            grounded = bool(cited) and (time_only or is_grounded(raw, basis, self.grounded_fraction))
-            if grounded and relevance(question, raw + " " + " ".join(evidence_line(e) for e in cited[:2])) > 0:
-                if time_only:  # a bare time: say what is there
+            grounded = bool(cited) and (
+                (time_only and bool(at_times)) or is_grounded(raw, basis, self.grounded_fraction)
+            )
+            # the evidence the answer rests on must be about the question (not the only line that
+            # happened to be retrieved for "what is the capital of France?")
+            basis_evidence = at_times or cited[:2]
+            if grounded and relevance(question, " ".join(evidence_line(e) for e in basis_evidence)) > 0:
+                # the moment holding most of the cited times first ([2:59-3:10] over [2:49-2:59])
+                times = cited_times(raw)
+                at_times.sort(key=lambda e: -sum(round(e.moment.start_s) <= t <= round(e.moment.end_s) for t in times))
+                cited = at_times + [e for e in cited if e not in at_times]
+                if bare_time:  # a bare time: say what is there
                     raw = f"{raw} {evidence_line(cited[0])}"
                 return raw, True, cited, timings
         best = evidence[0]

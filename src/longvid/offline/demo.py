@@ -19,7 +19,7 @@ from longvid.offline.synth import Clip, Slide, Speech, espeak_available, package
 
 logger = logging.getLogger(__name__)
 
-DEMO_VERSION = 1  # bump when the demo content changes (a new file name, a new index)
+DEMO_VERSION = 2  # bump when the demo content changes (a new file name, a new index)
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ _TALK = (
      "The budget for next year is twelve million dollars, mostly for new hardware."),
     (160, 190, "Results\naccuracy rose to 91 percent", "Our results improved: accuracy rose to ninety one percent."),
     (220, 250, "Team\nthree new engineers joined", "Three new engineers joined the team this quarter."),
-    (280, 310, "Next steps\nmeet in room B14 on Friday", "Let us meet in room B fourteen on Friday to plan the launch."),
+    (280, 310, "Next steps\nmeet in room B14 on Friday", "On Friday we meet in the large room to plan the launch."),
     (330, 360, "Thank you\nquestions welcome", "Thank you for listening."),
 )
 _QUESTIONS_SPOKEN = (
