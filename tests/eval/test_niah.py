@@ -140,6 +140,8 @@ def test_multi_needle_placements_spread_after_depth(tmp_path):
     (multi,) = load_needles(tmp_path)
     assert [p.index for p in placements_for(multi, 100, 0.5)] == [50, 75]
     assert [p.index for p in placements_for(multi, 100, 0.0)] == [0, 50]
+    assert [p.index for p in placements_for(multi, 100, 1.0)] == [98, 99]  # never on the same frame
+    assert [p.index for p in placements_for(multi, 100, 0.99)] == [98, 99]
 
 
 def test_score_cell_modes(tmp_path):
@@ -228,7 +230,9 @@ def test_run_niah_finds_image_needles_and_resumes(tmp_path, haystack_60s):
     summary = run_niah(VideoEngineAdapter(engine, width=320), haystack, sets, grid, tmp_path / "out")
     assert summary["average_accuracy"] == 1.0, summary["cells"]
     assert len(summary["cells"]) == 6 and summary["num_results"] == 12
-    assert (tmp_path / "out" / "heatmap_image0.png").is_file() and (tmp_path / "out" / "heatmap_image1.png").is_file()
+    assert (tmp_path / "out" / "heatmap_image0.png").is_file() and (
+        tmp_path / "out" / "heatmap_image1.png"
+    ).is_file()
     cell = json.loads((tmp_path / "out/cells/000030_0.5000_image0.json").read_text())
     assert cell["insert_at"] == [15] and cell["details"]["needle_times_s"] == [15.0]
     assert cell["details"]["cites_needle"] and cell["details"]["cell_frames"] == 30  # overlaid in place

@@ -41,8 +41,17 @@ def build_question(ns: NeedleSet, instruction: str = SHORT_ANSWER) -> str:
 
 
 def placements_for(ns: NeedleSet, frames: int, depth: float) -> tuple[Placement, ...]:
-    depths = needle_depths(depth, len(ns.needles))
-    return tuple(Placement(insertion_index(d, frames), n) for d, n in zip(depths, ns.needles))
+    """Where each needle of the set goes: ``int(depth * N)`` for one needle (LongVA).
+
+    Several needles never share a frame (one would hide another): they stay inside the haystack
+    (index <= N-1) and, where the spread collides near the end, earlier ones step back a frame.
+    """
+    idx = [insertion_index(d, frames) for d in needle_depths(depth, len(ns.needles))]
+    if len(idx) > 1:
+        assert frames >= len(idx), (frames, len(idx))
+        for i in range(len(idx) - 1, -1, -1):
+            idx[i] = min(idx[i], frames - 1 if i == len(idx) - 1 else idx[i + 1] - 1)
+    return tuple(Placement(i, n) for i, n in zip(idx, ns.needles, strict=True))
 
 
 def score_cell(ns: NeedleSet, outcome: CellOutcome) -> tuple[bool, float]:
