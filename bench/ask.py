@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -54,7 +53,7 @@ def child(code: str, *args: str) -> dict:
         "print(json.dumps(out))\n"
     )
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-3000:])
     out = json.loads(res.stdout.strip().splitlines()[-1])
@@ -97,7 +96,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from longvid.offline.cache import cache_root
-    from longvid.offline.llm import LLMConfig, QWEN_05B, is_converted, load_llm
+    from longvid.offline.llm import QWEN_05B, LLMConfig, is_converted, load_llm
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="longvid-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -143,13 +142,15 @@ def main() -> int:
         ("index: speech (VAD + Whisper)", f"{t['speech_s']:.1f} s"),
         ("index: subtitles", f"{t['subtitles_s']:.2f} s"),
         ("index: timeline + embeddings", f"{t['timeline_embed_s']:.1f} s"),
-        ("index: total (process wall incl. model loads)",
-         f"{full['index']['process_wall_s']:.1f} s = {full['index']['process_wall_s'] / args.duration:.3f}x real time"
-         f" -> 1 h would take {full['index']['process_wall_s'] / args.duration * 3600 / 60:.1f} min (target < 10)"),
-        ("peak RSS index: quarter / full", f"{results['quarter']['index']['peak_rss_mb']:.0f} / "
-         f"{full['index']['peak_rss_mb']:.0f} MB (ratio {full['index']['peak_rss_mb'] / results['quarter']['index']['peak_rss_mb']:.2f})"),
-        ("first question, cold process", f"{first['process_wall_s']:.1f} s (llm load {first['timings']['llm_load_s']:.1f} s), "
-         f"peak {first['peak_rss_mb']:.0f} MB"),
+        ("index: total (process wall incl. model loads)", (
+            f"{full['index']['process_wall_s']:.1f} s = {full['index']['process_wall_s'] / args.duration:.3f}x real time"
+            f" -> 1 h would take {full['index']['process_wall_s'] / args.duration * 3600 / 60:.1f} min (target < 10)")),
+        ("peak RSS index: quarter / full", (
+            f"{results['quarter']['index']['peak_rss_mb']:.0f} / {full['index']['peak_rss_mb']:.0f} MB "
+            f"(ratio {full['index']['peak_rss_mb'] / results['quarter']['index']['peak_rss_mb']:.2f})")),
+        ("first question, cold process", (
+            f"{first['process_wall_s']:.1f} s (llm load {first['timings']['llm_load_s']:.1f} s), "
+            f"peak {first['peak_rss_mb']:.0f} MB")),
         ("follow-up, new process (target < 10 s)", f"{follow['process_wall_s']:.1f} s, peak {follow['peak_rss_mb']:.0f} MB"),
         ("follow-up, warm process (target < 3 s)", ", ".join(f"{x:.2f} s" for x in warm["warm_s"])),
     ]

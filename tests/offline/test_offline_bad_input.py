@@ -92,7 +92,7 @@ class Interrupt(Exception):
 @pytest.mark.parametrize("stage", ["visual", "speech"])
 def test_interrupted_indexing_resumes_and_loses_nothing(engine, short_video, tmp_path, caplog, stage):
     video = short_video("resume")
-    changes = dict(checkpoint_frames=16, speech_chunk_s=15.0)
+    changes = {"checkpoint_frames": 16, "speech_chunk_s": 15.0}
     reference = make_indexer(engine, tmp_path / "ref", **changes).index(video)
 
     def interrupt(s, done, total):

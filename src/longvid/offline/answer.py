@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 
-from longvid.types import Evidence, format_timestamp
+from longvid.types import Evidence
 
 SYSTEM_PROMPT = (
     "You answer questions about a video using only the evidence lines given, each marked with its "
@@ -29,18 +29,24 @@ NOT_FOUND = "The video does not say."
 # one worked example: shows the model the expected form (a short answer with its time), so it
 # neither echoes whole evidence lines nor answers with a bare timestamp
 _EXAMPLE = (
-    'Evidence from the video:\n[1:02-1:10] said: "The train to Oslo leaves at nine."\n'
-    '[3:00-3:05] on screen: "Menu | soup, bread"\n\nQuestion: When does the train leave?',
+    (
+        'Evidence from the video:\n[1:02-1:10] said: "The train to Oslo leaves at nine."\n'
+        '[3:00-3:05] on screen: "Menu | soup, bread"\n\nQuestion: When does the train leave?'
+    ),
     "The train leaves at nine [1:02].",
 )
 
-STOPWORDS = set(
-    "a an the is are was were be been being of to in on at by for with from and or but not no this that these those "
-    "it its it's as into about than then there their they them he she his her you your we our i me my what which who "
-    "whom when where why how does do did done has have had can could should would will shall may might must say says "
-    "said video evidence answer time times shown screen on-screen text speaker mentioned appears appear "
-    "over under after before some any all just also very much many more most here".split()
-)
+STOPWORDS = frozenset({
+    "a", "an", "the", "is", "are", "was", "were", "be", "been", "being", "of", "to", "in", "on", "at",
+    "by", "for", "with", "from", "and", "or", "but", "not", "no", "this", "that", "these", "those",
+    "it", "its", "it's", "as", "into", "about", "than", "then", "there", "their", "they", "them", "he",
+    "she", "his", "her", "you", "your", "we", "our", "i", "me", "my", "what", "which", "who", "whom",
+    "when", "where", "why", "how", "does", "do", "did", "done", "has", "have", "had", "can", "could",
+    "should", "would", "will", "shall", "may", "might", "must", "say", "says", "said", "video",
+    "evidence", "answer", "time", "times", "shown", "screen", "on-screen", "text", "speaker",
+    "mentioned", "appears", "appear", "over", "under", "after", "before", "some", "any", "all", "just",
+    "also", "very", "much", "many", "more", "most", "here"
+})
 _TIME_RE = re.compile(r"\[?\d{1,2}:\d{2}(?::\d{2})?(?:\s*-\s*\d{1,2}:\d{2}(?::\d{2})?)?\]?")
 
 

@@ -31,7 +31,7 @@ class OfflineEngine:
     def __init__(
         self,
         *,
-        config: OfflineConfig = OfflineConfig(),
+        config: OfflineConfig | None = None,
         cache_dir: str | os.PathLike | None = None,
         models_dir: str | os.PathLike | None = None,
         progress: ProgressFn | None = None,
@@ -39,7 +39,7 @@ class OfflineEngine:
     ) -> None:
         """``cache_dir``: indexes and converted models; ``models_dir``: converted models only, when
         they should live elsewhere (shared by several index caches, e.g. in tests)."""
-        self.config = config
+        self.config = config = config or OfflineConfig()
         self.models_dir = models_dir
         self.indexer = Indexer(config.index, cache_dir=cache_dir, progress=progress)
         self.rebuild = rebuild

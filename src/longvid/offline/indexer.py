@@ -41,7 +41,7 @@ ProgressFn = Callable[[str, float, float], None]
 class Indexer:
     def __init__(
         self,
-        settings: IndexSettings = IndexSettings(),
+        settings: IndexSettings | None = None,
         *,
         cache_dir: str | os.PathLike | None = None,
         progress: ProgressFn | None = None,
@@ -49,7 +49,7 @@ class Indexer:
     ) -> None:
         """``models``: a dict of already created stage models to share (e.g. another indexer's
         ``models``); only used where this indexer's settings name the same parts."""
-        self.settings = settings
+        self.settings = settings or IndexSettings()
         self.cache = cache_root(cache_dir)
         self.progress = progress
         self.models: dict[str, object] = models if models is not None else {}
@@ -147,7 +147,7 @@ class Indexer:
             "content_hash": folder.parent.name,
             "settings": self.settings.as_dict(),
             "duration_s": info.duration_s,
-            "frames": int(len(track.times)),
+            "frames": len(track.times),
             "kept_frames": int(track.kept.sum()),
             "ocr_reads": sum(1 for _, t in track.reads if t is not None),
             "speech": speech_note,

