@@ -115,3 +115,19 @@ def test_interrupted_indexing_resumes_and_loses_nothing(engine, short_video, tmp
     else:  # audio chunks are cut elsewhere on resume; spans and on-screen text are identical
         assert [t[:2] + t[3:] for t in texts(resumed)] == [t[:2] + t[3:] for t in texts(reference)]
     assert "lighthouse" in " ".join(s.transcript.lower() for s in resumed.segments)
+
+
+def test_sidecar_subtitles_are_indexed_with_their_times(engine, short_video, tmp_path):
+    import shutil
+
+    video = tmp_path / "subtitled.mp4"
+    shutil.copy(short_video("silent_track", audio=False, speech=False), video)
+    (tmp_path / "subtitled.srt").write_text(
+        "1\n00:00:30,000 --> 00:00:33,500\nThe orchard blooms in April.\n\n", encoding="utf-8"
+    )
+    # same bytes as an indexed video, but the subtitles file is read at indexing: a fresh cache
+    idx = make_indexer(engine, tmp_path).index(video)
+    assert idx.manifest["subtitle_cues"] == 1
+    seg = next(s for s in idx.segments if "orchard" in s.transcript)
+    assert seg.start_s <= 30.0 < seg.end_s
+    assert any(line["source"] == "subtitle" and line["start_s"] == 30.0 for line in seg.lines)

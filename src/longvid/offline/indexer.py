@@ -11,6 +11,8 @@ Design decisions:
   folder of videos loads each model once.
 - A video without an audio stream gets a visual-only index (logged, and recorded in the
   manifest), never an error; a video whose audio holds no speech simply has no transcript.
+- Subtitles (embedded, or sidecar files beside the video) are read when the index is built; the
+  key is the video's content, so a sidecar file added later needs ``rebuild=True``.
 - Progress: ``progress(stage, done, total)`` after each step of each stage (stage names:
   "visual", "speech", "embed"); the CLI draws one bar per stage from it.
 """
