@@ -16,6 +16,7 @@ import importlib
 from typing import Protocol, runtime_checkable
 
 from longvid._registry import Registry
+from longvid.errors import LongvidError
 from longvid.types import Answer
 
 ENGINES: Registry = Registry("engine")
@@ -33,6 +34,20 @@ class Engine(Protocol):
     name: str
 
     def ask(self, video: str, question: str) -> Answer: ...
+
+
+class EmptyQuestionError(LongvidError, ValueError):
+    """A question or query with no words in it."""
+
+
+def check_question(question: str) -> str:
+    """The question without surrounding whitespace; an empty one is an error, never a guess."""
+    q = (question or "").strip()
+    if not q:
+        raise EmptyQuestionError(
+            "the question is empty: ask something about the video, e.g. \"When does the speaker mention the budget?\""
+        )
+    return q
 
 
 def create_engine(name: str, /, **options) -> Engine:

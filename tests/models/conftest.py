@@ -22,3 +22,10 @@ def longvu_dir(tmp_path_factory):
     from tiny import make_longvu
 
     return make_longvu(tmp_path_factory.mktemp("longvu"))
+
+
+@pytest.fixture(scope="session")
+def longva_dir(tmp_path_factory):
+    from tiny import make_longva
+
+    return make_longva(tmp_path_factory.mktemp("longva"))

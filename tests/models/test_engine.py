@@ -69,13 +69,6 @@ def test_longvu_tight_budget_runs_every_stage(longvu_dir, short_video):
     check_provenance(r.visual_tokens, sampled_times(short_video, 1.0))
 
 
-@pytest.fixture(scope="module")
-def longva_dir(tmp_path_factory):
-    from tiny import make_longva
-
-    return make_longva(tmp_path_factory.mktemp("longva"))
-
-
 def test_longva_end_to_end(longva_dir, short_video):
     from longvid.models.engine import load_engine
 

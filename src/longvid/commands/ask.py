@@ -16,6 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", help="a video file")
     parser.add_argument("question", nargs="+", help="the question (quote it, or several words)")
     parser.add_argument("--engine", default="offline", help="engine name (default: offline)")
+    parser.add_argument("--model", metavar="ID_OR_DIR",
+                        help="a LongVU / LongVA checkpoint (hub id or local folder): answer with that video-LLM")
+    parser.add_argument("--device", default=None, help="device for --model (default: cuda if available, else cpu)")
+    parser.add_argument("--vision-tower", action="append", default=[], metavar="NAME=DIR",
+                        help="local folder for a vision encoder named in the checkpoint's config (repeatable)")
+    parser.add_argument("--num-frames", type=int, default=None,
+                        help="with --model: sample this many frames uniformly instead of 1 fps")
     add_common(parser)
 
 
@@ -37,12 +44,45 @@ def make_engine(args, name: str = "offline"):
     return create_engine(name)
 
 
+def make_model_engine(args):
+    """The video-LLM engine for ``--model``: family read from the checkpoint's config.json."""
+    import sys
+
+    import torch
+
+    from longvid.errors import ModelLoadError
+    from longvid.models.engine import load_engine
+    from longvid.offline.report import TqdmProgress
+
+    towers = {}
+    for item in args.vision_tower:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise ModelLoadError(f"--vision-tower wants NAME=DIR, got {item!r}")
+        towers[name] = folder
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    options = {"num_frames": args.num_frames} if args.num_frames else {}
+    progress = TqdmProgress(disable=args.no_progress or not sys.stderr.isatty() and args.json)
+    return load_engine(args.model, device=device, vision_towers=towers or None, progress=progress, **options)
+
+
 def run(args) -> int:
     import json
+    import sys
 
     from longvid.offline.report import format_answer, to_json
 
-    engine = make_engine(args, args.engine)
-    answer = engine.ask(args.video, " ".join(args.question))
+    from longvid.engines import check_question
+
+    question = check_question(" ".join(args.question))
+    if args.model:
+        engine = make_model_engine(args)
+        stream = None if args.json else (lambda s: print(s, end="", flush=True, file=sys.stderr))
+        answer = engine.ask(args.video, question, on_text=stream)
+        if stream:
+            print(file=sys.stderr)
+    else:
+        engine = make_engine(args, args.engine)
+        answer = engine.ask(args.video, question)
     print(json.dumps(to_json(answer), indent=1) if args.json else format_answer(answer))
     return 0

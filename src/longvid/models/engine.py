@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from longvid.engines import ENGINES
+from longvid.engines import ENGINES, check_question
 from longvid.errors import BudgetError, ModelLoadError
 from longvid.models.generate import GenerationConfig
 from longvid.models.prompt import DEFAULT_SYSTEM
@@ -103,6 +103,7 @@ class VideoLLMEngine:
         from longvid.models.generate import generate
         from longvid.models.prompt import build_prompt, splice
 
+        question = check_question(question)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         m, cfg = self.model, self.config

@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from longvid.engines import ENGINES
+from longvid.engines import ENGINES, check_question
 from longvid.offline.config import OfflineConfig
 from longvid.offline.indexer import Indexer, ProgressFn
 from longvid.offline.store import VideoIndex
@@ -58,6 +58,7 @@ class OfflineEngine:
         from longvid.offline.indexer import embed_query
         from longvid.offline.retrieval import hybrid_search
 
+        query = check_question(query)
         idx = self.index(video)
         k = k or self.config.query.top_k
         return hybrid_search(idx, query, embed_query(self.indexer, query), k, self.config.query)
@@ -76,6 +77,7 @@ class OfflineEngine:
         return self._answerer
 
     def ask(self, video: str | os.PathLike, question: str) -> Answer:
+        question = check_question(question)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         self.index(video)
