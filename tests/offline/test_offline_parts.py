@@ -69,3 +69,30 @@ def test_relevance_needs_the_questions_key_words():
     assert relevance("What flew over the old castle?", "The red balloon flew over the old castle.") == 1.0
     assert relevance("What is the capital of France?", "The conference will be held in Lisbon.") == 0.0
     assert relevance("Where will the conference be held?", "We will come back to this point later") == 0.0
+
+
+def test_ocr_drops_stray_glyphs_but_keeps_short_codes():
+    """A lone "O" read off a texture must not become on-screen text that outranks real slides."""
+    import numpy as np
+
+    from longvid.offline.config import IndexSettings
+    from longvid.offline.ocr import OCR_ENGINES, alnum_count
+
+    assert alnum_count("O") == 1 and alnum_count(" | ") == 0 and alnum_count("B-14") == 3
+    s = IndexSettings()
+    reader = OCR_ENGINES.create("rapidocr", min_confidence=s.ocr_min_confidence, max_side=s.ocr_max_side,
+                                min_chars=s.ocr_min_chars)
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (640, 240), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=48)
+    draw.text((30, 20), "Room B14", fill=(0, 0, 0), font=font)
+    draw.text((450, 110), "X", fill=(0, 0, 0), font=font)  # read as "X" when single glyphs are allowed
+    frame = np.asarray(img)
+    texts = [t for t, _ in reader.read(frame)]
+    assert any("B14" in t for t in texts), texts
+    assert "X" not in texts
+    permissive = OCR_ENGINES.create("rapidocr", min_confidence=s.ocr_min_confidence, max_side=s.ocr_max_side,
+                                    min_chars=1)
+    assert "X" in [t for t, _ in permissive.read(frame)]

@@ -32,6 +32,7 @@ class IndexSettings:
     ocr: str = "rapidocr"  # a OCR_ENGINES name, or "none"
     ocr_max_side: int = 960  # frames are downscaled to this longest side before OCR (speed; text stays legible)
     ocr_min_confidence: float = 0.6  # recognised lines below this are dropped
+    ocr_min_chars: int = 2  # lines with fewer letters/digits are dropped (stray one-glyph reads outrank real text)
     ocr_min_gap_s: float = 4.0  # at most one OCR read per this many seconds, except right after a hard cut
     ocr_same_thumb_diff: float = 2.0  # mean abs thumbnail difference (0-255) under which a kept frame is not re-read
     speech: str = "whisper-tiny.en"  # a SPEECH_ENGINES name, or "none"

@@ -68,7 +68,8 @@ class Indexer:
                 from longvid.offline.ocr import OCR_ENGINES
 
                 self.models[kind] = None if s.ocr == "none" else OCR_ENGINES.create(
-                    s.ocr, min_confidence=s.ocr_min_confidence, max_side=s.ocr_max_side
+                    s.ocr, min_confidence=s.ocr_min_confidence, max_side=s.ocr_max_side,
+                    min_chars=s.ocr_min_chars
                 )
             elif kind == "speech":
                 from longvid.offline.speech import SPEECH_ENGINES

@@ -31,13 +31,15 @@ _SAME_TEXT_RATIO = 0.85  # fuzzy ratio above which two reads are the same text (
 
 @OCR_ENGINES.register("rapidocr")
 class RapidOcrReader:
-    def __init__(self, *, min_confidence: float = 0.6, max_side: int = 960) -> None:
+    def __init__(self, *, min_confidence: float, max_side: int, min_chars: int) -> None:
+        """Options come from ``IndexSettings`` (``ocr_*`` fields), where their defaults live."""
         mod = require("rapidocr_onnxruntime", extra="offline", package="rapidocr-onnxruntime")
         # detect at the frame's own scale (the stock setting upscales the short side to 736 px, 3-4x
         # slower), and skip the 180-degree text classifier: video overlays are upright
         self._engine = mod.RapidOCR(det_limit_side_len=max_side, det_limit_type="max", use_cls=False)
         self.min_confidence = min_confidence
         self.max_side = max_side
+        self.min_chars = min_chars
 
     def read(self, frame: np.ndarray) -> list[tuple[str, float]]:
         """Lines of text in an RGB uint8 frame, top to bottom, with their confidence."""
@@ -50,10 +52,15 @@ class RapidOcrReader:
         lines = []
         for box, text, conf in result or []:
             conf = float(conf)
-            if conf >= self.min_confidence and text.strip():
+            if conf >= self.min_confidence and alnum_count(text) >= self.min_chars:
                 lines.append((min(p[1] for p in box), text.strip(), conf))
         lines.sort(key=lambda x: x[0])
         return [(t, c) for _, t, c in lines]
+
+
+def alnum_count(text: str) -> int:
+    """Letters and digits in a read: a stray glyph ("O", "|") has one or none."""
+    return sum(ch.isalnum() for ch in text)
 
 
 def normalise(text: str) -> str:
