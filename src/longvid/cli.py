@@ -48,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    level = logging.WARNING if args.quiet else (logging.INFO if args.verbose < 2 else logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # default: longvid's own INFO lines, other libraries' warnings only; -v: everyone's INFO; -vv: DEBUG
+    root_level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=logging.WARNING if args.quiet else root_level,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.quiet:
+        logging.getLogger("longvid").setLevel(min(root_level, logging.INFO))
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

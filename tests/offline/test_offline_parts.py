@@ -96,3 +96,37 @@ def test_ocr_drops_stray_glyphs_but_keeps_short_codes():
     permissive = OCR_ENGINES.create("rapidocr", min_confidence=s.ocr_min_confidence, max_side=s.ocr_max_side,
                                     min_chars=1)
     assert "X" in [t for t, _ in permissive.read(frame)]
+
+
+def test_hits_on_one_slide_become_one_moment_spanning_it():
+    """Three segments showing the same slide, two of them hits: one Evidence from the slide's first
+    second to its last, with only the hits' words; a different slide stays separate."""
+    import numpy as np
+
+    from longvid.offline.retrieval import screen_run, to_evidence
+    from longvid.offline.store import Segment
+
+    slide = "Results | accuracy rose to 91 percent"
+    segs = [
+        Segment(150.0, 160.0, on_screen="Agenda"),
+        Segment(160.0, 170.0, transcript="our results improved", on_screen=slide,
+                lines=({"start_s": 162.0, "end_s": 165.0, "text": "our results improved", "source": "speech"},)),
+        Segment(170.0, 180.0, transcript="unrelated chatter", on_screen=slide),
+        Segment(180.0, 190.0, on_screen=slide),
+        Segment(195.0, 200.0, on_screen=slide),  # a gap: the slide came back later, another moment
+    ]
+    assert screen_run(segs, 2) == [1, 2, 3]
+    assert screen_run(segs, 0) == [0]
+    assert screen_run(segs, 4) == [4]
+
+    class FakeIndex:
+        def keyframe_path(self, seg):
+            return None
+
+    ev = to_evidence(FakeIndex(), segs[3], 1.0, 0.5, "v.mp4", run=[segs[1], segs[2], segs[3]],
+                     hits=[segs[1], segs[3]])
+    assert (ev.moment.start_s, ev.moment.end_s) == (160.0, 190.0)
+    assert ev.transcript == "our results improved"
+    assert ev.on_screen_text == slide
+    assert [line["text"] for line in ev.extra["lines"]] == ["our results improved"]
+    assert np.isclose(ev.moment.score, 1.0)

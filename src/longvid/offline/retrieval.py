@@ -9,6 +9,11 @@ Design decisions:
   arbitrary segments; empty segments ("nothing said or written") never rank.
 - Results are ``Evidence`` with the segment's span as the moment, its transcript, on-screen text,
   tags and keyframe path; ``extra["lines"]`` keeps each line's own time.
+- Segments are at most a few seconds long, but a slide stays up for as long as it stays up: hits
+  that fall in one unbroken run of segments showing the same on-screen text become one piece of
+  evidence spanning the whole run ("when does the slide appear" is answered by its first second,
+  and the k results are k different moments, not one slide three times). Only the transcripts of
+  segments that ranked are kept, so a slide left up for ten minutes does not flood the context.
 """
 
 from __future__ import annotations
@@ -39,9 +44,34 @@ def hybrid_search(
     for hits in (index.keyword_search(words, max(k * 4, 20)), index.screen_substring_search(words, max(k * 4, 20))):
         for rank, (i, _) in enumerate(hits):
             fused[i] += 1.0 / (config.rrf_k + rank + 1)
-    best = [i for i in np.argsort(-fused)[:k] if fused[i] > 0]
+    ranked = [int(i) for i in np.argsort(-fused) if fused[i] > 0]
     video = index.manifest.get("video", "")
-    return [to_evidence(index, index.segments[i], float(fused[i]), float(cos[i]), video) for i in best]
+    out: list[Evidence] = []
+    covered: set[int] = set()
+    for i in ranked:
+        if len(out) == k:
+            break
+        if i in covered:
+            continue
+        run = screen_run(index.segments, i)
+        covered.update(run)
+        hits = [j for j in run if fused[j] > 0]
+        out.append(to_evidence(index, index.segments[i], float(fused[i]), float(cos[i]), video,
+                               run=[index.segments[j] for j in run], hits=[index.segments[j] for j in hits]))
+    return out
+
+
+def screen_run(segments: list[Segment], i: int) -> list[int]:
+    """Indices of the unbroken run of segments around ``i`` that show the same on-screen text."""
+    text = segments[i].on_screen
+    if not text:
+        return [i]
+    lo = hi = i
+    while lo > 0 and segments[lo - 1].on_screen == text and segments[lo - 1].end_s >= segments[lo].start_s - 0.5:
+        lo -= 1
+    while hi + 1 < len(segments) and segments[hi + 1].on_screen == text and segments[hi + 1].start_s <= segments[hi].end_s + 0.5:
+        hi += 1
+    return list(range(lo, hi + 1))
 
 
 def query_words(query: str) -> list[str]:
@@ -51,12 +81,19 @@ def query_words(query: str) -> list[str]:
     return [w for w in re.findall(r"[a-z0-9]+", query.lower()) if w not in STOPWORDS and len(w) > 1]
 
 
-def to_evidence(index: VideoIndex, seg: Segment, score: float, cosine: float, video: str) -> Evidence:
+def to_evidence(index: VideoIndex, seg: Segment, score: float, cosine: float, video: str, *,
+                run: list[Segment] | None = None, hits: list[Segment] | None = None) -> Evidence:
+    """Evidence for ``seg``; with ``run``, the moment spans the run and ``hits`` give the words."""
+    run, hits = run or [seg], hits or [seg]
+    lines: list[dict] = []
+    for h in hits:
+        lines.extend(line for line in h.lines if line not in lines)
+    lines.sort(key=lambda line: line["start_s"])
     return Evidence(
-        moment=Moment(seg.start_s, seg.end_s, video, score),
-        transcript=seg.transcript,
+        moment=Moment(run[0].start_s, run[-1].end_s, video, score),
+        transcript=" ".join(h.transcript for h in hits if h.transcript),
         on_screen_text=seg.on_screen,
-        tags=seg.tags,
+        tags=tuple(dict.fromkeys(t for h in hits for t in h.tags)),
         keyframe=index.keyframe_path(seg),
-        extra={"lines": list(seg.lines), "cosine": round(cosine, 4)},
+        extra={"lines": lines, "cosine": round(cosine, 4)},
     )
