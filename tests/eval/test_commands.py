@@ -97,3 +97,20 @@ def test_eval_command(tmp_path, capsys):
 def test_eval_command_missing_files_is_a_clear_error(tmp_path, capsys):
     rc = main(["eval", "mlvu", "--root", str(tmp_path), "--engine", "test-letter"])
     assert rc == 1 and "does not download" in capsys.readouterr().err
+
+
+def test_niah_command_needle_kinds(tmp_path, haystack_60s, capsys):
+    haystack, _ = haystack_60s
+    base = ["niah", "--engine", "test-pixel", "--haystack", str(haystack), "--frames", "10", "--depths", "0.5"]
+    rc = main([*base, "--needles", str(tmp_path / "n"), "--generate-needles", "--needle-kinds", "image,text",
+               "--out", str(tmp_path / "out")])
+    assert rc == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert sorted(res["by_needle"]) == ["image0", "text0"]  # no speech, no multi-needle sets
+
+    missing = tmp_path / "never-built.mp4"
+    rc = main(["niah", "--engine", "test-pixel", "--haystack", str(missing), "--build-haystack", "12",
+               "--needles", str(tmp_path / "n2"), "--generate-needles", "--needle-kinds", "smell"])
+    assert rc == 1
+    assert "--needle-kinds 'smell'" in capsys.readouterr().err
+    assert not missing.exists()  # rejected before the haystack was built

@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "multi-needle, multi-hop, multiple choice)",
     )
     p.add_argument(
+        "--needle-kinds",
+        default="image,text,speech",
+        help="with --generate-needles: single-needle kinds to write, from image,text,speech "
+        "(default all); multi-needle, multi-hop and multiple-choice sets are added only with all three",
+    )
+    p.add_argument(
         "--frames", default="200:3000:200", help="haystack lengths in frames: '200,400' or 'a:b:step'"
     )
     p.add_argument("--depths", default="0:1:0.2", help="needle depths in [0,1]: '0,0.5,1' or 'a:b:step'")
@@ -76,8 +82,12 @@ def run(args: argparse.Namespace) -> int:
         run_niah,
         write_generated_needles,
     )
+    from longvid.errors import LongvidError
     from longvid.eval.niah.grid import parse_list
 
+    kinds = tuple(k.strip() for k in args.needle_kinds.split(",") if k.strip())
+    if not kinds or set(kinds) - {"image", "text", "speech"}:  # checked before any haystack is built
+        raise LongvidError(f"--needle-kinds {args.needle_kinds!r}: choose from image, text, speech")
     haystack = Path(args.haystack)
     if not haystack.exists() and args.build_haystack:
         from longvid.eval.haystack import HaystackConfig, build_haystack
@@ -85,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"building a {args.build_haystack:g} s haystack at {haystack} ...")
         build_haystack(haystack, HaystackConfig(duration_s=args.build_haystack))
     if args.generate_needles and not (Path(args.needles) / "dataset.json").exists():
-        write_generated_needles(args.needles, multi=True, multihop=True, choice=True)
+        full = set(kinds) == {"image", "text", "speech"}
+        write_generated_needles(args.needles, kinds=kinds, multi=full, multihop=full, choice=full)
     needle_sets = load_needles(args.needles)
     grid = NiahGrid(frames=parse_list(args.frames, int), depths=parse_list(args.depths, float), fps=args.fps)
     options = {}
