@@ -180,14 +180,7 @@ def test_result_store_resumes_and_refuses_other_settings(tmp_path):
 
 # ----------------------------------------------------------------------------- a real run
 _CARD = np.array([245, 245, 240])
-_COLOURS = {
-    "red": (220, 30, 30),
-    "green": (30, 170, 60),
-    "blue": (40, 70, 220),
-    "yellow": (240, 210, 30),
-    "purple": (140, 50, 180),
-    "orange": (250, 140, 20),
-}
+from longvid.eval.niah.needles import _COLOURS  # noqa: E402  (the palette the needle generator draws with)
 
 
 class PixelEngine:
