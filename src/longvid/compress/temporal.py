@@ -20,13 +20,17 @@ Design decisions:
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 
 from longvid.compress.base import uniform_positions
 from longvid.errors import InvalidFeaturesError
 from longvid.types import FrameFeatures, StageStats
+
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
@@ -90,52 +94,89 @@ def _scores(x: torch.Tensor) -> torch.Tensor:
     return (g / (norms[:, :, None] * norms[:, None, :])).mean(2).float()
 
 
-class TemporalReducer:
+@dataclass(frozen=True)
+class Settled(Generic[P]):
+    """One frame whose window has closed: what the caller pushed with it, and the decision."""
+
+    position: int  # global position among all frames pushed (0, 1, 2, ...)
+    payload: P  # whatever the caller pushed with this frame (pixels, times, ids...), untouched
+    kept: bool  # temporal reduction keeps this frame
+    score: float  # mean cosine similarity within its window (0 for the kept middle frame)
+
+
+class TemporalReducer(Generic[P]):
     """Streaming temporal reduction: ``push`` frames as they arrive, ``finish`` at the end.
 
-    ``push(x)`` returns the kept global positions of every window completed by ``x`` (and their
-    scores); at most ``window_frames - 1`` frames are buffered. The 400-frame guard is global and
-    therefore not applied here (see ``apply_guard``).
+    Each frame may carry a payload (anything: its pixels, its time, its tokens). The reducer holds
+    a frame's features and payload only until its window of ``window_frames`` closes, then hands
+    back every frame of that window, kept or not, as :class:`Settled` records in push order. So no
+    caller keeps a buffer of its own: memory is at most ``window_frames - 1`` pending frames.
+
+    The 400-frame guard is global (it needs the final survivor count) and so is not applied
+    here: see :func:`apply_guard`.
     """
 
     def __init__(self, config: TemporalConfig = TemporalConfig()) -> None:
         self.config = config
-        self._buf: list[torch.Tensor] = []
+        self._feats: list[torch.Tensor] = []
+        self._payloads: list = []
         self._buffered = 0
         self._start = 0  # global position of the first buffered frame
+        self.frames_pushed = 0
+        self.frames_kept = 0
 
-    def push(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def pending(self) -> int:
+        """Frames pushed whose window has not closed yet."""
+        return self._buffered
+
+    def push(self, features: torch.Tensor, payloads: Sequence[P] | None = None) -> list[Settled[P]]:
+        """Add ``(n, ...)`` frame features (and one payload per frame, or None for each);
+        returns the frames of every window this push completed."""
+        n = int(features.shape[0])
+        if payloads is None:
+            payloads = [None] * n
+        elif len(payloads) != n:
+            raise InvalidFeaturesError(f"{len(payloads)} payloads for {n} frames: give one per frame")
+        if n == 0:
+            return []
+        self.frames_pushed += n
         w = self.config.window_frames
-        if self._buffered + x.shape[0] < w:
-            self._buf.append(x)
-            self._buffered += x.shape[0]
-            return torch.empty(0, dtype=torch.long), torch.empty(0)
-        parts = [*self._buf, x]
-        allx = torch.cat(parts) if len(parts) > 1 else x
+        self._feats.append(features)
+        self._payloads.extend(payloads)
+        self._buffered += n
+        if self._buffered < w:
+            return []
+        allx = torch.cat(self._feats) if len(self._feats) > 1 else self._feats[0]
         n_full = (allx.shape[0] // w) * w
-        kept, scores = self._score(allx[:n_full], batched=True)
+        scores = batched_window_scores(allx[:n_full], w, keep_middle=self.config.keep_middle)
         rest = allx[n_full:]
-        self._buf = [rest] if rest.shape[0] else []
+        self._feats = [rest] if rest.shape[0] else []
         self._buffered = rest.shape[0]
-        return kept, scores
+        return self._settle(scores)
 
-    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Score the last, possibly short, window."""
+    def finish(self) -> list[Settled[P]]:
+        """Score the last, possibly short, window and return its frames."""
         if not self._buffered:
-            return torch.empty(0, dtype=torch.long), torch.empty(0)
-        allx = torch.cat(self._buf)
-        self._buf, self._buffered = [], 0
-        return self._score(allx, batched=False)
+            return []
+        allx = torch.cat(self._feats) if len(self._feats) > 1 else self._feats[0]
+        self._feats, self._buffered = [], 0
+        return self._settle(window_scores(allx, keep_middle=self.config.keep_middle))
 
-    def _score(self, x: torch.Tensor, *, batched: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.config
-        if batched:
-            s = batched_window_scores(x, cfg.window_frames, keep_middle=cfg.keep_middle)
-        else:
-            s = window_scores(x, keep_middle=cfg.keep_middle)
-        kept = torch.nonzero(s < cfg.threshold).flatten().cpu() + self._start
-        self._start += x.shape[0]
-        return kept, s.cpu()
+    def _settle(self, scores: torch.Tensor) -> list[Settled[P]]:
+        n = scores.shape[0]
+        keep = (scores < self.config.threshold).cpu().tolist()
+        vals = scores.cpu().tolist()
+        done, self._payloads = self._payloads[:n], self._payloads[n:]
+        out = [Settled(self._start + i, pl, k, v) for i, (pl, k, v) in enumerate(zip(done, keep, vals))]
+        self._start += n
+        self.frames_kept += sum(keep)
+        return out
+
+
+def kept_positions(settled: Sequence[Settled]) -> torch.Tensor:
+    """The global positions of the kept frames among ``settled``, as an int64 tensor."""
+    return torch.tensor([s.position for s in settled if s.kept], dtype=torch.long)
 
 
 def apply_guard(kept: torch.Tensor, max_frames: int | None) -> torch.Tensor:
@@ -167,16 +208,14 @@ def temporal_reduce(
         st = StageStats("temporal", t, t, t * tokens_per_frame, t * tokens_per_frame,
                         time.perf_counter() - t0, f"not applied: {t} frames < budget // {config.budget_divisor}")
         return TemporalResult(torch.arange(t), torch.zeros(t), False, st)
-    red = TemporalReducer(config)
+    red: TemporalReducer[None] = TemporalReducer(config)
     step = max(config.window_frames, chunk_frames // config.window_frames * config.window_frames)
-    kept_parts, score_parts = [], []
+    settled: list[Settled[None]] = []
     for i in range(0, t, step):
-        k, s = red.push(x[i:i + step])
-        kept_parts.append(k)
-        score_parts.append(s)
-    k, s = red.finish()
-    kept = apply_guard(torch.cat([*kept_parts, k]), config.max_frames)
-    scores = torch.cat([*score_parts, s])
+        settled.extend(red.push(x[i:i + step]))
+    settled.extend(red.finish())
+    kept = apply_guard(kept_positions(settled), config.max_frames)
+    scores = torch.tensor([r.score for r in settled], dtype=torch.float32)
     note = f"guard: subsampled to {config.max_frames}" if config.max_frames and kept.numel() == config.max_frames \
         and torch.count_nonzero(scores < config.threshold) > config.max_frames else ""
     st = StageStats("temporal", t, kept.numel(), t * tokens_per_frame, kept.numel() * tokens_per_frame,
