@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from longvid._registry import Registry
-from longvid.errors import MissingDependencyError, require
+from longvid.errors import InvalidFeaturesError, MissingDependencyError, require
+from longvid.registry import Registry
 from longvid.types import FrameBatch, FrameFeatures, Moment, VisualTokens, format_timestamp
 
 
@@ -30,6 +30,54 @@ def test_registry_register_create_list():
         reg.register("a")(lambda: None)
 
 
+def test_registry_imports_builtins_on_first_use(tmp_path, monkeypatch):
+    """A built-in is listed before its module is imported, and imported by its first lookup."""
+    mod = tmp_path / "longvid_test_builtin_widget.py"
+    mod.write_text("from longvid_test_reg import REG\n@REG.register('late')\ndef late(x=0):\n    return ('late', x)\n")
+    (tmp_path / "longvid_test_reg.py").write_text(
+        "from longvid.registry import Registry\n"
+        "REG = Registry('widget', builtins={'late': 'longvid_test_builtin_widget'})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import longvid_test_reg
+
+    assert longvid_test_reg.REG.list() == ["late"]
+    assert "longvid_test_builtin_widget" not in sys.modules
+    assert longvid_test_reg.REG.create("late", x=2) == ("late", 2)
+    assert "longvid_test_builtin_widget" in sys.modules
+
+
+def test_registry_entry_point_groups_are_plural_names(monkeypatch):
+    import longvid.registry as registry
+
+    seen = []
+
+    class EP:
+        name, value = "plug", "pkg:make"
+
+        def load(self):
+            return lambda: "plugged"
+
+    def fake_entry_points(*, group):
+        seen.append(group)
+        return [EP()] if group == "longvid.ocr_engines" else []
+
+    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
+    reg = Registry("ocr", plural="ocr_engines")
+    assert reg.group == "longvid.ocr_engines"
+    assert reg.create("plug") == "plugged" and reg.list() == ["plug"]
+    assert seen == ["longvid.ocr_engines"]
+    assert Registry("compressor").group == "longvid.compressors"
+
+
+def test_every_registry_publishes_the_trio():
+    """Each kind of part has register_x / create_x / list_x, all bound to its one registry."""
+    from longvid import engines
+
+    assert engines.create_engine.__self__ is engines.ENGINES
+    assert engines.register_engine.__self__ is engines.ENGINES
+    assert "offline" in engines.list_engines()
+
+
 def test_require_names_the_extra():
     with pytest.raises(MissingDependencyError, match=r"pip install 'longvid\[fancy\]'"):
         require("no_such_module_longvid_xyz", extra="fancy")
@@ -39,14 +87,16 @@ def test_frame_batch_validates_shapes():
     frames = np.zeros((2, 4, 4, 3), np.uint8)
     ts = np.array([0.0, 1.0])
     FrameBatch(frames, ts, ts, np.arange(2))
-    with pytest.raises(AssertionError):
+    with pytest.raises(InvalidFeaturesError, match=r"invalid FrameBatch: timestamps_s has shape \(1,\) for 2 frames"):
         FrameBatch(frames, ts[:1], ts, np.arange(2))
+    with pytest.raises(InvalidFeaturesError, match="frames must be"):
+        FrameBatch(frames[..., :1], ts, ts, np.arange(2))
 
 
 def test_features_and_tokens_validate_and_count():
     f = FrameFeatures(torch.zeros(3, 4, 8), (2, 2), torch.zeros(3, dtype=torch.float64), torch.arange(3))
     assert len(f) == 3
-    with pytest.raises(AssertionError):
+    with pytest.raises(InvalidFeaturesError, match=r"5 tokens per frame on a \(2, 2\) grid"):
         FrameFeatures(torch.zeros(3, 5, 8), (2, 2), torch.zeros(3), torch.arange(3))
     vt = VisualTokens(
         torch.zeros(5, 8),
@@ -55,6 +105,17 @@ def test_features_and_tokens_validate_and_count():
         torch.tensor([0, 1, -1, 2, 3]),
     )
     assert vt.tokens_per_frame() == {0: 2, 1: 1, 2: 2}
+    with pytest.raises(InvalidFeaturesError, match="cells has shape"):
+        VisualTokens(torch.zeros(2, 8), torch.zeros(2, dtype=torch.long), torch.zeros(2), torch.zeros(3))
+
+
+def test_shape_checks_survive_python_O():
+    """Shape checks are raised errors, not asserts: ``python -O`` keeps them."""
+    code = ("import torch; from longvid.types import FrameFeatures\n"
+            "try:\n    FrameFeatures(torch.zeros(1, 5, 2), (2, 2), torch.zeros(1), torch.zeros(1))\n"
+            "except ValueError as e:\n    print('raised', type(e).__name__)")
+    out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "raised InvalidFeaturesError"
 
 
 @pytest.mark.parametrize(("s", "want"), [(0, "0:00"), (751.4, "12:31"), (3723, "1:02:03"), (-3, "0:00")])

@@ -1,9 +1,9 @@
 """Engines answer questions about videos. One registry for all of them.
 
-An engine is registered with ``@ENGINES.register("name")`` in its own package (the offline
+An engine is registered with ``@register_engine("name")`` in its own package (the offline
 default in ``longvid.offline``, video-LLMs in ``longvid.models``) and created with
-``create_engine(name, **options)``. Registration happens when that package is imported;
-``create_engine`` imports the known packages lazily so that ``import longvid`` stays light.
+``create_engine(name, **options)``. The built-in engines' modules are imported on first use,
+so ``import longvid`` stays light.
 
 Every engine has ``ask(video, question) -> Answer``. Engines that expose logits also have
 ``loglikelihood(video, context, continuation) -> (logprob, is_greedy)``, used by teacher-forced
@@ -12,21 +12,20 @@ scoring (V-NIAH "PPL-based", lmms-eval ``loglikelihood``).
 
 from __future__ import annotations
 
-import importlib
 from typing import Protocol, runtime_checkable
 
-from longvid._registry import Registry
+from longvid.registry import Registry
 from longvid.errors import LongvidError
 from longvid.types import Answer
 
-ENGINES: Registry = Registry("engine")
-
-# engine name -> module that registers it (imported on first use)
-_BUILTIN = {
+ENGINES: Registry = Registry("engine", builtins={
     "offline": "longvid.offline.engine",
     "longvu": "longvid.models.engine",
     "longva": "longvid.models.engine",
-}
+})
+register_engine = ENGINES.register
+create_engine = ENGINES.create
+list_engines = ENGINES.list
 
 
 @runtime_checkable
@@ -48,13 +47,3 @@ def check_question(question: str) -> str:
             "the question is empty: ask something about the video, e.g. \"When does the speaker mention the budget?\""
         )
     return q
-
-
-def create_engine(name: str, /, **options) -> Engine:
-    if name in _BUILTIN and name not in ENGINES._factories:
-        importlib.import_module(_BUILTIN[name])
-    return ENGINES.create(name, **options)
-
-
-def list_engines() -> list[str]:
-    return sorted(set(ENGINES.list()) | set(_BUILTIN))

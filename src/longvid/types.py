@@ -4,8 +4,9 @@ Every result carries timestamps (seconds, presentation time on the video's own c
 any answer can point back at moments of the video. Arrays are numpy for decoded pixels and
 torch for features/tokens; this module imports neither at import time.
 
-Invariants are checked in ``__post_init__`` with plain asserts on shapes: a violated one is a
-bug in longvid, not bad user input (user input is checked with typed errors in each stage).
+Shapes are checked in ``__post_init__`` and a mismatch raises ``InvalidFeaturesError`` (not an
+``assert``, which ``python -O`` strips): results are also built by third-party decoders,
+encoders and compressors, and a wrong shape must stop there, named, not three stages later.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from longvid.errors import InvalidFeaturesError
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
+
+
+def _check(ok: bool, what: str, detail) -> None:
+    """Raise ``InvalidFeaturesError`` naming the result type and the offending shapes."""
+    if not ok:
+        raise InvalidFeaturesError(f"invalid {what}: {detail()}")
 
 
 # ----------------------------------------------------------------------------- video and streams
@@ -87,10 +96,11 @@ class FrameBatch:
 
     def __post_init__(self) -> None:
         b = self.frames.shape[0]
-        assert self.frames.ndim == 4 and self.frames.shape[3] == 3, self.frames.shape
-        assert self.timestamps_s.shape == (b,), (self.timestamps_s.shape, b)
-        assert self.targets_s.shape == (b,), (self.targets_s.shape, b)
-        assert self.indices.shape == (b,), (self.indices.shape, b)
+        _check(self.frames.ndim == 4 and self.frames.shape[3] == 3, "FrameBatch",
+               lambda: f"frames must be (B, H, W, 3) RGB, got {tuple(self.frames.shape)}")
+        for name in ("timestamps_s", "targets_s", "indices"):
+            _check(getattr(self, name).shape == (b,), "FrameBatch",
+                   lambda: f"{name} has shape {getattr(self, name).shape} for {b} frames")
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -108,7 +118,7 @@ class TimedText:
     confidence: float | None = None
 
     def __post_init__(self) -> None:
-        assert self.end_s >= self.start_s, (self.start_s, self.end_s)
+        _check(self.end_s >= self.start_s, "TimedText", lambda: f"ends at {self.end_s} s before it starts ({self.start_s} s)")
 
 
 @dataclass(frozen=True)
@@ -136,9 +146,10 @@ class FrameFeatures:
 
     def __post_init__(self) -> None:
         t, n, _ = self.features.shape
-        assert n == self.grid[0] * self.grid[1], (n, self.grid)
-        assert tuple(self.timestamps_s.shape) == (t,), (self.timestamps_s.shape, t)
-        assert tuple(self.frame_indices.shape) == (t,), (self.frame_indices.shape, t)
+        _check(n == self.grid[0] * self.grid[1], "FrameFeatures", lambda: f"{n} tokens per frame on a {self.grid} grid")
+        for name in ("timestamps_s", "frame_indices"):
+            _check(tuple(getattr(self, name).shape) == (t,), "FrameFeatures",
+                   lambda: f"{name} has shape {tuple(getattr(self, name).shape)} for {t} frames")
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
@@ -178,11 +189,13 @@ class VisualTokens:
 
     def __post_init__(self) -> None:
         m = self.tokens.shape[0]
-        assert self.tokens.ndim == 2, self.tokens.shape
+        _check(self.tokens.ndim == 2, "VisualTokens", lambda: f"tokens must be (M, D), got {tuple(self.tokens.shape)}")
         for name in ("frame_indices", "timestamps_s", "cells"):
-            assert tuple(getattr(self, name).shape) == (m,), (name, getattr(self, name).shape, m)
+            _check(tuple(getattr(self, name).shape) == (m,), "VisualTokens",
+                   lambda: f"{name} has shape {tuple(getattr(self, name).shape)} for {m} tokens")
         if self.cell_grids is not None:
-            assert tuple(self.cell_grids.shape) == (m, 2), (self.cell_grids.shape, m)
+            _check(tuple(self.cell_grids.shape) == (m, 2), "VisualTokens",
+                   lambda: f"cell_grids has shape {tuple(self.cell_grids.shape)} for {m} tokens")
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])

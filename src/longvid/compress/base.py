@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 import torch.nn.functional as F
 
-from longvid._registry import Registry
+from longvid.registry import Registry
 from longvid.errors import BudgetError, InvalidFeaturesError
 from longvid.types import FrameFeatures, StageStats, VisualTokens
 

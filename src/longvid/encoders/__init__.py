@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-from longvid._registry import Registry
+from longvid.registry import Registry
 
 ENCODERS: Registry = Registry("encoder")
 

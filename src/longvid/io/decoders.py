@@ -41,7 +41,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from longvid._registry import Registry
+from longvid.registry import Registry
 from longvid.errors import CorruptVideoError
 from longvid.io.probe import open_input, video_stream
 

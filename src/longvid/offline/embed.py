@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from longvid._registry import Registry
+from longvid.registry import Registry
 from longvid.errors import ModelLoadError, require
 
 TEXT_EMBEDDERS: Registry = Registry("text_embedder")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from longvid._registry import Registry
+from longvid.registry import Registry
 from longvid.errors import ModelLoadError, require
 from longvid.offline.cache import atomic_path, cache_root
 

@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from longvid._registry import Registry
+from longvid.registry import Registry
 from longvid.errors import require
 from longvid.types import TimedText
 

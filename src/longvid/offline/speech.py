@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from longvid._registry import Registry
+from longvid.registry import Registry
 from longvid.errors import ModelLoadError, require
 from longvid.types import AudioClip, TimedText
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from longvid._registry import Registry
+from longvid.registry import Registry
 from longvid.errors import LongvidError
 from longvid.eval.scoring import LETTERS, extract_choice_letter, format_options
 
