@@ -15,10 +15,12 @@ fi
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[${EXTRAS}]"
 
-# System tools: espeak-ng speaks test phrases, ffmpeg is the benchmark's reference decoder.
+# System tools: espeak-ng speaks test phrases, ffmpeg is the benchmark's reference decoder,
+# chromium runs the web page's browser test (Playwright drives it; it downloads no browser).
 need=()
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

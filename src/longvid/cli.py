@@ -21,8 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("longvid.commands.index", "index videos (a file or a folder) for later questions"),
     "niah": ("longvid.commands.niah", "run the V-NIAH needle-in-a-haystack benchmark"),
     "eval": ("longvid.commands.eval", "evaluate on a long-video benchmark from local files"),
+    "serve": ("longvid.commands.serve", "serve an OpenAI-compatible API and a web page to index and ask"),
 }
-
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
