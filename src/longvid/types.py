@@ -100,7 +100,7 @@ class FrameBatch:
                lambda: f"frames must be (B, H, W, 3) RGB, got {tuple(self.frames.shape)}")
         for name in ("timestamps_s", "targets_s", "indices"):
             _check(getattr(self, name).shape == (b,), "FrameBatch",
-                   lambda: f"{name} has shape {getattr(self, name).shape} for {b} frames")
+                   lambda name=name: f"{name} has shape {getattr(self, name).shape} for {b} frames")
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -149,7 +149,7 @@ class FrameFeatures:
         _check(n == self.grid[0] * self.grid[1], "FrameFeatures", lambda: f"{n} tokens per frame on a {self.grid} grid")
         for name in ("timestamps_s", "frame_indices"):
             _check(tuple(getattr(self, name).shape) == (t,), "FrameFeatures",
-                   lambda: f"{name} has shape {tuple(getattr(self, name).shape)} for {t} frames")
+                   lambda name=name: f"{name} has shape {tuple(getattr(self, name).shape)} for {t} frames")
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
@@ -192,7 +192,7 @@ class VisualTokens:
         _check(self.tokens.ndim == 2, "VisualTokens", lambda: f"tokens must be (M, D), got {tuple(self.tokens.shape)}")
         for name in ("frame_indices", "timestamps_s", "cells"):
             _check(tuple(getattr(self, name).shape) == (m,), "VisualTokens",
-                   lambda: f"{name} has shape {tuple(getattr(self, name).shape)} for {m} tokens")
+                   lambda name=name: f"{name} has shape {tuple(getattr(self, name).shape)} for {m} tokens")
         if self.cell_grids is not None:
             _check(tuple(self.cell_grids.shape) == (m, 2), "VisualTokens",
                    lambda: f"cell_grids has shape {tuple(self.cell_grids.shape)} for {m} tokens")

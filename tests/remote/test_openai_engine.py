@@ -20,13 +20,13 @@ pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from fastapi import FastAPI, Request  # noqa: E402  (module level: FastAPI resolves the annotations here)
-from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from longvid.engines import create_engine  # noqa: E402
-from longvid.remote import RemoteConfig, select_frames  # noqa: E402
-from longvid.remote.engine import RemoteServerError  # noqa: E402
-from longvid.remote.request import build_messages, cited_frames, cited_times  # noqa: E402
+from longvid.engines import create_engine
+from longvid.remote import RemoteConfig, select_frames
+from longvid.remote.engine import RemoteServerError
+from longvid.remote.request import build_messages, cited_frames, cited_times
 
 SCENES = [(0.0, (200, 30, 30), "red"), (8.0, (30, 200, 30), "green"), (16.0, (30, 30, 200), "blue")]
 
