@@ -18,7 +18,7 @@ from longvid.io.audio import AudioConfig, NoAudioStreamError, iter_audio, read_a
 from longvid.io.decoders import DECODERS, Decoder
 from longvid.io.probe import probe
 from longvid.io.sampling import SamplingConfig, plan_targets, sample_frames
-from longvid.io.scenes import SceneConfig, SceneTracker, scene_changes
+from longvid.io.scenes import SceneConfig, SceneTracker, is_cut, scene_changes, thumbnail, thumbnail_difference
 from longvid.io.subtitles import read_subtitles
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "SamplingConfig",
     "SceneConfig",
     "SceneTracker",
+    "is_cut",
     "iter_audio",
     "plan_targets",
     "probe",
@@ -36,4 +37,6 @@ __all__ = [
     "read_subtitles",
     "sample_frames",
     "scene_changes",
+    "thumbnail",
+    "thumbnail_difference",
 ]
