@@ -17,12 +17,13 @@ Importing this package imports neither PyAV nor numpy; they load on first use.
 from longvid.io.audio import AudioConfig, NoAudioStreamError, iter_audio, read_audio
 from longvid.io.decoders import DECODERS, Decoder
 from longvid.io.probe import probe
-from longvid.io.sampling import SamplingConfig, plan_targets, sample_frames
+from longvid.io.sampling import DEFAULT_FPS, SamplingConfig, plan_targets, sample_frames
 from longvid.io.scenes import SceneConfig, SceneTracker, is_cut, scene_changes, thumbnail, thumbnail_difference
 from longvid.io.subtitles import read_subtitles
 
 __all__ = [
     "DECODERS",
+    "DEFAULT_FPS",
     "AudioConfig",
     "NoAudioStreamError",
     "Decoder",
