@@ -19,9 +19,14 @@ from longvid.io import DECODERS, DEFAULT_FPS, SamplingConfig, plan_targets, prob
 from longvid.io.geometry import plan_geometry
 
 
-def decode_options(cfg: SamplingConfig) -> dict:
-    """The options a decoder takes, as sample_frames() passes them."""
-    return {"seek_threshold_s": cfg.seek_threshold_s, "on_truncated": cfg.on_truncated}
+def run_decoder(info, cfg: SamplingConfig, name: str = "pyav-exact"):
+    """(decoder, its output) for ``cfg``'s plan on native-size frames, as sample_frames() calls it."""
+    targets = plan_targets(info, cfg)
+    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
+    dec = DECODERS.create(name)
+    out = list(dec.frames(info, targets, geometry, seek_threshold_s=cfg.seek_threshold_s,
+                          on_truncated=cfg.on_truncated))
+    return dec, targets, out
 
 
 def collect(path, cfg, **kw):
@@ -105,10 +110,7 @@ def test_sparse_targets_seek_instead_of_decoding_everything(media):
     path = media("long.mp4", duration_s=120.0, fps=5, size=(64, 48), gop=25)
     info = probe(path)
     cfg = SamplingConfig(num_frames=6, resize="none")
-    targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
-    dec = DECODERS.create("pyav-exact")
-    out = list(dec.frames(info, targets, geometry, **decode_options(cfg)))
+    dec, targets, out = run_decoder(info, cfg)
     assert [read_code(a) for a, _, _ in out] == [on_screen(np.arange(600) / 5, t) for t in targets]
     assert dec.stats.seeks >= 4
     assert dec.stats.decoded < 0.25 * 600  # a few GOPs, not the whole video
@@ -133,10 +135,8 @@ def test_every_registered_decoder(sample_video):
     """Contract: one frame per target, in order, each with its real timestamp."""
     info = probe(sample_video)
     cfg = SamplingConfig(fps=2.0, resize="none")
-    targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
     for name in DECODERS.list():
-        out = list(DECODERS.create(name).frames(info, targets, geometry, **decode_options(cfg)))
+        _, targets, out = run_decoder(info, cfg, name)
         assert [i for _, _, i in out] == list(range(len(targets))), name
         for arr, t_real, _ in out:
             assert arr.shape == (96, 128, 3) and t_real == pytest.approx(read_code(arr) / 10, abs=1e-3), name
@@ -374,10 +374,7 @@ def test_exact_mode_repairs_a_skipped_frame_on_screen(media):
                  options={"x264-params": "bframes=2:b-pyramid=none:b-adapt=0:scenecut=0"})
     info = probe(path)
     cfg = SamplingConfig(fps=1.0, resize="none")
-    targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
-    dec = DECODERS.create("pyav-exact")
-    out = list(dec.frames(info, targets, geometry, **decode_options(cfg)))
+    dec, targets, out = run_decoder(info, cfg)
     want = [on_screen(np.asarray(times), t) for t in targets]
     assert [read_code(a) for a, _, _ in out] == want
     assert [t for _, t, _ in out] == pytest.approx([times[k] for k in want], abs=1e-3)
@@ -392,10 +389,7 @@ def test_no_pointless_seeks_inside_a_long_gop(media):
     info = probe(path)
     assert not info.is_variable_fps
     cfg = SamplingConfig(fps=0.1, resize="none")
-    targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
-    dec = DECODERS.create("pyav-exact")
-    out = list(dec.frames(info, targets, geometry, **decode_options(cfg)))
+    dec, targets, out = run_decoder(info, cfg)
     assert [read_code(a) for a, _, _ in out] == [on_screen(np.arange(300) / 5, t) for t in targets]
     assert dec.stats.seeks <= 2  # into the GOPs at 20 s and 40 s, never back into the current one
     assert dec.stats.decoded <= 300
@@ -422,10 +416,7 @@ def test_exact_mode_stops_skipping_when_frames_are_sparse(media):
                  options={"x264-params": "bframes=2:b-pyramid=none:b-adapt=0:scenecut=0"})
     info = probe(path)
     cfg = SamplingConfig(fps=1.0, resize="none")
-    targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
-    dec = DECODERS.create("pyav-exact")
-    out = list(dec.frames(info, targets, geometry, **decode_options(cfg)))
+    dec, targets, out = run_decoder(info, cfg)
     assert [read_code(a) for a, _, _ in out] == [on_screen(np.asarray(times), t) for t in targets]
     # 4 repairs switch skipping off; frames already skipped in flight may cost one or two more
     assert 1 <= dec.stats.repairs <= 6 < len(targets) // 2
