@@ -3,11 +3,16 @@
 Public API::
 
     info = probe(path)                                   # VideoInfo, or a typed VideoError
-    for batch in sample_frames(path, SamplingConfig(fps=1.0, size=384)):  # FrameBatch stream
+    for batch in sample_frames(path, SamplingConfig(size=384)):  # FrameBatch stream, DEFAULT_FPS
         ...
     clip = read_audio(path)                              # 16 kHz mono float32 AudioClip
     for clip in iter_audio(path, chunk_s=30.0): ...      # the same, streamed
     cues = read_subtitles(path)                          # embedded text streams + sidecar files
+    thumbs = thumbnail(frames)                           # (..., H, W, 3) uint8 -> (..., 36, 64) float32 grey
+    is_cut(prev_thumb, thumb, SceneConfig(threshold=12.0))  # the one thumbnail cut detector
+
+``DEFAULT_FPS`` (1.0) is the one default sampling rate; other stages import it. The methods, the
+defaults and where they come from are described in docs/io.md.
 
 Decoders are pluggable through ``DECODERS`` (entry-point group ``longvid.decoders``). PyAV is the
 default backend; see ``longvid.io.decoders`` for why, and ``bench/decode.py`` for the numbers.
