@@ -85,7 +85,7 @@ def _longvid(video: str, mode: str, num_frames: int | None = None) -> list[float
 
 def _decord(video: str) -> list[float]:
     import numpy as np
-    from decord import VideoReader, cpu  # one frame per second by index, as the released LongVU/LongVA code reads
+    from decord import VideoReader, cpu  # one frame a second by index, as the released LongVU/LongVA code
 
     vr = VideoReader(video, ctx=cpu(0), num_threads=1)
     fps = float(vr.get_avg_fps())

@@ -23,7 +23,14 @@ from longvid.io.audio import AudioConfig, NoAudioStreamError, iter_audio, read_a
 from longvid.io.decoders import DECODERS, Decoder
 from longvid.io.probe import probe
 from longvid.io.sampling import DEFAULT_FPS, SamplingConfig, plan_targets, sample_frames
-from longvid.io.scenes import SceneConfig, SceneTracker, is_cut, scene_changes, thumbnail, thumbnail_difference
+from longvid.io.scenes import (
+    SceneConfig,
+    SceneTracker,
+    is_cut,
+    scene_changes,
+    thumbnail,
+    thumbnail_difference,
+)
 from longvid.io.subtitles import read_subtitles
 
 __all__ = [

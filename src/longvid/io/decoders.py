@@ -46,7 +46,7 @@ import bisect
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from longvid._registry import Registry
 from longvid.errors import CorruptVideoError
@@ -115,7 +115,7 @@ class DecodeStats:
 class _ModeRules:
     """What a decode mode does differently; one instance per mode, see ``_RULES``."""
 
-    codec_skip: str  # FFmpeg's skip_frame for the whole run: DEFAULT, NONREF or NONKEY
+    codec_skip: Literal["DEFAULT", "NONREF", "NONKEY"]  # FFmpeg's skip_frame for the whole run
     threads: bool  # FFmpeg frame+slice threads (they make keyframe-only decoding ~3x slower)
     nearest: bool  # answer with the nearest decoded frame (fast modes), not the one on screen
     skip_far: bool  # skip non-reference packets far from every target (exact mode; repaired)
@@ -166,7 +166,9 @@ class _SeekState:
         return self.tries < _MAX_SEEK_TRIES
 
 
-def _report_truncated(info: VideoInfo, on_truncated: OnTruncated, reached_s: float | None, missing: int, why: str):
+def _report_truncated(
+    info: VideoInfo, on_truncated: OnTruncated, reached_s: float | None, missing: int, why: str
+) -> None:
     if reached_s is None:
         raise CorruptVideoError(
             f"{info.path!r}: no frame could be decoded ({why}); the file is damaged: re-download or re-encode it"
@@ -246,10 +248,9 @@ class _DecodeRun:
         self.tol_end = max(3 * self.frame_s, 1.0)  # targets this close after the last frame are still inside
         self.expected_end = info.start_s + info.duration_s
         self.packets = _PacketState()
-        first = self.targets[0]
         self.seek = _SeekState()
-        if first - info.start_s > seek_threshold_s:
-            self.seek.ahead(first, 0)
+        if self.targets and self.targets[0] - info.start_s > seek_threshold_s:
+            self.seek.ahead(self.targets[0], 0)  # the first target is far in: seek straight to it
         self.i = 0  # next target to answer
         self.prev: _Frame | None = None  # last decoded frame not yet passed
         self._keyframes: list[float] | None = None  # keyframe times from the index, read on first need
@@ -265,8 +266,9 @@ class _DecodeRun:
             if self.i >= n:
                 break
             # End of file (or a decode error) right after a seek: it landed too late, back off.
-            if after_seek and self.prev is None and self.seek.may_retry() and self.packets.error is None \
-                    and self.seek.can_seek:
+            seek = self.seek
+            landed_late = after_seek and self.prev is None
+            if landed_late and seek.may_retry() and self.packets.error is None and seek.can_seek:
                 self.seek.retry(self.targets[self.i])
                 continue
             yield from self._answer_tail()
@@ -302,7 +304,8 @@ class _DecodeRun:
         for frame in self._decoded_frames():
             self.stats.decoded += 1
             cur = _Frame(frame, self._frame_time(frame))
-            if after_seek and self.prev is None and cur.time > targets[self.i] + EPS_S and self.seek.may_retry():
+            landed_late = after_seek and self.prev is None and cur.time > targets[self.i] + EPS_S
+            if landed_late and self.seek.may_retry():
                 self.seek.retry(targets[self.i])  # landed after the target: seek further back
                 return True
             if self._frames_lost_before(cur):
@@ -375,7 +378,7 @@ class _DecodeRun:
         return prev
 
     def _answer(self, chosen: _Frame, i: int) -> DecodedFrame:
-        """Convert the chosen frame; in exact mode, repair it if a skipped frame was on screen at the target."""
+        """Convert the chosen frame; in exact mode, repair it if a skipped frame was on screen at target i."""
         t = self.targets[i]
         skipped = self.packets.skipped
         if self.mode == "exact" and skipped:
@@ -387,7 +390,8 @@ class _DecodeRun:
                 self.stats.repairs += 1
                 if self.stats.repairs >= _MAX_REPAIRS:
                     # Frame times are far sparser than the stated rate: stop skipping altogether.
-                    logger.info("%s: frames are sparser than %.3f fps; decoding every frame", self.info.path, self.info.fps)
+                    logger.info("%s: frames are sparser than %.3f fps; decoding every frame",
+                                self.info.path, self.info.fps)
                     self.skip_now = False
                 arr, pts = exact_frame_at(self.info, t, self.geometry)
                 return arr, pts, i

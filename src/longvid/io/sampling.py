@@ -62,7 +62,9 @@ MAX_FPS = 240.0  # no common video is faster; higher rates only duplicate frames
 MAX_NUM_FRAMES = 100_000  # ~28 hours at 1 fps; beyond this a caller wants a rate, not a count
 MAX_SIZE = 8192  # output side in pixels
 MAX_BATCH = 4096
-DEFAULT_FPS = 1.0  # samples per second when neither fps nor num_frames is given: LongVU's and LongVA's demos sample at 1 fps
+# Samples per second when neither fps nor num_frames is given: LongVU's and LongVA's demos sample at
+# 1 fps. The one place this default lives; other stages import it.
+DEFAULT_FPS = 1.0
 
 
 @dataclass(frozen=True)
