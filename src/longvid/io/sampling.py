@@ -5,11 +5,18 @@ Design decisions:
   any decoding. A decoder's only job is "for each target, the frame on screen at it" (exact mode)
   or a nearby frame whose real time is reported (fast modes). Targets and real timestamps both
   travel in every ``FrameBatch``, so nothing downstream has to trust a frame index.
-- By rate (``fps``): targets ``start, start + 1/fps, ...`` while inside the video, the seeds'
-  1 frame per second convention. By count (``num_frames``): ``N`` times spread evenly from the
-  first to the last frame, including both ends, as LongVA/Video-XL do with
-  ``linspace(0, n_frames - 1, N)``. ``max_frames`` caps a rate plan by switching to an even
+- By rate (``fps``): targets ``start, start + 1/fps, ...`` while inside the video; the default
+  is ``DEFAULT_FPS`` = 1 frame per second, the rate LongVU's and LongVA's demos sample at (the
+  one place this default lives: other stages import it). By count (``num_frames``): ``N`` times
+  spread evenly from the first to the last frame, including both ends, as LongVA/Video-XL do
+  with ``linspace(0, n_frames - 1, N)``. ``max_frames`` caps a rate plan by switching to an even
   spread of ``max_frames`` over the whole video (never by cutting the end off).
+- ``fps`` and ``num_frames`` are exclusive. ``fps=None`` (the default) means "``DEFAULT_FPS``
+  unless ``num_frames`` is given", so ``SamplingConfig(num_frames=8)`` is a count plan while
+  ``SamplingConfig(fps=1.0, num_frames=8)`` (any explicit rate next to a count) is an error,
+  never a silent choice. After construction ``fps`` holds the rate in use (``None`` for a count
+  plan): ``SamplingConfig().fps == 1.0``. To turn a rate config into a count one with
+  ``dataclasses.replace``, pass ``fps=None`` too.
 - ``start_s``/``end_s`` restrict decoding to a time window of the same plan: times and
   ``indices`` are those of the whole plan, so a resumed run continues one that was cut off,
   and exact mode seeks straight to the window.
@@ -18,6 +25,9 @@ Design decisions:
 - A video shorter than one sample interval still gives its first frame (``on_short="first"``,
   logged), because a 0.4 s clip sampled at 1 fps has a meaningful frame at 0 s; set
   ``on_short="error"`` to get ``VideoTooShortError`` instead. Zero duration is always an error.
+- String options are ``Literal`` types (``longvid.io.options``), checked on construction with an
+  error that names the allowed values; a decoder gets only the options it acts on, keyword-only
+  (this module imports ``decoders``, never the reverse).
 - A file that ends early (truncated) yields the frames it has and logs a warning saying how far
   it got (``on_truncated="warn"``); ``on_truncated="error"`` raises ``CorruptVideoError`` after
   the readable frames instead. A file with no decodable frame at all always raises.
@@ -30,10 +40,12 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from longvid.errors import InvalidSamplingError, VideoTooShortError
-from longvid.io.geometry import ResizeMode, plan_geometry
+from longvid.io.decoders import DECODERS
+from longvid.io.geometry import plan_geometry
+from longvid.io.options import DecodeMode, OnShort, OnTruncated, ResizeMode, check_choice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,7 +54,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SamplingMode = Literal["exact", "nonref", "keyframes"]
+SamplingMode = DecodeMode  # the sampling modes are the decode modes
 ProgressFn = Callable[[float, float], None]
 
 # Limits that make a request absurd rather than merely large.
@@ -50,14 +62,16 @@ MAX_FPS = 240.0  # no common video is faster; higher rates only duplicate frames
 MAX_NUM_FRAMES = 100_000  # ~28 hours at 1 fps; beyond this a caller wants a rate, not a count
 MAX_SIZE = 8192  # output side in pixels
 MAX_BATCH = 4096
-_DEFAULT_FPS = 1.0  # the seeds' rate; SamplingConfig.fps's default
+# Samples per second when neither fps nor num_frames is given: LongVU's and LongVA's demos sample at
+# 1 fps. The one place this default lives; other stages import it.
+DEFAULT_FPS = 1.0
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """What to sample and how. Give ``fps`` or ``num_frames`` (not both)."""
+    """What to sample and how. Give ``fps`` or ``num_frames`` (not both); neither means ``DEFAULT_FPS``."""
 
-    fps: float | None = _DEFAULT_FPS  # samples per second of video (the seeds' default); None with num_frames
+    fps: float | None = None  # samples per second of video; None = DEFAULT_FPS unless num_frames (then None)
     num_frames: int | None = None  # N frames spread evenly from first to last frame (LongVA, Video-XL)
     max_frames: int | None = None  # cap for a rate plan: above it, spread max_frames evenly instead
     mode: SamplingMode = "exact"  # exact: frame on screen at each target; nonref/keyframes: faster, near
@@ -67,19 +81,21 @@ class SamplingConfig:
     batch_size: int = 16  # frames per FrameBatch: bounds memory
     decoder: str | None = None  # a DECODERS name; None = the default for ``mode``
     seek_threshold_s: float = 5.0  # exact mode seeks when the next target is this far ahead (73 ms/seek)
-    on_short: Literal["first", "error"] = "first"  # video shorter than one interval: first frame or error
-    on_truncated: Literal["warn", "error"] = "warn"  # file ends early: keep what was read, or raise
+    on_short: OnShort = "first"  # video shorter than one interval: first frame or error
+    on_truncated: OnTruncated = "warn"  # file ends early: keep what was read, or raise
     start_s: float | None = None  # decode only targets at or after this video time (resume, clips)
     end_s: float | None = None  # ... and before this one; the plan (times, indices) stays the full one
 
     def __post_init__(self) -> None:
         fps, n = self.fps, self.num_frames
-        if n is not None and fps == _DEFAULT_FPS:
-            # num_frames given next to the default fps: the caller means "by count".
-            object.__setattr__(self, "fps", None)
-            fps = None
-        if (fps is None) == (n is None):
-            raise InvalidSamplingError("give exactly one of fps= (samples per second) or num_frames= (a count)")
+        if fps is not None and n is not None:
+            raise InvalidSamplingError(
+                f"fps={fps!r} and num_frames={n!r} were both given: give exactly one of fps= (samples per "
+                "second) or num_frames= (a count); with dataclasses.replace, pass fps=None next to num_frames"
+            )
+        if fps is None and n is None:
+            fps = DEFAULT_FPS
+            object.__setattr__(self, "fps", fps)
         if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
             raise InvalidSamplingError(f"fps={fps!r} is out of range: use 0 < fps <= {MAX_FPS:g} (e.g. 1.0 or 0.5)")
         if n is not None and not (isinstance(n, int) and 1 <= n <= MAX_NUM_FRAMES):
@@ -90,10 +106,10 @@ class SamplingConfig:
             raise InvalidSamplingError(
                 f"max_frames={self.max_frames!r} is out of range: use None or an integer 1..{MAX_NUM_FRAMES}"
             )
-        if self.mode not in ("exact", "nonref", "keyframes"):
-            raise InvalidSamplingError(f"mode={self.mode!r} is unknown: use 'exact', 'nonref' or 'keyframes'")
-        if self.resize not in ("pad", "crop", "stretch", "none"):
-            raise InvalidSamplingError(f"resize={self.resize!r} is unknown: use 'pad', 'crop', 'stretch' or 'none'")
+        check_choice("mode", self.mode, SamplingMode)
+        check_choice("resize", self.resize, ResizeMode)
+        check_choice("on_short", self.on_short, OnShort)
+        check_choice("on_truncated", self.on_truncated, OnTruncated)
         if self.size is not None and not (isinstance(self.size, int) and 1 <= self.size <= MAX_SIZE):
             raise InvalidSamplingError(f"size={self.size!r} is out of range: use None or an integer 1..{MAX_SIZE}")
         if self.size is not None and self.resize == "none":
@@ -112,7 +128,7 @@ class SamplingConfig:
             raise InvalidSamplingError(f"pad_rgb={self.pad_rgb!r}: use three integers 0..255")
 
 
-DEFAULT_DECODER: dict[str, str] = {"exact": "pyav-exact", "nonref": "pyav-nonref", "keyframes": "pyav-keyframes"}
+DEFAULT_DECODER: dict[SamplingMode, str] = {"exact": "pyav-exact", "nonref": "pyav-nonref", "keyframes": "pyav-keyframes"}
 
 
 def plan_targets(info: VideoInfo, cfg: SamplingConfig) -> np.ndarray:
@@ -143,7 +159,7 @@ def plan_targets(info: VideoInfo, cfg: SamplingConfig) -> np.ndarray:
             return np.linspace(start, last, cfg.max_frames)
         return start + np.arange(count, dtype=np.float64) / cfg.fps
     n = cfg.num_frames
-    assert n is not None
+    assert n is not None  # internal invariant: SamplingConfig holds exactly one of fps and num_frames
     if info.num_frames and n > info.num_frames:
         raise InvalidSamplingError(
             f"num_frames={n} is more than the video has ({info.num_frames} frames): use 1..{info.num_frames}"
@@ -169,7 +185,6 @@ def sample_frames(
     """
     import numpy as np
 
-    from longvid.io.decoders import DECODERS
     from longvid.io.probe import probe
 
     cfg = cfg or SamplingConfig()
@@ -189,7 +204,10 @@ def sample_frames(
     logger.debug("sampling %d targets from %s with %s", len(window), info.path, type(decoder).__name__)
     if not len(window):
         return iter(())
-    return _batched(decoder.frames(info, window, geometry, cfg), window, first, cfg, info, progress)
+    frames = decoder.frames(
+        info, window, geometry, seek_threshold_s=cfg.seek_threshold_s, on_truncated=cfg.on_truncated
+    )
+    return _batched(frames, window, first, cfg, info, progress)
 
 
 def _batched(frames, targets, first: int, cfg: SamplingConfig, info: VideoInfo, progress: ProgressFn | None):
