@@ -63,10 +63,19 @@ def test_longvu_tight_budget_runs_every_stage(longvu_dir, short_video):
     r = eng.run(str(short_video), "what color is the square?")
     assert r.budget == 300 - r.text_tokens - 16
     assert 0 < len(r.visual_tokens) <= r.budget
-    temporal = r.visual_tokens.stats[0]
+    vt = r.visual_tokens
+    temporal, mixed, stc = vt.stats  # each of LongVU's three stages ran, in order
     assert temporal.stage == "temporal" and "not applied" not in temporal.note
-    assert temporal.frames_in == 12
-    check_provenance(r.visual_tokens, sampled_times(short_video, 1.0))
+    assert temporal.frames_in == 12 and temporal.tokens_out == temporal.frames_out * 144
+    # stage 2: even all frames at 8x8 exceed the budget, so every survivor goes low
+    assert mixed.stage == "mixed_resolution" and mixed.frames_in == temporal.frames_out
+    assert mixed.tokens_out == mixed.frames_in * 64 > r.budget
+    # stage 3: spatial token compression brings them under the budget, newlines added after it
+    assert stc.stage == "stc" and stc.tokens_in == mixed.tokens_out and stc.tokens_out < stc.tokens_in
+    cells = vt.cells >= 0
+    assert int(cells.sum()) == stc.tokens_out
+    assert {tuple(g) for g in vt.cell_grids[cells].tolist()} == {(8, 8)}
+    check_provenance(vt, sampled_times(short_video, 1.0))
 
 
 def test_longva_end_to_end(longva_dir, short_video):
