@@ -81,10 +81,11 @@ class ModelFamily(ABC):
     name: ClassVar[str]
     model_types: ClassVar[tuple[str, ...]]  # config.json model_type values this family reads
     default_checkpoint: ClassVar[str]  # the hub id its engine loads when none is given
+    config_class: ClassVar[type]  # its typed config, with ``from_dict(raw, where=...)``
 
-    @abstractmethod
     def parse_config(self, raw: dict, *, where: str = "config.json") -> Any:
         """The family's typed, validated config; a bad or unsupported key is a ModelLoadError."""
+        return self.config_class.from_dict(raw, where=where)
 
     @abstractmethod
     def checkpoint(self, config) -> CheckpointSpec:

@@ -9,10 +9,8 @@ from longvid.models.longva.config import LLM_FAMILIES, LongVAConfig
 @register_family("longva")
 class LongVAFamily(ModelFamily):
     model_types = tuple(LLM_FAMILIES)
+    config_class = LongVAConfig
     default_checkpoint = "lmms-lab/LongVA-7B"
-
-    def parse_config(self, raw: dict, *, where: str = "config.json") -> LongVAConfig:
-        return LongVAConfig.from_dict(raw, where=where)
 
     def checkpoint(self, config: LongVAConfig) -> CheckpointSpec:
         return CheckpointSpec(llm=config.llm, towers=(config.tower(),), connector_prefix="model.")

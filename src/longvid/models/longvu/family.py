@@ -9,10 +9,8 @@ from longvid.models.longvu.config import LLM_FAMILIES, TOWER_PREFIX, LongVUConfi
 @register_family("longvu")
 class LongVUFamily(ModelFamily):
     model_types = tuple(LLM_FAMILIES)
+    config_class = LongVUConfig
     default_checkpoint = "Vision-CAIR/LongVU_Qwen2_7B"
-
-    def parse_config(self, raw: dict, *, where: str = "config.json") -> LongVUConfig:
-        return LongVUConfig.from_dict(raw, where=where)
 
     def checkpoint(self, config: LongVUConfig) -> CheckpointSpec:
         # the released checkpoints carry no tower; anything under the aux-list prefix is a tower's
