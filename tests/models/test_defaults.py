@@ -28,6 +28,7 @@ def test_lowres_token_of_the_config_reaches_the_compressor(longvu_low6, short_vi
                       generation=GenerationConfig(max_new_tokens=1, do_sample=False))
     m = eng.model
     assert m.config.lowres_token == 6 and m.default_compressor().mixed_resolution.low_grid == (6, 6)
+    assert m.temporal_config().budget_divisor == 36  # T >= budget // (tokens of a low frame)
     r = eng.run(str(short_video), "what color is the square?")
     vt = r.visual_tokens
     assert len(vt) <= r.budget

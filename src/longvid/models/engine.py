@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from longvid.engines import ENGINES, check_question
 from longvid.errors import BudgetError, InvalidSamplingError
-from longvid.io.sampling import _DEFAULT_FPS as DEFAULT_FPS
+from longvid.io.sampling import SamplingConfig
 from longvid.models.generate import GenerationConfig
 from longvid.models.prompt import DEFAULT_SYSTEM
 from longvid.models.registry import list_families
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EngineConfig:
-    # samples per second; None: the io sampler's DEFAULT_FPS (1, the LongVU demo), unless num_frames is given
+    # samples per second; None: the io sampler's default rate (1 fps, the LongVU demo), unless num_frames is given
     fps: float | None = None
     num_frames: int | None = None  # a fixed count spread over the video (LongVA demos); excludes fps
     max_frames: int | None = None  # cap before compression (None: LongVU has none)
@@ -53,8 +53,8 @@ class EngineConfig:
                 f"fps={self.fps} and num_frames={self.num_frames} both given: sample at a rate (fps) or a "
                 "fixed count (num_frames), not both"
             )
-        if self.fps is None and self.num_frames is None:
-            object.__setattr__(self, "fps", DEFAULT_FPS)
+        if self.fps is None and self.num_frames is None:  # the one default rate is the sampler's
+            object.__setattr__(self, "fps", SamplingConfig().fps)
 
 
 @dataclass(frozen=True)

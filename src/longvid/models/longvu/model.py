@@ -96,12 +96,18 @@ class LongVUModel(VideoLLM):
         return create_compressor("longvu", temporal=None, stc=STCConfig(threshold=cfg.drop_threshold),
                                  mixed_resolution=mixed)
 
+    def temporal_config(self):
+        """Stage 1 as the config sets it: its threshold, and ``T >= budget // low tokens`` with the
+        config's own low grid (64 for the releases' 8x8) deciding whether it runs."""
+        from longvid.compress.temporal import TemporalConfig
+
+        lh, lw = self.config.low_grid
+        return TemporalConfig(threshold=self.config.dino_threshold, budget_divisor=lh * lw)
+
     def llm_token_count(self, num_frames: int, budget: int, compressor=None) -> TokenCount:
         """An upper bound: temporal reduction runs before the compressor (it may drop frames, and
         then the budget is the bound) and row newlines are added after it, within the budget."""
-        from longvid.compress.temporal import TemporalConfig
-
-        if TemporalConfig(threshold=self.config.dino_threshold).applies(num_frames, budget):
+        if self.temporal_config().applies(num_frames, budget):
             return TokenCount(budget, exact=False)
         c = super().llm_token_count(num_frames, budget, compressor)
         rows = num_frames * self.config.query_side if self.config.image_newline else 0
@@ -113,10 +119,10 @@ class LongVUModel(VideoLLM):
         """12x12 tokens (aggregated and projected) of the frames temporal reduction keeps."""
         import time
 
-        from longvid.compress.temporal import TemporalConfig, TemporalReducer, apply_guard
+        from longvid.compress.temporal import TemporalReducer, apply_guard
 
         t0 = time.perf_counter()
-        tcfg = TemporalConfig(threshold=self.config.dino_threshold)
+        tcfg = self.temporal_config()
         reduce = tcfg.applies(num_frames, budget)
         reducer: TemporalReducer[SampledFrame] | None = TemporalReducer(tcfg) if reduce else None
         token_towers, temporal_tower = self.encoders[:-1], self.encoders[-1]
