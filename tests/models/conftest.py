@@ -19,13 +19,13 @@ def short_video(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def longvu_dir(tmp_path_factory):
-    from tiny import make_longvu
+    from longvid.models.testing import make_longvu
 
     return make_longvu(tmp_path_factory.mktemp("longvu"))
 
 
 @pytest.fixture(scope="session")
 def longva_dir(tmp_path_factory):
-    from tiny import make_longva
+    from longvid.models.testing import make_longva
 
     return make_longva(tmp_path_factory.mktemp("longva"))

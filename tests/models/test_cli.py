@@ -10,7 +10,7 @@ from longvid.cli import main
 
 
 def test_ask_with_model_folder_prints_json_with_frame_moments(longva_dir, short_video, capsys):
-    folder, towers = longva_dir
+    folder, towers = longva_dir.folder, longva_dir.vision_towers
     tower_args = [a for name, path in towers.items() for a in ("--vision-tower", f"{name}={path}")]
     rc = main(["ask", str(short_video), "what", "is", "in", "the", "video", "--model", str(folder),
                "--device", "cpu", "--num-frames", "6", "--json", *tower_args])
@@ -36,7 +36,7 @@ def test_ask_rejects_an_empty_question_before_any_work(short_video, capsys):
 
 
 def test_bad_vision_tower_option(longva_dir, short_video, capsys):
-    folder, _ = longva_dir
+    folder = longva_dir.folder
     rc = main(["ask", str(short_video), "what", "--model", str(folder), "--vision-tower", "no-equals-sign"])
     assert rc == 1
     assert "NAME=DIR" in capsys.readouterr().err

@@ -32,7 +32,7 @@ def check_provenance(vt, times):
 def longvu_engine(longvu_dir):
     from longvid.models.engine import load_engine
 
-    folder, towers = longvu_dir
+    folder, towers = longvu_dir.folder, longvu_dir.vision_towers
     return load_engine(str(folder), vision_towers=towers, generation=GREEDY)
 
 
@@ -58,21 +58,30 @@ def test_longvu_tight_budget_runs_every_stage(longvu_dir, short_video):
     """A small context forces temporal reduction and a budget well below one token per cell."""
     from longvid.models.engine import load_engine
 
-    folder, towers = longvu_dir
+    folder, towers = longvu_dir.folder, longvu_dir.vision_towers
     eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, context_length=300)
     r = eng.run(str(short_video), "what color is the square?")
     assert r.budget == 300 - r.text_tokens - 16
     assert 0 < len(r.visual_tokens) <= r.budget
-    temporal = r.visual_tokens.stats[0]
+    vt = r.visual_tokens
+    temporal, mixed, stc = vt.stats  # each of LongVU's three stages ran, in order
     assert temporal.stage == "temporal" and "not applied" not in temporal.note
-    assert temporal.frames_in == 12
-    check_provenance(r.visual_tokens, sampled_times(short_video, 1.0))
+    assert temporal.frames_in == 12 and temporal.tokens_out == temporal.frames_out * 144
+    # stage 2: even all frames at 8x8 exceed the budget, so every survivor goes low
+    assert mixed.stage == "mixed_resolution" and mixed.frames_in == temporal.frames_out
+    assert mixed.tokens_out == mixed.frames_in * 64 > r.budget
+    # stage 3: spatial token compression brings them under the budget, newlines added after it
+    assert stc.stage == "stc" and stc.tokens_in == mixed.tokens_out and stc.tokens_out < stc.tokens_in
+    cells = vt.cells >= 0
+    assert int(cells.sum()) == stc.tokens_out
+    assert {tuple(g) for g in vt.cell_grids[cells].tolist()} == {(8, 8)}
+    check_provenance(vt, sampled_times(short_video, 1.0))
 
 
 def test_longva_end_to_end(longva_dir, short_video):
     from longvid.models.engine import load_engine
 
-    folder, towers = longva_dir
+    folder, towers = longva_dir.folder, longva_dir.vision_towers
     seen = []
     eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, fps=None, num_frames=8,
                       progress=lambda stage, done, total: seen.append((stage, done, total)))
@@ -87,7 +96,7 @@ def test_longva_over_budget_and_other_compressors(longva_dir, short_video):
     from longvid.compress import create_compressor
     from longvid.models.engine import load_engine
 
-    folder, towers = longva_dir
+    folder, towers = longva_dir.folder, longva_dir.vision_towers
     eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, context_length=700)
     r = eng.run(str(short_video), "what color is the square?")
     assert len(r.visual_tokens) <= r.budget < 12 * 144  # uniform frame subsampling fits it
@@ -106,7 +115,7 @@ def test_longva_over_budget_and_other_compressors(longva_dir, short_video):
 def test_longva_unires_image(longva_dir):
     from longvid.models.engine import load_model
 
-    folder, towers = longva_dir
+    folder, towers = longva_dir.folder, longva_dir.vision_towers
     m = load_model(str(folder), vision_towers=towers)
     vt = m.image_tokens(np.full((300, 620, 3), 90, np.uint8))  # wide: a 1x2 grid of crops
     assert len(vt) == 2 * 144
@@ -117,7 +126,7 @@ def test_longva_unires_image(longva_dir):
 def test_loglikelihood_matches_greedy_generation(longva_dir, short_video):
     from longvid.models.engine import load_engine
 
-    folder, towers = longva_dir
+    folder, towers = longva_dir.folder, longva_dir.vision_towers
     eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, fps=None, num_frames=4)
     q = "what color is the square?"
     answer = eng.ask(str(short_video), q).text
@@ -136,7 +145,7 @@ def test_registered_engines(longvu_dir):
     from longvid.engines import create_engine, list_engines
 
     assert {"longvu", "longva"} <= set(list_engines())
-    folder, towers = longvu_dir
+    folder, towers = longvu_dir.folder, longvu_dir.vision_towers
     eng = create_engine("longvu", model=str(folder), vision_towers=towers)
     assert eng.name == "longvu" and hasattr(eng, "ask")
 
@@ -146,7 +155,7 @@ def test_registered_engines(longvu_dir):
 def test_longvu_on_gpu_bf16(longvu_dir, short_video):
     from longvid.models.engine import load_engine
 
-    folder, towers = longvu_dir
+    folder, towers = longvu_dir.folder, longvu_dir.vision_towers
     eng = load_engine(str(folder), vision_towers=towers, generation=GREEDY, device="cuda", dtype=torch.bfloat16)
     r = eng.run(str(short_video), "what color is the square?")
     assert r.visual_tokens.tokens.dtype == torch.bfloat16 and r.visual_tokens.tokens.is_cuda
@@ -168,7 +177,7 @@ def test_longvu_low_resolution_tokens_are_the_released_values(longvu_engine, sho
     frames = m.frame_tokens(sample_frames(str(short_video), scfg, info=info), num_frames=12, budget=r.budget,
                             content_wh=info.display_size)
     with torch.no_grad():
-        ref = m.connector.project(m.connector.low_resolution(frames.aggregated, 8))
+        ref = m.connector.project(m.connector.low_resolution(frames.aggregated, (8, 8)))
     rows = {int(f): i for i, f in enumerate(frames.features.frame_indices.tolist())}
     for i in torch.nonzero(low).flatten()[:50].tolist():
         f, c = int(vt.frame_indices[i]), int(vt.cells[i])
@@ -178,6 +187,7 @@ def test_longvu_low_resolution_tokens_are_the_released_values(longvu_engine, sho
 def test_streamed_temporal_reduction_equals_whole_video(longvu_engine):
     """Batches of 5 against windows of 16: the kept frames equal temporal_reduce on all frames."""
     from longvid.compress.temporal import TemporalConfig, temporal_reduce
+    from longvid.encoders import frames_batch
     from longvid.types import FrameBatch
 
     m = longvu_engine.model
@@ -191,7 +201,7 @@ def test_streamed_temporal_reduction_equals_whole_video(longvu_engine):
                for i in range(0, 40, 5)]
     budget = 40 * 64  # T >= budget // 64: reduction applies
     out = m.frame_tokens(batches, num_frames=40, budget=budget, content_wh=(48, 48))
-    dino = m.encoders[-1].encode(frames, content_wh=(48, 48))
+    dino = m.encoders[-1].encode(frames_batch(frames), content_wh=(48, 48)).features
     ref = temporal_reduce(dino, budget=budget, config=TemporalConfig(threshold=m.config.dino_threshold))
     assert out.features.frame_indices.tolist() == ref.kept.tolist()
     assert 0 < len(ref.kept) < 40

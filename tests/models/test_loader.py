@@ -39,7 +39,7 @@ def first_with(states, key):
 
 
 def test_missing_weight_is_named(longvu_dir, tmp_path):
-    src, towers = longvu_dir
+    src, towers = longvu_dir.folder, longvu_dir.vision_towers
     f = copy_ckpt(src, tmp_path / "m")
     key = "model.vision_sampler_0.layers.1.cross_attn.k_proj_1.1.weight"
     edit_weights(f, lambda s: first_with(s, key).pop(key))
@@ -48,7 +48,7 @@ def test_missing_weight_is_named(longvu_dir, tmp_path):
 
 
 def test_extra_weight_is_named(longvu_dir, tmp_path):
-    src, towers = longvu_dir
+    src, towers = longvu_dir.folder, longvu_dir.vision_towers
     f = copy_ckpt(src, tmp_path / "m")
     edit_weights(f, lambda s: next(iter(s.values())).update({"model.vision_sampler_1.foo": torch.zeros(2)}))
     with pytest.raises(ModelLoadError, match=r"unexpected weights: model\.vision_sampler_1\.foo"):
@@ -56,7 +56,7 @@ def test_extra_weight_is_named(longvu_dir, tmp_path):
 
 
 def test_misshapen_weights_are_named(longvu_dir, tmp_path):
-    src, towers = longvu_dir
+    src, towers = longvu_dir.folder, longvu_dir.vision_towers
     f = copy_ckpt(src, tmp_path / "m")
 
     def shrink(s):
@@ -70,18 +70,20 @@ def test_misshapen_weights_are_named(longvu_dir, tmp_path):
 
 
 def test_llm_weight_missing_in_longva(tmp_path):
-    from tiny import make_longva
+    from longvid.models.testing import make_longva
 
-    folder, towers = make_longva(tmp_path)
+    ckpt = make_longva(tmp_path)
+    folder, towers = ckpt.folder, ckpt.vision_towers
     edit_weights(folder, lambda s: first_with(s, "lm_head.weight").pop("lm_head.weight"))
     with pytest.raises(ModelLoadError, match=r"missing weights: lm_head\.weight"):
         load(folder, towers)
 
 
 def test_encoder_weight_missing_in_longva(tmp_path):
-    from tiny import make_longva
+    from longvid.models.testing import make_longva
 
-    folder, towers = make_longva(tmp_path)
+    ckpt = make_longva(tmp_path)
+    folder, towers = ckpt.folder, ckpt.vision_towers
     key = "model.vision_tower.vision_tower.vision_model.encoder.layers.1.mlp.fc1.weight"
     edit_weights(folder, lambda s: first_with(s, key).pop(key))
     with pytest.raises(ModelLoadError, match=r"clip encoder .* incomplete.*fc1\.weight"):
@@ -101,7 +103,7 @@ def test_absent_folder_and_offline_hub_id(tmp_path):
 
 
 def test_folder_without_weights(longvu_dir, tmp_path):
-    src, towers = longvu_dir
+    src, towers = longvu_dir.folder, longvu_dir.vision_towers
     f = copy_ckpt(src, tmp_path / "m")
     for p in f.glob("*.safetensors"):
         p.unlink()
@@ -110,7 +112,7 @@ def test_folder_without_weights(longvu_dir, tmp_path):
 
 
 def test_missing_encoder_folder_names_it(longvu_dir):
-    src, towers = longvu_dir
+    src, towers = longvu_dir.folder, longvu_dir.vision_towers
     bad = dict(towers)
     bad["facebook/dinov2-giant-res378"] = "/nonexistent/dinov2-giant"
     with pytest.raises(ModelLoadError, match="dinov2-giant"):
@@ -118,14 +120,14 @@ def test_missing_encoder_folder_names_it(longvu_dir):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"model_type": "qwen2"}, "not a LongVU or LongVA model"),
+    ({"model_type": "qwen2"}, "'qwen2' is not a model of any registered family"),
     ({"mm_projector_type": "mlp2x_gelu"}, "mm_projector_type"),
     ({"connector_only": False}, "connector_only"),
     ({"mm_vision_tower_aux_list": ["x/unknown"]}, "unknown encoders"),
     ({"query_num_list": [140]}, "must be squares"),
 ])
 def test_bad_longvu_config(longvu_dir, tmp_path, change, message):
-    src, towers = longvu_dir
+    src, towers = longvu_dir.folder, longvu_dir.vision_towers
     f = copy_ckpt(src, tmp_path / "m")
     cfg = json.loads((f / "config.json").read_text())
     cfg.update(change)
@@ -134,20 +136,43 @@ def test_bad_longvu_config(longvu_dir, tmp_path, change, message):
         load(f, towers)
 
 
-def test_family_detection(longvu_dir):
-    from longvid.models.engine import detect_family
+def test_family_detection():
+    from longvid.models.registry import family_for_config
 
-    assert detect_family({"model_type": "cambrian_llama"}, "x") == "longvu"
-    assert detect_family({"model_type": "llava_qwen"}, "x") == "longva"
-    with pytest.raises(ModelLoadError):
-        detect_family({"model_type": "bert"}, "x")
+    assert family_for_config({"model_type": "cambrian_llama"}).name == "longvu"
+    assert family_for_config({"model_type": "llava_qwen"}).name == "longva"
+    with pytest.raises(ModelLoadError, match="known model types: cambrian_llama, cambrian_qwen, llava_qwen"):
+        family_for_config({"model_type": "bert"}, "x")
+
+
+def test_family_registry():
+    import longvid.models
+    from longvid.models.family import ModelFamily
+
+    assert longvid.models.list_families() == ["longva", "longvu"]
+    for name in longvid.models.list_families():
+        fam = longvid.models.create_family(name)
+        assert isinstance(fam, ModelFamily) and fam.name == name
+        assert longvid.models.get_family(name) is type(fam)
+    claimed = [t for n in longvid.models.list_families() for t in longvid.models.get_family(n).model_types]
+    assert sorted(claimed) == ["cambrian_llama", "cambrian_qwen", "llava_qwen"]
+    with pytest.raises(KeyError, match="longva, longvu"):
+        longvid.models.get_family("llama_vid")
+
+
+def test_forced_family_must_match_the_config(longvu_dir):
+    from longvid.models.engine import load_model
+
+    with pytest.raises(ModelLoadError, match="'cambrian_qwen' is not a LongVA model"):
+        load_model(str(longvu_dir.folder), family="longva", vision_towers=longvu_dir.vision_towers,
+                   check_memory=False)
 
 
 def test_encoders_found_next_to_the_checkpoint(longvu_dir, tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    src, towers = longvu_dir
+    src, towers = longvu_dir.folder, longvu_dir.vision_towers
     f = copy_ckpt(src, tmp_path / "m")
     with pytest.raises(ModelLoadError, match=r"download google/siglip-so400m-patch14-384 into .*m/siglip-so400m-patch14-384"):
         load(f, {})

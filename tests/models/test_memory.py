@@ -55,7 +55,7 @@ def test_unknown_device_memory_is_not_checked():
 def test_engine_refuses_a_video_that_does_not_fit(longva_tiny, short_video):
     from longvid.models.engine import load_engine, plan_memory
 
-    folder, towers = longva_tiny
+    folder, towers = longva_tiny.folder, longva_tiny.vision_towers
     plan = plan_memory(str(folder))
     assert plan.frames_that_fit > 0 and plan.weights_bytes > 0
     eng = load_engine(str(folder), vision_towers=towers)
@@ -69,6 +69,6 @@ def test_engine_refuses_a_video_that_does_not_fit(longva_tiny, short_video):
 
 @pytest.fixture(scope="module")
 def longva_tiny(tmp_path_factory):
-    from tiny import make_longva
+    from longvid.models.testing import make_longva
 
     return make_longva(tmp_path_factory.mktemp("longva_mem"))

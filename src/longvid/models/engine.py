@@ -1,13 +1,18 @@
 """Video-LLM engines (LongVU, LongVA): ``load_engine(model)`` and the ``longvu``/``longva`` engines.
 
 Design decisions:
-- ``load_engine(model)`` takes a hub id or a folder, reads its ``config.json`` and picks the
-  family from ``model_type`` through an explicit table (never from the model's name); a family
+- ``load_engine(model)`` takes a hub id or a folder; the shared loader
+  (``longvid.models.loader.build_model``) reads its ``config.json`` and picks the family that
+  claims its ``model_type`` in the ``FAMILIES`` registry (never from the model's name); a family
   can also be forced. The memory planner runs on the config *before* any weight is loaded and
   refuses, with its numbers, when the model cannot fit the device.
-- One engine class serves both families: sample -> encode -> compress -> splice -> generate. The
-  family model object supplies ``video_tokens`` (frames to budget-fitting ``VisualTokens``), the
-  embedding table and the budget rule; the prompt, splice and generation are shared.
+- One engine class serves every family: sample -> encode -> compress -> splice -> generate. The
+  family's model (a ``VideoLLM``) supplies ``video_tokens`` (frames to budget-fitting
+  ``VisualTokens``), the embedding table, the budget rule and, through its compressor, how many
+  frames the memory plan must hold; the prompt, splice and generation are shared. One engine is
+  registered per family, under the family's name.
+- Sampling is ``fps`` or ``num_frames``, never both: giving both is an ``InvalidSamplingError``;
+  with neither, the io sampler's default rate applies.
 - ``ask`` returns an :class:`~longvid.types.Answer` whose evidence are the frames that reached the
   LLM at the highest resolution; ``run`` returns everything (tokens with provenance, prompt sizes).
   ``on_text`` streams the answer as it is generated.
@@ -19,39 +24,37 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from longvid.engines import ENGINES, check_question
-from longvid.errors import BudgetError, ModelLoadError
+from longvid.errors import BudgetError, InvalidSamplingError
+from longvid.io.sampling import SamplingConfig
 from longvid.models.generate import GenerationConfig
 from longvid.models.prompt import DEFAULT_SYSTEM
+from longvid.models.registry import list_families
 from longvid.types import Answer, Evidence, Moment, VisualTokens
 
 logger = logging.getLogger(__name__)
 
-Family = Literal["longvu", "longva"]
-
-# config.json model_type -> family
-FAMILIES: dict[str, Family] = {
-    "cambrian_qwen": "longvu",
-    "cambrian_llama": "longvu",
-    "llava_qwen": "longva",
-}
-
 
 @dataclass(frozen=True)
 class EngineConfig:
-    fps: float | None = 1.0  # LongVU demo: 1 frame per second; None with num_frames
-    num_frames: int | None = None  # LongVA demos: a fixed count spread over the video
+    # samples per second; None: the io sampler's default rate (1 fps, the LongVU demo), unless num_frames is given
+    fps: float | None = None
+    num_frames: int | None = None  # a fixed count spread over the video (LongVA demos); excludes fps
     max_frames: int | None = None  # cap before compression (None: LongVU has none)
     context_length: int | None = None  # None: the model's own (8192 for LongVU releases)
-    system: str = DEFAULT_SYSTEM  # system prompt of the seeds' Qwen2 conversation template
+    system: str = DEFAULT_SYSTEM  # system prompt of the released Qwen2 conversation template
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     evidence_frames: int = 5  # frames cited in Answer.evidence
 
     def __post_init__(self) -> None:
-        if (self.fps is None) == (self.num_frames is None):
-            object.__setattr__(self, "fps", None if self.num_frames is not None else 1.0)
+        if self.fps is not None and self.num_frames is not None:
+            raise InvalidSamplingError(
+                f"fps={self.fps} and num_frames={self.num_frames} both given: sample at a rate (fps) or a "
+                "fixed count (num_frames), not both"
+            )
+        if self.fps is None and self.num_frames is None:  # the one default rate is the sampler's
+            object.__setattr__(self, "fps", SamplingConfig().fps)
 
 
 @dataclass(frozen=True)
@@ -63,16 +66,8 @@ class EngineResult:
     new_tokens: int
 
 
-def detect_family(cfg: dict, where: str) -> Family:
-    mt = cfg.get("model_type")
-    if mt in FAMILIES:
-        return FAMILIES[mt]
-    raise ModelLoadError(f"{where}: model_type {mt!r} is not a LongVU or LongVA model; known: "
-                         f"{', '.join(sorted(FAMILIES))}")
-
-
 class VideoLLMEngine:
-    """Answers questions about a video with a video-LLM (LongVU or LongVA)."""
+    """Answers questions about a video with a video-LLM (any registered family)."""
 
     def __init__(self, model, *, config: EngineConfig = EngineConfig(), compressor=None, plan=None,
                  progress: Callable[[str, float, float], None] | None = None) -> None:
@@ -93,9 +88,7 @@ class VideoLLMEngine:
         cfg = self.config
         n = len(plan_targets(probe(video), SamplingConfig(fps=cfg.fps, num_frames=cfg.num_frames,
                                                           max_frames=cfg.max_frames)))
-        if self.name == "longva":  # only what reaches the LLM grows the sequence
-            n = min(n, budget // self.model.config.tokens_per_frame)
-        self.plan.check(frames=n)
+        self.plan.check(frames=self.model.memory_frames(n, budget, self.compressor))
 
     def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> EngineResult:
         import torch
@@ -116,7 +109,7 @@ class VideoLLMEngine:
         vt = m.video_tokens(video, question=question, query_ids=parts.after_ids, budget=budget,
                             fps=cfg.fps, num_frames=cfg.num_frames, max_frames=cfg.max_frames,
                             compressor=self.compressor, progress=self.progress)
-        assert len(vt) <= budget, (len(vt), budget)
+        check_fits(vt, budget, self.model.compressor(self.compressor))
         logger.info("%s: %d visual tokens of a %d-token budget from %d frames; %s", self.name, len(vt), budget,
                     len(vt.tokens_per_frame()), "; ".join(f"{s.stage} {s.tokens_in}->{s.tokens_out}"
                                                            for s in vt.stats))
@@ -155,6 +148,7 @@ class VideoLLMEngine:
                               "leaving no room for the video")
         vt = m.video_tokens(video, question=context, query_ids=parts.after_ids, budget=budget, fps=cfg.fps,
                             num_frames=cfg.num_frames, max_frames=cfg.max_frames, compressor=self.compressor)
+        check_fits(vt, budget, self.model.compressor(self.compressor))
         full = PromptParts(parts.text + continuation, parts.before_ids, torch.cat([parts.after_ids, cont]))
         with torch.inference_mode():
             embeds, mask = splice(m.llm.get_input_embeddings(), full, vt.tokens)
@@ -175,50 +169,51 @@ class VideoLLMEngine:
                               extra={"frame_index": f, "visual_tokens": per[f]}) for f in sorted(top))
 
 
-def plan_memory(model: str, *, family: Family | None = None, device: str = "cpu", dtype=None,
+def check_fits(vt: VisualTokens, budget: int, compressor) -> None:
+    """The compressor's budget guarantee, checked on its output (it may be a third party's)."""
+    if len(vt) > budget:
+        raise BudgetError(f"{compressor!r} returned {len(vt)} visual tokens for a budget of {budget}: "
+                          "a compressor must never exceed its budget; report this to its author")
+
+
+def plan_memory(model: str, *, family=None, device: str = "cpu", dtype=None,
                 context_length: int | None = None, available: int | None = None):
-    """The :class:`~longvid.models.memory.MemoryPlan` of a checkpoint, from its config alone."""
+    """The :class:`~longvid.models.memory.MemoryPlan` of a checkpoint, from its config alone.
+
+    ``family``: a registered family name or object; None picks the one claiming the config's model_type.
+    """
     from longvid.models.checkpoint import read_config, resolve_model_dir
     from longvid.models.memory import plan_for_config
+    from longvid.models.registry import as_family
 
     folder = resolve_model_dir(model)
     raw = read_config(folder)
-    fam = family or detect_family(raw, str(folder / "config.json"))
+    fam = as_family(family, raw, str(folder / "config.json"))
     return plan_for_config(raw, fam, device=device, dtype=dtype, context_length=context_length,
                            available=available)
 
 
-def load_model(model: str, *, family: Family | None = None, device: str = "cpu", dtype=None,
+def load_model(model: str, *, family=None, device: str = "cpu", dtype=None,
                vision_towers: Mapping[str, str] | None = None, check_memory: bool = True,
                chunk_size: int = 32):
-    """The family model object (``LongVUModel`` / ``LongVAModel``) for a hub id or folder."""
-    from longvid.models.checkpoint import read_config, resolve_model_dir
+    """The family's model object (a :class:`~longvid.models.video_llm.VideoLLM`) for a hub id or folder."""
+    from longvid.models.loader import build_model
 
-    folder = resolve_model_dir(model)
-    raw = read_config(folder)
-    fam = family or detect_family(raw, str(folder / "config.json"))
     if check_memory:
-        plan_memory(str(folder), family=fam, device=device, dtype=dtype).check()
-    if fam == "longvu":
-        from longvid.models.longvu import LongVUModel
-
-        return LongVUModel.load(str(folder), device=device, dtype=dtype, vision_towers=vision_towers,
-                                chunk_size=chunk_size)
-    from longvid.models.longva import LongVAModel
-
-    return LongVAModel.load(str(folder), device=device, dtype=dtype, vision_towers=vision_towers,
-                            chunk_size=chunk_size)
+        plan_memory(model, family=family, device=device, dtype=dtype).check()
+    return build_model(model, family=family, device=device, dtype=dtype, vision_towers=vision_towers,
+                       chunk_size=chunk_size)
 
 
-def load_engine(model: str, *, family: Family | None = None, device: str = "cpu", dtype=None,
+def load_engine(model: str, *, family=None, device: str = "cpu", dtype=None,
                 vision_towers: Mapping[str, str] | None = None, compressor=None,
                 check_memory: bool = True, progress: Callable[[str, float, float], None] | None = None,
                 **engine_options) -> VideoLLMEngine:
     """A ready engine: ``load_engine("Vision-CAIR/LongVU_Qwen2_7B").ask(video, question)``.
 
     ``engine_options`` fill :class:`EngineConfig` (fps, num_frames, max_frames, context_length,
-    system, generation). ``compressor`` overrides the family's default compression (an object or,
-    for LongVA, a registered name). ``progress(stage, done, total)`` hears how far sampling got.
+    system, generation). ``compressor`` overrides the family's default compression (an object or
+    a registered name). ``progress(stage, done, total)`` hears how far sampling got.
     """
     config = EngineConfig(**engine_options)
     plan = None
@@ -230,11 +225,18 @@ def load_engine(model: str, *, family: Family | None = None, device: str = "cpu"
     return VideoLLMEngine(m, config=config, compressor=compressor, plan=plan, progress=progress)
 
 
-@ENGINES.register("longvu")
-def _longvu_engine(model: str = "Vision-CAIR/LongVU_Qwen2_7B", **options) -> VideoLLMEngine:
-    return load_engine(model, family="longvu", **options)
+def _register_engine(name: str) -> None:
+    from longvid.models.registry import get_family
+
+    default = get_family(name).default_checkpoint
+
+    def create(model: str = default, **options) -> VideoLLMEngine:
+        return load_engine(model, family=name, **options)
+
+    create.__name__ = create.__qualname__ = f"{name}_engine"
+    create.__doc__ = f"The {name} engine ({default} unless ``model`` is given); options as :func:`load_engine`."
+    ENGINES.register(name)(create)
 
 
-@ENGINES.register("longva")
-def _longva_engine(model: str = "lmms-lab/LongVA-7B", **options) -> VideoLLMEngine:
-    return load_engine(model, family="longva", **options)
+for _name in list_families():  # one engine per family, under its name
+    _register_engine(_name)

@@ -2,7 +2,9 @@
 
 Design decisions:
 - Everything is computed from ``config.json`` alone: parameter counts come from meta-device
-  instances (no memory, no weights), encoder sizes from the known encoder configs.
+  instances (no memory, no weights) of the LLM, the connector and the towers (their known
+  configs). What differs between families is declared by the family
+  (:class:`~longvid.models.family.MemoryProfile`); this module has no per-family branch.
 - The model of memory is deliberately simple and stated: weights + KV cache of the whole sequence
   + one layer's prefill activations + encoder chunk activations + the visual tokens held per kept
   frame before compression. LongVU's sequence is bounded by its context (compression), so frames
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from longvid.errors import BudgetError
+from longvid.errors import BudgetError, require
 
 logger = logging.getLogger(__name__)
 
@@ -73,57 +75,40 @@ def _params(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _encoder_params(source: str, kind: str) -> tuple[int, int]:
-    """(parameters, hidden size) of a known encoder, from its config on the meta device."""
+def _tower_size(tower) -> tuple[int, int]:
+    """(parameters, hidden size) of a known tower, from its config on the meta device."""
+    from longvid.encoders.vision import encoder_config, model_class
     from longvid.models.checkpoint import meta_instance
-    from longvid.models.vision import encoder_config, model_class
 
-    cfg = encoder_config(source, kind)
-    return _params(meta_instance(model_class(kind), cfg)), int(cfg.hidden_size)
+    cfg = encoder_config(tower.hub_id, tower.spec.kind)
+    return _params(meta_instance(model_class(tower.spec.kind), cfg)), int(cfg.hidden_size)
 
 
-def plan_for_config(raw: dict, family: str, *, device: str = "cpu", dtype=None,
+def plan_for_config(raw: dict, family, *, device: str = "cpu", dtype=None,
                     context_length: int | None = None, available: int | None = None,
                     encoder_chunk: int = 32) -> MemoryPlan:
-    """A :class:`MemoryPlan` for a LongVU / LongVA ``config.json`` dict on ``device``."""
+    """A :class:`MemoryPlan` for a ``config.json`` dict of ``family`` (a name or a family object;
+    None: the family claiming its model_type) on ``device``."""
     import torch
 
     from longvid.models.checkpoint import meta_instance
     from longvid.models.llm import llm_config
+    from longvid.models.loader import default_dtype
+    from longvid.models.registry import as_family
 
-    dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
+    fam = as_family(family, raw, "config.json")
+    cfg = fam.parse_config(raw)
+    spec = fam.checkpoint(cfg)
+    prof = fam.memory_profile(cfg)
+    dtype = dtype or default_dtype(device)
     bpe = torch.empty(0, dtype=dtype).element_size()
-    if family == "longvu":
-        from longvid.models.longvu.config import ENCODERS, LongVUConfig
-        from longvid.models.longvu.model import build_connector
-
-        cfg = LongVUConfig.from_dict(raw)
-        enc = [_encoder_params(ENCODERS[n][0], ENCODERS[n][1].kind) for n in cfg.encoders]
-        conn = _params(meta_instance(lambda _c: build_connector(cfg, [h for _, h in enc]), None))
-        cfg_name, model_name = cfg.llm_family
-        ctx = context_length or cfg.context_length
-        tokens_per_frame_held = cfg.query_tokens  # 12x12 tokens of a kept frame (aggregated + projected)
-        held_width = cfg.vision_hidden_size + cfg.hidden_size
-        grows = False
-        enc_tokens = max(e for e in cfg.encoder_token_lens) * 1.3  # 27x27 native patches
-        enc_hidden = max(h for _, h in enc)
-    else:
-        from longvid.models.longva.config import LongVAConfig
-
-        cfg = LongVAConfig.from_dict(raw)
-        enc = [_encoder_params(cfg.vision_tower, "clip")]
-        conn = 0  # the projector is part of the counted checkpoint below
-        cfg_name, model_name = cfg.llm_family
-        ctx = context_length or cfg.context_length
-        tokens_per_frame_held = cfg.tokens_per_frame
-        held_width = cfg.hidden_size
-        grows = True
-        enc_tokens, enc_hidden = 577, enc[0][1]
-    text_cfg = llm_config(raw, cfg_name)
-    import transformers
-
-    llm = _params(meta_instance(getattr(transformers, model_name), text_cfg))
-    weights = (llm + conn + sum(p for p, _ in enc)) * bpe
+    towers = [_tower_size(t) for t in spec.towers]
+    conn = _params(meta_instance(lambda _c: fam.build_connector(cfg, [h for _, h in towers]), None))
+    text_cfg = llm_config(raw, spec.llm.config_class, **spec.llm.overrides)
+    transformers = require("transformers", extra="models")
+    llm = _params(meta_instance(getattr(transformers, spec.llm.model_class), text_cfg))
+    weights = (llm + conn + sum(p for p, _ in towers)) * bpe
+    ctx = context_length or prof.context_length
     hidden = int(text_cfg.hidden_size)
     layers = int(text_cfg.num_hidden_layers)
     heads = int(text_cfg.num_attention_heads)
@@ -132,11 +117,11 @@ def plan_for_config(raw: dict, family: str, *, device: str = "cpu", dtype=None,
     inter = int(getattr(text_cfg, "intermediate_size", 4 * hidden))
     kv_per_token = 2 * layers * kv_heads * head_dim * bpe
     act_per_token = (4 * hidden + 3 * inter) * bpe  # one layer's transient prefill tensors
-    enc_act = int(encoder_chunk * enc_tokens * enc_hidden * 8 * bpe)
-    held = tokens_per_frame_held * held_width * bpe
-    if grows:
+    enc_act = int(encoder_chunk * prof.encoder_tokens * max(h for _, h in towers) * 8 * bpe)
+    held = prof.held_tokens_per_frame * prof.held_width * bpe
+    if prof.sequence_grows:
         fixed = enc_act
-        per_frame = held + tokens_per_frame_held * (kv_per_token + act_per_token)
+        per_frame = held + prof.held_tokens_per_frame * (kv_per_token + act_per_token)
     else:
         fixed = ctx * (kv_per_token + act_per_token) + enc_act
         per_frame = held

@@ -13,14 +13,21 @@ Design decisions:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
+from longvid.compress.budget import DEFAULTS as BUDGET_DEFAULTS
+from longvid.encoders.vision import CLIP_L14_336
 from longvid.errors import ModelLoadError
+from longvid.models.family import LLMSpec, TowerSpec, model_type_of
 
-LLM_FAMILIES = {"llava_qwen": ("Qwen2Config", "Qwen2ForCausalLM")}  # model_type -> LLM classes
+LLM_FAMILIES = {"llava_qwen": LLMSpec("Qwen2Config", "Qwen2ForCausalLM")}  # model_type -> LLM classes
+TOWER_PREFIX = "model.vision_tower.vision_tower."  # where LLaVA-NeXT checkpoints keep the CLIP weights
 PROJECTOR_DEPTHS = {"linear": 1, "mlp2x_gelu": 2, "mlp3x_gelu": 3}  # linears in the projector
-MERGE_TYPES = ("flat", "unires")
-POOL_MODES = ("average", "max")
+MergeType = Literal["flat", "unires"]
+PoolMode = Literal["average", "max"]
+MERGE_TYPES: tuple[MergeType, ...] = get_args(MergeType)
+POOL_MODES: tuple[PoolMode, ...] = get_args(PoolMode)
 CROP = 336  # UniRes crop side (the CLIP input)
 MAX_GRID = 7  # UniRes grids of up to 7x7 crops when the config lists no pinpoints
 
@@ -33,19 +40,24 @@ class LongVAConfig:
     mm_hidden_size: int = 1024  # CLIP-L width
     select_layer: int = -2  # second-to-last CLIP layer
     projector_depth: int = 2  # mlp2x_gelu
-    pool_mode: str = "average"  # 2x2 average pool after the projector
+    pool_mode: PoolMode = "average"  # 2x2 average pool after the projector
     pool_stride: int = 2
-    merge_type: str = "unires"
+    merge_type: MergeType = "unires"
     image_size: int = 336  # CLIP-L/14-336
     patch_size: int = 14
     context_length: int = 224_000  # max_position_embeddings of the long-context Qwen2
-    reserve_tokens: int = 16  # tokens kept free after the prompt (as LongVU)
+    reserve_tokens: int = BUDGET_DEFAULTS.reserve  # tokens kept free after the prompt (16, as LongVU)
     grid_pinpoints: tuple[tuple[int, int], ...] = tuple(
         (CROP * i, CROP * j) for i in range(1, MAX_GRID + 1) for j in range(1, MAX_GRID + 1))
 
     @property
-    def llm_family(self) -> tuple[str, str]:
+    def llm(self) -> LLMSpec:
         return LLM_FAMILIES[self.model_type]
+
+    def tower(self) -> TowerSpec:
+        """CLIP, read at ``select_layer`` at ``image_size``; the hub id is the config's own name."""
+        spec = replace(CLIP_L14_336, select_layer=self.select_layer, image_size=self.image_size)
+        return TowerSpec(self.vision_tower, "clip", self.vision_tower, spec, TOWER_PREFIX)
 
     @property
     def patch_grid(self) -> int:
@@ -64,9 +76,7 @@ class LongVAConfig:
         def bad(msg: str) -> ModelLoadError:
             return ModelLoadError(f"{where}: {msg}")
 
-        mt = cfg.get("model_type")
-        if mt not in LLM_FAMILIES:
-            raise bad(f"model_type {mt!r} is not a LongVA model; expected one of {sorted(LLM_FAMILIES)}")
+        mt = model_type_of(cfg, LLM_FAMILIES, "LongVA", where=where)
         tower = cfg.get("mm_vision_tower")
         if not tower:
             raise bad("no mm_vision_tower: this is not a LLaVA-style video model")

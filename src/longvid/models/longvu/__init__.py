@@ -1,6 +1,9 @@
-"""LongVU: SigLIP + DINOv2, a spatial vision aggregator, and spatiotemporal adaptive compression."""
+"""LongVU: SigLIP + DINOv2, a spatial vision aggregator, and spatiotemporal adaptive compression.
+
+The model code (torch) is in ``longvid.models.longvu.model``; this package imports only the
+config and the family declaration.
+"""
 
 from longvid.models.longvu.config import LongVUConfig
-from longvid.models.longvu.model import LongVUModel
 
-__all__ = ["LongVUConfig", "LongVUModel"]
+__all__ = ["LongVUConfig"]

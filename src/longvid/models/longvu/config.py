@@ -3,34 +3,46 @@
 Design decisions:
 - The LLM family comes from ``model_type`` through an explicit table (``cambrian_qwen`` -> Qwen2,
   ``cambrian_llama`` -> Llama), never from substrings of a model name.
-- Encoders come from ``mm_vision_tower_aux_list`` through an explicit table of the released names
-  (``siglip/CLIP-ViT-SO400M-14-384`` -> google/siglip-so400m-patch14-384,
-  ``facebook/dinov2-giant-res378`` -> facebook/dinov2-giant); the first is the token source and
-  global context, the last (DINOv2) drives temporal reduction, as in the released model.
+- Towers come from ``mm_vision_tower_aux_list`` through an explicit table of the released names
+  (``siglip/CLIP-ViT-SO400M-14-384`` -> the ``siglip`` encoder with google/siglip-so400m-patch14-384,
+  ``facebook/dinov2-giant-res378`` -> ``dinov2`` with facebook/dinov2-giant); the first is the
+  token source and global context, the last (DINOv2) drives temporal reduction, as in the
+  released model.
 - Options the released checkpoints never used (``connector_only: false`` sampler layers inside the
   LLM, ``frame_pos``, several query groups, ``mm_use_im_start_end``) are rejected with a clear
   error rather than half-supported.
-- Defaults for keys a config may lack live here once, each with its source.
+- Defaults for keys a config may lack live here once, each with its source; those the compressor
+  also uses (low-resolution grid, thresholds, the reserve) are the compressor's own defaults,
+  imported from ``longvid.compress``, so the two cannot diverge.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from longvid.compress.budget import DEFAULTS as BUDGET_DEFAULTS
+from longvid.compress.mixed_resolution import MixedResolutionConfig
+from longvid.compress.stc import STCConfig
+from longvid.compress.temporal import TemporalConfig
+from longvid.encoders.vision import DINOV2_GIANT_378, SIGLIP_SO400M_384
 from longvid.errors import ModelLoadError
-from longvid.models.vision import DINOV2_GIANT_378, SIGLIP_SO400M_384, EncoderSpec
+from longvid.models.family import LLMSpec, TowerSpec, model_type_of
 
-# model_type -> LLM family (transformers config/model class names)
+# model_type -> the LLM's transformers classes
 LLM_FAMILIES = {
-    "cambrian_qwen": ("Qwen2Config", "Qwen2ForCausalLM"),
-    "cambrian_llama": ("LlamaConfig", "LlamaForCausalLM"),
+    "cambrian_qwen": LLMSpec("Qwen2Config", "Qwen2ForCausalLM", {"rope_scaling": None}),
+    "cambrian_llama": LLMSpec("LlamaConfig", "LlamaForCausalLM"),
 }
 
-# released encoder name -> (weights to load, how to encode)
-ENCODERS: dict[str, tuple[str, EncoderSpec]] = {
-    "siglip/CLIP-ViT-SO400M-14-384": ("google/siglip-so400m-patch14-384", SIGLIP_SO400M_384),
-    "facebook/dinov2-giant-res378": ("facebook/dinov2-giant", DINOV2_GIANT_378),
+# released tower name (mm_vision_tower_aux_list) -> the tower; its checkpoint prefix depends on
+# its position in the list (see LongVUConfig.towers)
+TOWERS: dict[str, TowerSpec] = {
+    "siglip/CLIP-ViT-SO400M-14-384": TowerSpec("siglip/CLIP-ViT-SO400M-14-384", "siglip",
+                                               "google/siglip-so400m-patch14-384", SIGLIP_SO400M_384, ""),
+    "facebook/dinov2-giant-res378": TowerSpec("facebook/dinov2-giant-res378", "dinov2", "facebook/dinov2-giant",
+                                              DINOV2_GIANT_378, ""),
 }
+TOWER_PREFIX = "model.vision_tower_aux_list."  # a checkpoint carrying tower i: TOWER_PREFIX + f"{i}.vision_tower."
 
 
 @dataclass(frozen=True)
@@ -45,15 +57,16 @@ class LongVUConfig:
     connector_depth: int = 3  # aggregator layers
     aggregator_heads: int = 16  # fixed in the released aggregator code
     highres: bool = True  # mixed resolution on (released video models)
-    lowres_token: int = 8  # low-resolution side: 8x8 = 64 tokens per frame
-    dino_threshold: float = 0.83  # temporal reduction threshold
-    drop_threshold: float = 0.7  # spatial token compression theta in the released config
+    # low-resolution side of mixed resolution: the compressor's default low grid (8x8)
+    lowres_token: int = MixedResolutionConfig.low_grid[0]
+    dino_threshold: float = TemporalConfig.threshold  # temporal reduction threshold (0.83)
+    drop_threshold: float = STCConfig.threshold  # spatial token compression theta (0.7, released config)
     context_length: int = 8192  # tokenizer_model_max_length
-    reserve_tokens: int = 16  # inference_max_length: tokens kept free after the prompt
+    reserve_tokens: int = BUDGET_DEFAULTS.reserve  # inference_max_length: tokens kept free after the prompt (16)
     image_newline: bool = True  # is_image_newline: a learned token ends each row of a frame
 
     @property
-    def llm_family(self) -> tuple[str, str]:
+    def llm(self) -> LLMSpec:
         return LLM_FAMILIES[self.model_type]
 
     @property
@@ -64,18 +77,23 @@ class LongVUConfig:
     def encoder_grid(self) -> int:
         return int(round(self.encoder_token_lens[0] ** 0.5))
 
-    def encoder_specs(self) -> list[EncoderSpec]:
+    @property
+    def low_grid(self) -> tuple[int, int]:
+        return self.lowres_token, self.lowres_token
+
+    def towers(self) -> tuple[TowerSpec, ...]:
+        """The towers in list order, each resized to the configured encoder grid."""
         g = self.encoder_grid
-        return [replace(ENCODERS[name][1], grid=g) for name in self.encoders]
+        return tuple(replace(TOWERS[name], spec=replace(TOWERS[name].spec, grid=g),
+                             checkpoint_prefix=f"{TOWER_PREFIX}{i}.vision_tower.")
+                     for i, name in enumerate(self.encoders))
 
     @classmethod
     def from_dict(cls, cfg: dict, *, where: str = "config.json") -> LongVUConfig:
         def bad(msg: str) -> ModelLoadError:
             return ModelLoadError(f"{where}: {msg}")
 
-        mt = cfg.get("model_type")
-        if mt not in LLM_FAMILIES:
-            raise bad(f"model_type {mt!r} is not a LongVU model; expected one of {sorted(LLM_FAMILIES)}")
+        mt = model_type_of(cfg, LLM_FAMILIES, "LongVU", where=where)
         if cfg.get("mm_projector_type", "sva") != "sva":
             raise bad(f"mm_projector_type {cfg.get('mm_projector_type')!r} is not supported; LongVU uses 'sva'")
         if not cfg.get("connector_only", True):
@@ -89,10 +107,10 @@ class LongVUConfig:
         if groups != 1 or len(qlist) != 1:
             raise bad(f"num_query_group={groups}, query_num_list={qlist}: only one query group is supported")
         encoders = tuple(cfg.get("mm_vision_tower_aux_list") or ())
-        unknown = [e for e in encoders if e not in ENCODERS]
+        unknown = [e for e in encoders if e not in TOWERS]
         if not encoders or unknown:
             raise bad(f"mm_vision_tower_aux_list {list(encoders)} names unknown encoders {unknown}; "
-                      f"known: {sorted(ENCODERS)}")
+                      f"known: {sorted(TOWERS)}")
         lens = tuple(cfg.get("mm_vision_tower_aux_token_len_list") or [576] * len(encoders))
         if len(lens) != len(encoders) or len(set(lens)) != 1:
             raise bad(f"mm_vision_tower_aux_token_len_list {list(lens)} must give one equal length per encoder")
@@ -119,6 +137,8 @@ class LongVUConfig:
                       "the encoder side a multiple of the query side")
         if out.image_token_len != out.query_tokens:
             raise bad(f"image_token_len {out.image_token_len} differs from query_num_list {qlist}")
+        if not 1 <= out.lowres_token <= qs:
+            raise bad(f"lowres_token {out.lowres_token} must be between 1 and the query side {qs}")
         if out.vision_hidden_size % out.aggregator_heads:
             raise bad(f"vision_hidden_size {out.vision_hidden_size} is not divisible by "
                       f"{out.aggregator_heads} attention heads")

@@ -2,61 +2,55 @@
 
 Design decisions:
 - Frames stream through in batches. DINOv2 encodes every sampled frame; temporal reduction
-  (windows of 16, threshold from the config) runs as frames arrive, so SigLIP and the aggregator
-  only ever see kept frames, and memory holds one window of pending frames plus the aggregated
-  12x12 tokens of kept frames. The 400-frame guard applies at the end, as released.
-- Aggregated tokens are projected into the LLM width; mixed resolution (8x8 low-resolution frames,
-  the top-k by relevance to the LLM input embeddings of the text after ``<image>`` upgraded to
-  12x12) and spatial token compression are the ``longvu`` compressor of ``longvid.compress`` with
-  temporal reduction switched off (already done here). The compressor decides which tokens exist
-  from a bilinear resize of *projected* tokens; their values are then replaced by the released
-  model's (aggregated queries resized to 8x8 *before* the projector), so the LLM sees exactly
-  the released low-resolution tokens. Only the ranking and STC decisions use the approximation.
+  (windows of 16, threshold from the config) runs as frames arrive: each frame is pushed to the
+  streaming ``TemporalReducer`` with its DINOv2 features and, as payload, what the aggregator
+  will need if it is kept (:class:`SampledFrame`). When a window closes the reducer hands the
+  frames back settled, and only the kept ones go through SigLIP and the aggregator. So memory
+  holds one window of frames plus the aggregated 12x12 tokens of kept frames. The 400-frame
+  guard applies at the end, as released.
+- Aggregated tokens are projected into the LLM width; mixed resolution (low-resolution frames at
+  the config's ``lowres_token`` side, 8x8 in the releases; the top-k by relevance to the LLM
+  input embeddings of the text after ``<image>`` upgraded to 12x12) and spatial token
+  compression are the ``longvu`` compressor of ``longvid.compress`` with temporal reduction
+  switched off (already done here), built from the config (``default_compressor``). The
+  compressor decides which tokens exist from a bilinear resize of *projected* tokens; their
+  values are then replaced by the released model's (aggregated queries resized to the low grid
+  *before* the projector), so the LLM sees exactly the released low-resolution tokens. Only the
+  ranking and STC decisions use the approximation.
 - ``image_newline`` ends every row of every frame (see ``longvid.models.newline``), within budget.
-- The budget is ``context_length - text tokens - reserve`` (8192 - text - 16 for the releases).
-- The encoders load from their own folders or hub ids (the released checkpoints do not carry them;
-  ``vision_towers`` maps a config name to a folder); if a checkpoint does carry encoder weights
-  under ``model.vision_tower_aux_list.{i}.vision_tower.``, those are used.
+- The towers load from their own folders or hub ids (the released checkpoints do not carry them;
+  ``vision_towers`` maps a config name to a folder); if a checkpoint does carry tower weights
+  under ``model.vision_tower_aux_list.{i}.vision_tower.``, those are used (``longvid.models.loader``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from longvid.errors import ModelLoadError
-from longvid.models.checkpoint import WeightFiles, expected_shapes, load_module_weights, read_config, resolve_model_dir
-from longvid.models.llm import check_checkpoint, llm_config, llm_shapes, load_llm, load_tokenizer
-from longvid.models.longvu.config import ENCODERS, LongVUConfig
+from longvid.compress.base import TokenCount
+from longvid.encoders.preprocess import content_mask
+from longvid.models.longvu.config import LongVUConfig
 from longvid.models.longvu.modules import LongVUConnector
-from longvid.models.vision import VisionEncoder, content_mask, load_encoder
+from longvid.models.video_llm import VideoLLM, video_progress
 from longvid.types import FrameBatch, FrameFeatures, StageStats, VisualTokens
 
 logger = logging.getLogger(__name__)
 
-CONNECTOR_PREFIX = "model."
-TOWER_PREFIX = "model.vision_tower_aux_list."
 
+@dataclass(frozen=True)
+class SampledFrame:
+    """A sampled frame waiting for its temporal window to close: what the aggregator needs if kept."""
 
-def encoder_source(name: str, folder, towers: Mapping[str, str]) -> str:
-    """Where an encoder comes from: an explicit mapping, a subfolder of the model named after the
-    encoder's hub repository (``<model>/siglip-so400m-patch14-384``), else the hub id itself."""
-    if name in towers:
-        return towers[name]
-    hub_id = ENCODERS[name][0]
-    local = folder / hub_id.split("/")[-1]
-    return str(local) if (local / "config.json").is_file() else hub_id
-
-
-def build_connector(cfg: LongVUConfig, encoder_dims: list[int]) -> LongVUConnector:
-    return LongVUConnector(
-        encoder_dims=encoder_dims, encoder_grid=cfg.encoder_grid, vision_hidden_size=cfg.vision_hidden_size,
-        query_side=cfg.query_side, depth=cfg.connector_depth, num_heads=cfg.aggregator_heads,
-        llm_hidden_size=cfg.hidden_size,
-    )
+    pixels: np.ndarray  # (H, W, 3) uint8, as sampled (padded to a square)
+    timestamp_s: float  # its presentation time
+    target_s: float  # the sample time asked for
+    index: int  # its index in the sampled sequence
+    temporal_features: torch.Tensor  # (g*g, D) the temporal tower's (DINOv2) features
 
 
 @dataclass(frozen=True)
@@ -68,67 +62,56 @@ class LongVUFrames:
     stats: StageStats  # temporal reduction
 
 
+def _as_batch(frames: list[SampledFrame]) -> FrameBatch:
+    return FrameBatch(np.stack([f.pixels for f in frames]), np.array([f.timestamp_s for f in frames]),
+                      np.array([f.target_s for f in frames]), np.array([f.index for f in frames], dtype=np.int64))
+
+
 @dataclass
-class LongVUModel:
+class LongVUModel(VideoLLM):
     config: LongVUConfig
-    llm: object  # transformers Qwen2ForCausalLM / LlamaForCausalLM
-    tokenizer: object
     connector: LongVUConnector
-    encoders: list[VisionEncoder]  # [SigLIP (tokens, context), ..., DINOv2 (temporal reduction)]
-    source: str
+    # encoders: [SigLIP (tokens, context), ..., DINOv2 (temporal reduction)]
 
     family = "longvu"
-
-    @classmethod
-    def load(cls, model: str, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-             vision_towers: Mapping[str, str] | None = None, chunk_size: int = 32) -> LongVUModel:
-        folder = resolve_model_dir(model)
-        raw = read_config(folder)
-        cfg = LongVUConfig.from_dict(raw, where=str(folder / "config.json"))
-        dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
-        weights = WeightFiles(folder)
-        cfg_name, model_name = cfg.llm_family
-        overrides = {"rope_scaling": None} if cfg.model_type == "cambrian_qwen" else {}
-        text_cfg = llm_config(raw, cfg_name, **overrides)
-
-        towers = dict(vision_towers or {})
-        encoders = []
-        for i, (name, spec) in enumerate(zip(cfg.encoders, cfg.encoder_specs())):
-            prefix = f"{TOWER_PREFIX}{i}.vision_tower."
-            own = [k for k in weights.keys() if k.startswith(prefix)]
-            sd = weights.load(own, strip=prefix) if own else None
-            source = encoder_source(name, folder, towers)
-            try:
-                encoders.append(load_encoder(source, spec, dtype=dtype, device=device, chunk_size=chunk_size,
-                                             state_dict=sd))
-            except ModelLoadError as exc:
-                hub_id = ENCODERS[name][0]
-                raise ModelLoadError(
-                    f"{exc}. LongVU checkpoints do not carry their {spec.kind} encoder: download {hub_id} "
-                    f"into {folder / hub_id.split('/')[-1]} (or pass vision_towers={{{name!r}: DIR}})"
-                ) from exc
-        connector = build_connector(cfg, [e.hidden_size for e in encoders])
-        conn_shapes = expected_shapes(connector, CONNECTOR_PREFIX)
-        check_checkpoint(weights, llm_shapes(text_cfg, model_name),
-                         tied=bool(getattr(text_cfg, "tie_word_embeddings", False)),
-                         extra_expected=conn_shapes, allowed_prefixes=(TOWER_PREFIX,))
-        connector.to(device=device, dtype=dtype)
-        load_module_weights(connector, weights.load(conn_shapes, strip=CONNECTOR_PREFIX), where=str(folder))
-        llm = load_llm(folder, text_cfg, model_name, dtype=dtype, device=device)
-        return cls(cfg, llm, load_tokenizer(folder), connector.eval(), encoders, model)
 
     # ------------------------------------------------------------------ frames -> tokens
     @property
     def sampling_size(self) -> int:
-        return max(e.spec.image_size for e in self.encoders)
+        return max(e.input_size for e in self.encoders)
 
-    def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        emb = self.llm.get_input_embeddings()
-        return emb(ids.to(emb.weight.device))
+    @property
+    def token_grid(self) -> tuple[int, int]:
+        qs = self.config.query_side
+        return qs, qs
 
-    def context_budget(self, num_text_tokens: int, context_length: int | None = None) -> int:
-        ctx = context_length or self.config.context_length
-        return ctx - num_text_tokens - self.config.reserve_tokens
+    def default_compressor(self):
+        """The released pipeline's stages 2 and 3 with the config's low grid and STC threshold."""
+        from longvid.compress import create_compressor
+        from longvid.compress.mixed_resolution import MixedResolutionConfig
+        from longvid.compress.stc import STCConfig
+
+        cfg = self.config
+        mixed = MixedResolutionConfig(low_grid=cfg.low_grid) if cfg.highres else None
+        return create_compressor("longvu", temporal=None, stc=STCConfig(threshold=cfg.drop_threshold),
+                                 mixed_resolution=mixed)
+
+    def temporal_config(self):
+        """Stage 1 as the config sets it: its threshold, and ``T >= budget // low tokens`` with the
+        config's own low grid (64 for the releases' 8x8) deciding whether it runs."""
+        from longvid.compress.temporal import TemporalConfig
+
+        lh, lw = self.config.low_grid
+        return TemporalConfig(threshold=self.config.dino_threshold, budget_divisor=lh * lw)
+
+    def llm_token_count(self, num_frames: int, budget: int, compressor=None) -> TokenCount:
+        """An upper bound: temporal reduction runs before the compressor (it may drop frames, and
+        then the budget is the bound) and row newlines are added after it, within the budget."""
+        if self.temporal_config().applies(num_frames, budget):
+            return TokenCount(budget, exact=False)
+        c = super().llm_token_count(num_frames, budget, compressor)
+        rows = num_frames * self.config.query_side if self.config.image_newline else 0
+        return TokenCount(min(budget, c.tokens + rows), exact=False)
 
     @torch.inference_mode()
     def frame_tokens(self, batches: Iterable[FrameBatch], *, num_frames: int, budget: int,
@@ -136,73 +119,61 @@ class LongVUModel:
         """12x12 tokens (aggregated and projected) of the frames temporal reduction keeps."""
         import time
 
-        from longvid.compress.temporal import TemporalConfig, TemporalReducer, apply_guard
+        from longvid.compress.temporal import TemporalReducer, apply_guard
 
         t0 = time.perf_counter()
-        tcfg = TemporalConfig(threshold=self.config.dino_threshold)
+        tcfg = self.temporal_config()
         reduce = tcfg.applies(num_frames, budget)
-        reducer = TemporalReducer(tcfg) if reduce else None
-        tok_enc, temporal_enc = self.encoders[0], self.encoders[-1]
-        picture = content_mask(tok_enc.grid, content_wh)
-        pending: list[tuple[int, object, torch.Tensor, float, int]] = []  # (pos, pixels, dino, t, idx)
+        reducer: TemporalReducer[SampledFrame] | None = TemporalReducer(tcfg) if reduce else None
+        token_towers, temporal_tower = self.encoders[:-1], self.encoders[-1]
+        picture = content_mask(self.encoders[0].grid, content_wh)
         pushed = 0
-        agg_parts, ts_parts, idx_parts, pos_parts = [], [], [], []
+        agg_parts, ts_parts, idx_parts = [], [], []
 
-        def run(rows) -> None:
-            if not rows:
+        def aggregate(frames: list[SampledFrame]) -> None:
+            if not frames:
                 return
-            import numpy as np
-
-            px = np.stack([r[1] for r in rows])
-            dino = torch.stack([r[2] for r in rows])
-            maps = [e.encode(px, content_wh=content_wh) for e in self.encoders[:-1]] + [dino]
+            batch = _as_batch(frames)
+            maps = [e.encode(batch, content_wh=content_wh).features for e in token_towers]
+            maps.append(torch.stack([f.temporal_features for f in frames]))
             agg_parts.append(self.connector.aggregate(maps, picture))
-            ts_parts.append(torch.tensor([r[3] for r in rows], dtype=torch.float64))
-            idx_parts.append(torch.tensor([r[4] for r in rows], dtype=torch.long))
-            pos_parts.append(torch.tensor([r[0] for r in rows], dtype=torch.long))
+            ts_parts.append(torch.as_tensor(batch.timestamps_s, dtype=torch.float64))
+            idx_parts.append(torch.as_tensor(batch.indices, dtype=torch.long))
 
         for batch in batches:
-            dino = temporal_enc.encode(batch.frames, content_wh=content_wh)
-            rows = [(pushed + j, batch.frames[j], dino[j], float(batch.timestamps_s[j]), int(batch.indices[j]))
-                    for j in range(len(batch))]
-            pushed += len(batch)
+            temporal = temporal_tower.encode(batch, content_wh=content_wh).features
+            frames = [SampledFrame(batch.frames[j], float(batch.timestamps_s[j]), float(batch.targets_s[j]),
+                                   int(batch.indices[j]), temporal[j]) for j in range(len(batch))]
+            pushed += len(frames)
             if reducer is None:
-                run(rows)
-                continue
-            pending.extend(rows)
-            kept, _ = reducer.push(dino)
-            done = (pushed // tcfg.window_frames) * tcfg.window_frames
-            keep = set(kept.tolist())
-            run([r for r in pending if r[0] < done and r[0] in keep])
-            pending = [r for r in pending if r[0] >= done]
+                aggregate(frames)
+            else:
+                aggregate([s.payload for s in reducer.push(temporal, frames) if s.kept])
         if reducer is not None:
-            kept, _ = reducer.finish()
-            keep = set(kept.tolist())
-            run([r for r in pending if r[0] in keep])
+            aggregate([s.payload for s in reducer.finish() if s.kept])
         if not agg_parts:
             from longvid.errors import VideoTooShortError
 
             raise VideoTooShortError("the video gave no frames to encode")
-        agg = torch.cat(agg_parts)
-        ts, idx, pos = torch.cat(ts_parts), torch.cat(idx_parts), torch.cat(pos_parts)
+        agg, ts, idx = torch.cat(agg_parts), torch.cat(ts_parts), torch.cat(idx_parts)
         if reduce:
-            sel = apply_guard(torch.arange(len(pos)), tcfg.max_frames)
-            agg, ts, idx, pos = agg[sel.to(agg.device)], ts[sel], idx[sel], pos[sel]
+            sel = apply_guard(torch.arange(len(idx)), tcfg.max_frames)
+            agg, ts, idx = agg[sel.to(agg.device)], ts[sel], idx[sel]
         tokens = self.connector.project(agg)
         qs = self.config.query_side
         n = qs * qs
-        stats = StageStats("temporal", pushed, len(pos), pushed * n, len(pos) * n, time.perf_counter() - t0,
+        stats = StageStats("temporal", pushed, len(idx), pushed * n, len(idx) * n, time.perf_counter() - t0,
                            "" if reduce else f"not applied: {pushed} frames < budget // {tcfg.budget_divisor}")
         return LongVUFrames(FrameFeatures(tokens, (qs, qs), ts, idx), agg, stats)
 
     def exact_low_resolution(self, vt: VisualTokens, frames: LongVUFrames) -> VisualTokens:
         """Give low-resolution tokens the released model's values: the aggregated 12x12 queries
-        resized to 8x8 *before* the projector (the compressor resized projected tokens).
+        resized to the low grid *before* the projector (the compressor resized projected tokens).
         Which tokens exist is the compressor's decision; only their values are replaced."""
-        ls = self.config.lowres_token
-        if vt.cell_grids is None or ls == self.config.query_side or len(vt) == 0:
+        lh, lw = self.config.low_grid
+        if vt.cell_grids is None or (lh, lw) == self.token_grid or len(vt) == 0:
             return vt
-        low = (vt.cell_grids[:, 0] == ls) & (vt.cell_grids[:, 1] == ls) & (vt.cells >= 0)
+        low = (vt.cell_grids[:, 0] == lh) & (vt.cell_grids[:, 1] == lw) & (vt.cells >= 0)
         if not bool(low.any()):
             return vt
         src = frames.features.frame_indices.cpu()
@@ -210,7 +181,7 @@ class LongVUModel:
         want, inverse = torch.unique(vt.frame_indices[low], return_inverse=True)
         rows = order[torch.searchsorted(src[order], want)]
         agg = frames.aggregated[rows.to(frames.aggregated.device)]
-        exact = self.connector.project(self.connector.low_resolution(agg, ls))  # (U, ls*ls, H)
+        exact = self.connector.project(self.connector.low_resolution(agg, (lh, lw)))  # (U, lh*lw, H)
         tokens = vt.tokens.clone()
         dev = tokens.device
         tokens[low.to(dev)] = exact[inverse.to(exact.device), vt.cells[low].to(exact.device)].to(dev, tokens.dtype)
@@ -219,22 +190,16 @@ class LongVUModel:
     def compress(self, frames: LongVUFrames, *, budget: int, query_embedding: torch.Tensor,
                  question: str, compressor=None) -> VisualTokens:
         """Mixed resolution + STC under ``budget``, with row newlines; provenance kept."""
-        from longvid.compress import Query, create_compressor
-        from longvid.compress.stc import STCConfig
+        from longvid.compress import Query
         from longvid.models.newline import fit_with_newlines
 
-        if isinstance(compressor, str):
-            compressor = create_compressor(compressor)
-        if compressor is None:
-            compressor = create_compressor(
-                "longvu", temporal=None, stc=STCConfig(threshold=self.config.drop_threshold),
-                **({} if self.config.highres else {"mixed_resolution": None}))
+        comp = self.compressor(compressor)
         features = frames.features
         query = Query(text=question, embedding=query_embedding.to(features.features.dtype))
 
         def run(b: int) -> VisualTokens:
             with torch.inference_mode():
-                return self.exact_low_resolution(compressor(features, budget=b, query=query), frames)
+                return self.exact_low_resolution(comp(features, budget=b, query=query), frames)
 
         if not self.config.image_newline:
             return run(budget)
@@ -249,19 +214,12 @@ class LongVUModel:
 
         info = probe(video)
         scfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames, size=self.sampling_size,
-                              resize="pad", pad_rgb=tuple(int(m * 255) for m in self.encoders[0].spec.mean))
+                              resize="pad", pad_rgb=self.encoders[0].spec.pad_rgb)
         n = len(plan_targets(info, scfg))
-        frames = self.frame_tokens(sample_frames(video, scfg, _video_progress(progress), info=info), num_frames=n, budget=budget,
-                                   content_wh=info.display_size)
+        frames = self.frame_tokens(sample_frames(video, scfg, video_progress(progress), info=info), num_frames=n,
+                                   budget=budget, content_wh=info.display_size)
         with torch.inference_mode():
             vt = self.compress(frames, budget=budget, query_embedding=self.embed(query_ids), question=question,
                                compressor=compressor)
         return VisualTokens(vt.tokens, vt.frame_indices, vt.timestamps_s, vt.cells, (frames.stats, *vt.stats),
                             vt.cell_grids)
-
-
-def _video_progress(progress):
-    """Adapt a ``progress(stage, done, total)`` callback to the sampler's ``(done_s, total_s)``."""
-    if progress is None:
-        return None
-    return lambda done, total: progress("visual", done, total)

@@ -177,10 +177,9 @@ class LongVUConnector(nn.Module):
     def project(self, aggregated: torch.Tensor) -> torch.Tensor:
         return self.mm_projector(aggregated)
 
-    def low_resolution(self, aggregated: torch.Tensor, side: int) -> torch.Tensor:
-        """Bilinear resize of aggregated queries to ``side x side`` (before projection, as released)."""
-        b, n, c = aggregated.shape
+    def low_resolution(self, aggregated: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """Bilinear resize of aggregated queries ``(B, q*q, C)`` to ``grid`` (before projection, as released)."""
+        from longvid.compress.base import resize_grid
+
         qs = self.query_side
-        x = aggregated.view(b, qs, qs, c).permute(0, 3, 1, 2).float()
-        x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
-        return x.permute(0, 2, 3, 1).reshape(b, side * side, c).to(aggregated.dtype)
+        return resize_grid(aggregated, (qs, qs), tuple(grid), mode="bilinear")

@@ -1,15 +1,40 @@
 """Tiny random checkpoints in the released on-disk layouts (config keys, weight names, tokenizer).
 
-Sizes: LLM hidden 32, 2 layers; encoders hidden 32-48, 2 layers, at their real input resolutions
-(so grids are the released 27x27 -> 24x24 for LongVU and 24x24 for LongVA).
+For tests and for trying the engines without downloading 7B weights, as transformers'
+"tiny-random" models serve its users: ``make_longvu(dir)`` / ``make_longva(dir)`` write a model
+folder that ``longvid.models.load_engine`` loads like a released one, and return a
+:class:`TinyCheckpoint` (the folder and the ``vision_towers`` mapping to pass with it). The
+answers are random words; the shapes, names, provenance and budgets are real.
+
+Design decisions:
+- Sizes: LLM hidden 32, 2 layers; towers hidden 32-48, 2-3 layers, at their real input
+  resolutions (so grids are the released 27x27 -> 24x24 for LongVU and 24x24 for LongVA).
+- Layouts as released: sharded safetensors with an index; LongVU's towers in their own folders
+  (its checkpoints do not carry them), LongVA's CLIP weights inside the checkpoint under the
+  transformers-4 names, with a folder holding only the CLIP config.
+- Weights are seeded, so a folder built twice holds the same tensors.
+- Needs the ``models`` extra (transformers, tokenizers, safetensors); nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from longvid.errors import require
+
+require("transformers", extra="models")  # and its tokenizers; safetensors comes with the same extra
+
+
+@dataclass(frozen=True)
+class TinyCheckpoint:
+    """A model folder and the ``vision_towers`` mapping that finds its towers."""
+
+    folder: Path
+    vision_towers: dict[str, str]
 
 WORDS = ("what is in the video a red green blue square moving cat dog yes no it there "
          "color which one how many frames answer user assistant system you are helpful").split()
@@ -104,18 +129,18 @@ def tiny_clip_config():
 
 
 # ----------------------------------------------------------------------------- LongVU
-LONGVU_ENCODERS = ["siglip/CLIP-ViT-SO400M-14-384", "facebook/dinov2-giant-res378"]
+LONGVU_TOWERS = ["siglip/CLIP-ViT-SO400M-14-384", "facebook/dinov2-giant-res378"]
 
 
-def longvu_config(vocab_size: int, *, context: int) -> dict:
+def longvu_config(vocab_size: int, *, context: int, lowres_token: int = 8) -> dict:
     d = qwen2_config(vocab_size)
     d.update({
         "architectures": ["CambrianQwenForCausalLM"], "model_type": "cambrian_qwen",
-        "mm_projector_type": "sva", "mm_vision_tower_aux_list": LONGVU_ENCODERS,
+        "mm_projector_type": "sva", "mm_vision_tower_aux_list": LONGVU_TOWERS,
         "mm_vision_tower_aux_token_len_list": [576, 576], "mm_vision_select_layer": -2,
         "mm_vision_select_feature": "patch", "mm_hidden_size": 1024, "vision_hidden_size": 32,
         "num_query_group": 1, "query_num_list": [144], "image_token_len": 144, "connector_depth": 3,
-        "connector_only": True, "highres": True, "lowres_token": 8, "dino_threshold": 0.83,
+        "connector_only": True, "highres": True, "lowres_token": lowres_token, "dino_threshold": 0.83,
         "drop_threshold": 0.7, "tokenizer_model_max_length": context, "image_aspect_ratio": "pad",
         "mm_use_im_start_end": False, "mm_use_im_patch_token": False, "is_image_newline": True,
         "frame_pos": False, "tokenizer_padding_side": "right", "use_mm_proj": True,
@@ -123,24 +148,28 @@ def longvu_config(vocab_size: int, *, context: int) -> dict:
     return d
 
 
-def make_longvu(root: Path, *, context: int = 1200) -> tuple[Path, dict[str, str]]:
-    """A LongVU_Qwen2 folder + encoder folders; returns (folder, vision_towers mapping)."""
-    from longvid.models.longvu.config import LongVUConfig
-    from longvid.models.longvu.model import build_connector
+def make_longvu(root: Path, *, context: int = 1200, lowres_token: int = 8) -> TinyCheckpoint:
+    """A LongVU_Qwen2 folder (``root/LongVU_tiny``) and its two tower folders under ``root``.
 
+    ``context``: ``tokenizer_model_max_length``; ``lowres_token``: the low-resolution side.
+    """
+    from longvid.models.longvu.family import LongVUFamily
+
+    root = Path(root)
     folder = root / "LongVU_tiny"
     folder.mkdir(parents=True)
     tok = make_tokenizer(folder)
-    cfg = longvu_config(len(tok), context=context)
+    cfg = longvu_config(len(tok), context=context, lowres_token=lowres_token)
     (folder / "config.json").write_text(json.dumps(cfg, indent=2))
-    conn = build_connector(LongVUConfig.from_dict(cfg), [32, 48])
+    fam = LongVUFamily()
+    conn = fam.build_connector(fam.parse_config(cfg), [32, 48])
     randomize(conn)
     state = llm_state(cfg)
     state.update({"model." + k: v for k, v in conn.state_dict().items()})
     save_sharded(folder, state)
-    towers = {LONGVU_ENCODERS[0]: str(tiny_siglip(root / "siglip")),
-              LONGVU_ENCODERS[1]: str(tiny_dinov2(root / "dinov2"))}
-    return folder, towers
+    towers = {LONGVU_TOWERS[0]: str(tiny_siglip(root / "siglip")),
+              LONGVU_TOWERS[1]: str(tiny_dinov2(root / "dinov2"))}
+    return TinyCheckpoint(folder, towers)
 
 
 # ----------------------------------------------------------------------------- LongVA
@@ -162,12 +191,15 @@ def longva_config(vocab_size: int, *, context: int) -> dict:
     return d
 
 
-def make_longva(root: Path, *, context: int = 2000) -> tuple[Path, dict[str, str]]:
-    """A LongVA folder (encoder weights inside, as released) + a folder with the CLIP config."""
+def make_longva(root: Path, *, context: int = 2000) -> TinyCheckpoint:
+    """A LongVA folder (``root/LongVA_tiny``, CLIP weights inside, as released) and a folder with
+    the CLIP config (``root/clip_config``). ``context``: ``max_position_embeddings``."""
     from transformers import CLIPVisionModel
 
-    from longvid.models.longva import LongVAConfig, LongVAConnector
+    from longvid.models.longva.config import LongVAConfig
+    from longvid.models.longva.model import LongVAConnector
 
+    root = Path(root)
     folder = root / "LongVA_tiny"
     folder.mkdir(parents=True)
     tok = make_tokenizer(folder)
@@ -185,4 +217,4 @@ def make_longva(root: Path, *, context: int = 2000) -> tuple[Path, dict[str, str
     save_sharded(folder, state, shards=3)
     cfg_dir = root / "clip_config"
     tiny_clip_config().save_pretrained(str(cfg_dir))
-    return folder, {CLIP_NAME: str(cfg_dir)}
+    return TinyCheckpoint(folder, {CLIP_NAME: str(cfg_dir)})
