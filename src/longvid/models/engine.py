@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from longvid.engines import ENGINES, check_question
 from longvid.errors import BudgetError, InvalidSamplingError
-from longvid.io.sampling import SamplingConfig
+from longvid.io.sampling import DEFAULT_FPS
 from longvid.models.generate import GenerationConfig
 from longvid.models.prompt import DEFAULT_SYSTEM
 from longvid.models.registry import list_families
@@ -54,7 +54,7 @@ class EngineConfig:
                 "fixed count (num_frames), not both"
             )
         if self.fps is None and self.num_frames is None:  # the one default rate is the sampler's
-            object.__setattr__(self, "fps", SamplingConfig().fps)
+            object.__setattr__(self, "fps", DEFAULT_FPS)
 
 
 @dataclass(frozen=True)
