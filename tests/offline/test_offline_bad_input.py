@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from longvid.errors import IndexCorruptError, NotAVideoError, VideoNotFoundError
-from longvid.offline.config import IndexSettings
+from longvid.offline.config import INDEX_FORMAT_VERSION, IndexSettings
 from longvid.offline.indexer import Indexer
 from longvid.offline.store import EMB, MANIFEST
 
@@ -62,7 +62,7 @@ def test_older_version_or_other_settings_are_rebuilt_not_misread(engine, short_v
     with caplog.at_level(logging.WARNING, logger="longvid.offline.indexer"):
         again = ix.index(video)
     assert "another version" in caplog.text
-    assert again.manifest["format_version"] == 1 and again.manifest["created"] >= manifest["created"]
+    assert again.manifest["format_version"] == INDEX_FORMAT_VERSION and again.manifest["created"] >= manifest["created"]
     # other settings: another key, another folder; neither index is touched by the other
     other = make_indexer(engine, tmp_path, max_segment_s=6.0).index(video)
     assert other.folder != again.folder and other.folder.parent == again.folder.parent

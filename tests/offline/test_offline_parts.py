@@ -7,6 +7,7 @@ import numpy as np
 from longvid.offline.answer import is_grounded, key_terms, relevance
 from longvid.offline.config import IndexSettings
 from longvid.offline.hashing import content_hash
+from longvid.offline.ocr import OcrRead
 from longvid.offline.speech import _groups
 from longvid.offline.timeline import ocr_track, scene_bounds
 
@@ -31,7 +32,8 @@ def test_settings_key_changes_with_settings():
 
 
 def test_ocr_reads_are_deduplicated_over_time():
-    reads = [(0.0, "Chapter 1"), (4.0, None), (8.0, "Chapter l"), (12.0, "Budget 2025"), (16.0, ""), (20.0, "Budget 2025")]
+    reads = [OcrRead(t, text) for t, text in
+             [(0.0, "Chapter 1"), (4.0, None), (8.0, "Chapter l"), (12.0, "Budget 2025"), (16.0, ""), (20.0, "Budget 2025")]]
     items = ocr_track(reads, end_s=24.0)
     assert [(i.start_s, i.end_s, i.text) for i in items] == [
         (0.0, 12.0, "Chapter 1"), (12.0, 16.0, "Budget 2025"), (20.0, 24.0, "Budget 2025")

@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, field
 from longvid.compress.temporal import TemporalConfig
 from longvid.offline.llm import LLMConfig
 
-INDEX_FORMAT_VERSION = 1  # bump when the on-disk layout or meaning of an index changes
+# bump when the on-disk layout or meaning of an index changes (2: the hard-cut threshold became the
+# ``hard_cut_diff`` setting, so the settings, and with them every index key, changed)
+INDEX_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class IndexSettings:
     subtitles: bool = True  # use embedded or sidecar subtitles when present
     embedder: str = "minilm-l6"  # a TEXT_EMBEDDERS name
     keyframe_side: int = 320  # longest side of the saved keyframe JPEGs
+    hard_cut_diff: float = 12.0  # mean abs grey-thumbnail change (0-255) between consecutive frames that counts as a hard cut (new scene, extra OCR read)
     checkpoint_frames: int = 128  # visual progress is checkpointed every this many frames (multiple of 16)
 
     def key(self) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,6 +66,14 @@ def alnum_count(text: str) -> int:
 
 def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
+
+
+@dataclass(frozen=True)
+class OcrRead:
+    """One OCR read of a sampled frame."""
+
+    time_s: float
+    text: str | None  # the lines read, " | "-joined; None: same picture as the previous read, not read again
 
 
 class OcrTrack:
