@@ -12,10 +12,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from _media import has_encoder, read_code
 from longvid.errors import CorruptVideoError, InvalidSamplingError, VideoTooShortError
 from longvid.io import DECODERS, SamplingConfig, plan_targets, probe, sample_frames
 from longvid.io.geometry import plan_geometry
+from longvid.synth.testvideo import has_encoder, read_code
 
 from test_io_probe import CODECS, codec_video  # noqa: E402  (same folder)
 

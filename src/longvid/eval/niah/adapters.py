@@ -29,7 +29,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from longvid.errors import LongvidError
 from longvid.eval.niah.grid import NiahGrid
 from longvid.eval.niah.needles import NeedleSet
-from longvid.eval.niah.render import Placement, SampledHaystack, burn_text, image_frame, render_cell
+from longvid.eval.niah.render import Placement, SampledHaystack, render_cell
+from longvid.synth.needles import burn_text, image_frame
 
 logger = logging.getLogger(__name__)
 
