@@ -58,3 +58,13 @@ def create_engine(name: str, /, **options) -> Engine:
 
 def list_engines() -> list[str]:
     return sorted(set(ENGINES.list()) | set(_BUILTIN))
+
+
+@runtime_checkable
+class ScoresLikelihood(Protocol):
+    """A declared capability: the engine exposes logits, so it can score a given continuation
+    (teacher-forced V-NIAH scoring, lmms-eval's ``loglikelihood`` requests)."""
+
+    def loglikelihood(self, video: str, context: str, continuation: str) -> tuple[float, bool]:
+        """Log-probability of ``continuation`` after ``context``, and whether greedy decoding gives it."""
+        ...
