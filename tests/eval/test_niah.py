@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from longvid.errors import InvalidSamplingError, VideoTooShortError
+from longvid.errors import InvalidSamplingError, LongvidError, VideoTooShortError
 from longvid.eval.niah import (
     NiahGrid,
     ResultStore,
@@ -21,7 +21,7 @@ from longvid.eval.niah.adapters import CellOutcome
 from longvid.eval.niah.grid import needle_depths, parse_list
 from longvid.eval.niah.needles import NeedleSetError
 from longvid.eval.niah.results import CellResult, ResultsMismatchError
-from longvid.eval.niah.runner import placements_for
+from longvid.eval.niah.runner import CellScore, placements_for
 
 
 # ----------------------------------------------------------------------------- grid
@@ -145,15 +145,14 @@ def test_multi_needle_placements_spread_after_depth(tmp_path):
 def test_score_cell_modes(tmp_path):
     write_generated_needles(tmp_path, kinds=("text",), multi=True, multihop=True, seed=0)
     single, multi, hop = load_needles(tmp_path)
-    assert score_cell(single, CellOutcome(prediction=f"The word is {single.answer}.")) == (True, 1.0)
+    assert score_cell(single, CellOutcome(prediction=f"The word is {single.answer}.")) == CellScore(True, 1.0)
     a, b = multi.answers
-    assert score_cell(multi, CellOutcome(prediction=f"{a} only")) == (False, 0.5)
-    assert score_cell(multi, CellOutcome(prediction=f"{b} and {a}")) == (True, 1.0)
-    assert score_cell(hop, CellOutcome(prediction=f"The code is {hop.answer}"))[0]
-    assert not score_cell(hop, CellOutcome(prediction=f"{hop.needles[0].answer}"))[
-        0
-    ]  # one half is not enough
-    assert score_cell(single, CellOutcome(prediction="", greedy_match=True)) == (True, 1.0)
+    assert score_cell(multi, CellOutcome(prediction=f"{a} only")) == CellScore(False, 0.5)
+    assert score_cell(multi, CellOutcome(prediction=f"{b} and {a}")) == CellScore(True, 1.0)
+    assert score_cell(hop, CellOutcome(prediction=f"The code is {hop.answer}")).correct
+    half = CellOutcome(prediction=f"{hop.needles[0].answer}")
+    assert not score_cell(hop, half).correct  # one half is not enough
+    assert score_cell(single, CellOutcome(prediction="", greedy_match=True)) == CellScore(True, 1.0)
 
 
 # ----------------------------------------------------------------------------- results
@@ -308,3 +307,28 @@ def test_haystack_too_short_for_the_grid(tmp_path, haystack_60s, pixel_engine):
             NiahGrid(frames=(600,), depths=(0.5,)),
             tmp_path / "out",
         )
+
+
+def test_feature_access_is_a_declared_capability(pixel_engine):
+    from longvid.eval.niah.adapters import (
+        FeatureEngine,
+        FeatureEngineAdapter,
+        TeacherForcedFeatureEngine,
+        feature_engine_for,
+    )
+
+    class Features:
+        name = "features"
+
+        def encode_frames(self, frames):
+            return frames
+
+        def generate_from_features(self, features, question, *, max_new_tokens=None):
+            return ""
+
+    feats = Features()
+    assert isinstance(feats, FeatureEngine) and not isinstance(feats, TeacherForcedFeatureEngine)
+    assert feature_engine_for(feats) is feats
+    assert feature_engine_for(pixel_engine()) is None  # ask() only: the video adapter serves it
+    with pytest.raises(LongvidError, match="TeacherForcedFeatureEngine"):
+        FeatureEngineAdapter(feats, scoring="teacher_forced")

@@ -167,20 +167,51 @@ class VideoEngineAdapter:
 
 
 # ----------------------------------------------------------------------------- feature engines
+@runtime_checkable
+class FeatureEngine(Protocol):
+    """The capability feature-level V-NIAH needs: an engine's vision and language sides apart."""
+
+    name: str
+
+    def encode_frames(self, frames: Any) -> Any:
+        """``(T, H, W, 3)`` uint8 frames -> ``(T, tokens, dim)`` features."""
+        ...
+
+    def generate_from_features(self, features: Any, question: str, *, max_new_tokens: int | None = None) -> str: ...
+
+
+@runtime_checkable
+class TeacherForcedFeatureEngine(FeatureEngine, Protocol):
+    """A ``FeatureEngine`` that also scores a given answer (LongVA's teacher-forced exact match)."""
+
+    def greedy_match_from_features(self, features: Any, question: str, answer: str) -> bool: ...
+
+
+def feature_engine_for(engine: Any) -> FeatureEngine | None:
+    """The engine's feature-level access, or None: the engine itself when it declares the
+    capability, else the video-LLM wrapper when the engine's model gives per-frame tokens."""
+    if isinstance(engine, FeatureEngine):
+        return engine
+    from longvid.eval.niah.llm_features import VideoLLMFeatures
+
+    try:
+        return VideoLLMFeatures(engine)
+    except LongvidError:  # no frame-level encoder: only the video adapter serves it
+        return None
+
+
 class FeatureEngineAdapter:
     """A video-LLM engine used through its features: haystack encoded once, needles inserted."""
 
     def __init__(
         self, engine: Any, *, scoring: Scoring = "generation", max_new_tokens: int = 32, batch_size: int = 16
     ) -> None:
-        needed = ["encode_frames", "generate_from_features"]
-        if scoring == "teacher_forced":
-            needed.append("greedy_match_from_features")
-        missing = [m for m in needed if not hasattr(engine, m)]
-        if missing:
+        needed = TeacherForcedFeatureEngine if scoring == "teacher_forced" else FeatureEngine
+        if not isinstance(engine, needed):
             raise LongvidError(
-                f"engine {getattr(engine, 'name', engine)!r} lacks {', '.join(missing)}: feature-level V-NIAH needs "
-                "the engine's vision side and language side separately; "
+                f"engine {getattr(engine, 'name', engine)!r} is not a {needed.__name__} (encode_frames, "
+                "generate_from_features" + (", greedy_match_from_features" if scoring == "teacher_forced" else "")
+                + "): feature-level V-NIAH needs the engine's vision side and language side separately; "
                 "use the video adapter (--adapter video)"
             )
         self.engine = engine
