@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+# every test reads the 20-minute needle video's index (built once: minutes of Whisper, OCR and features)
+pytestmark = pytest.mark.slow
+
 TOLERANCE_S = 2.0  # a cited moment must cover the needle's time within this
 
 

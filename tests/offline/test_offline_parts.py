@@ -8,7 +8,7 @@ from longvid.offline.answer import is_grounded, key_terms, relevance
 from longvid.offline.config import IndexSettings
 from longvid.offline.hashing import content_hash
 from longvid.offline.ocr import OcrRead
-from longvid.offline.speech import _groups
+from longvid.offline.speech import group_spans
 from longvid.offline.timeline import ocr_track, scene_bounds
 
 
@@ -53,9 +53,9 @@ def test_scene_bounds_cut_on_feature_change_and_respect_min_length():
 
 
 def test_speech_groups_merge_near_spans_only():
-    assert _groups([(0.0, 2.0), (2.5, 4.0), (10.0, 12.0)]) == [(0.0, 4.0), (10.0, 12.0)]
+    assert group_spans([(0.0, 2.0), (2.5, 4.0), (10.0, 12.0)]) == [(0.0, 4.0), (10.0, 12.0)]
     long = [(float(i), i + 0.9) for i in range(40)]
-    assert all(e - s <= 28.0 for s, e in _groups(long))
+    assert all(e - s <= 28.0 for s, e in group_spans(long))
 
 
 def test_groundedness_rejects_inventions():

@@ -37,7 +37,9 @@ _GROUP_MAX_S = 28.0  # ... up to this long (Whisper reads 30 s windows)
 _PAD_S = 0.2  # audio kept around each group so word edges are not clipped
 
 
-def _groups(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def group_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Voice-activity ``(start_s, end_s)`` spans merged into the stretches transcribed together:
+    neighbours less than ``_GROUP_GAP_S`` apart join, up to ``_GROUP_MAX_S`` per stretch."""
     groups: list[list[float]] = []
     for s, e in spans:
         if groups and s - groups[-1][1] < _GROUP_GAP_S and e - groups[-1][0] <= _GROUP_MAX_S:
@@ -83,7 +85,7 @@ class WhisperSpeech:
         """
         out = []
         sr = clip.sample_rate
-        for g0, g1 in _groups(self.speech_spans(clip)):
+        for g0, g1 in group_spans(self.speech_spans(clip)):
             a = max(0, int((g0 - clip.start_s - _PAD_S) * sr))
             b = min(len(clip.samples), int((g1 - clip.start_s + _PAD_S) * sr))
             segments, _ = self._model.transcribe(
