@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--frames", default="200:3000:200", help="haystack lengths in frames: '200,400' or 'a:b:step'"
     )
     p.add_argument("--depths", default="0:1:0.2", help="needle depths in [0,1]: '0,0.5,1' or 'a:b:step'")
-    p.add_argument("--fps", type=float, default=1.0, help="haystack sampling rate (default 1)")
+    p.add_argument("--fps", type=float, default=None, help="haystack sampling rate (default: LongVA's 1, NiahGrid.fps)")
     p.add_argument(
         "--adapter",
         choices=("auto", "video", "features"),
@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         full = set(kinds) == {"image", "text", "speech"}
         write_generated_needles(args.needles, kinds=kinds, multi=full, multihop=full, choice=full)
     needle_sets = load_needles(args.needles)
-    grid = NiahGrid(frames=parse_list(args.frames, int), depths=parse_list(args.depths, float), fps=args.fps)
+    rate = {} if args.fps is None else {"fps": args.fps}  # the grid's own default otherwise
+    grid = NiahGrid(frames=parse_list(args.frames, int), depths=parse_list(args.depths, float), **rate)
     engine = create_engine(args.engine, **parse_options(args.engine_option))
     feature_engine = feature_engine_for(engine) if args.adapter != "video" else None
     if args.adapter == "features" and feature_engine is None:

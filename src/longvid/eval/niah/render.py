@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from longvid.errors import VideoTooShortError
+from longvid.eval.niah.grid import NiahGrid
 from longvid.synth.needles import Needle, burn_text, image_frame
 from longvid.synth.speech import SAMPLE_RATE as AUDIO_RATE  # mono rate of cached and rendered audio
 from longvid.synth.speech import speak
@@ -54,7 +55,7 @@ class SampledHaystack:
         work_dir: str | Path,
         *,
         max_frames: int,
-        fps: float = 1.0,
+        fps: float = NiahGrid.fps,  # the grid's rate (one default, in NiahGrid)
         width: int | None = 640,
     ) -> None:
         self.path = Path(path)
