@@ -132,3 +132,15 @@ def test_hits_on_one_slide_become_one_moment_spanning_it():
     assert ev.on_screen_text == slide
     assert [line["text"] for line in ev.extra["lines"]] == ["our results improved"]
     assert np.isclose(ev.moment.score, 1.0)
+
+
+def test_synthetic_media_is_off_the_core_import_path():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, longvid.io, longvid.compress, longvid.encoders, longvid.offline.engine, longvid.engines\n"
+        "print(sorted(m for m in sys.modules if m.startswith('longvid.synth')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
