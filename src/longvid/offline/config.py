@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from longvid.compress.temporal import TemporalConfig
+from longvid.io.sampling import DEFAULT_FPS
 from longvid.offline.llm import LLMConfig
 
 # bump when the on-disk layout or meaning of an index changes (2: the hard-cut threshold became the
@@ -23,7 +24,7 @@ INDEX_FORMAT_VERSION = 2
 
 @dataclass(frozen=True)
 class IndexSettings:
-    fps: float = 1.0  # frames sampled per second of video (the seeds' convention)
+    fps: float = DEFAULT_FPS  # frames sampled per second of video: longvid.io's one default rate
     encoder: str = "efficientnet-lite0"  # a longvid.encoders name: visual features + ImageNet tags
     temporal: TemporalConfig = field(default_factory=lambda: TemporalConfig(max_frames=None))  # LongVU stage 1; no 400 cap: an index keeps every window's survivors
     scene_cut_similarity: float = 0.80  # consecutive-frame feature cosine below this starts a new scene

@@ -70,7 +70,7 @@ def run_visual(
 ) -> VisualTrack:
     from longvid.compress.temporal import Settled, TemporalReducer
     from longvid.io import SamplingConfig, sample_frames
-    from longvid.io.scenes import thumbnail  # the grey thumbnail of cut detection (64x36 by default)
+    from longvid.io.scenes import SceneConfig, is_cut, thumbnail, thumbnail_difference
 
     ckpt = settings.checkpoint_frames
     assert ckpt % settings.temporal.window_frames == 0, (ckpt, settings.temporal.window_frames)
@@ -87,6 +87,7 @@ def run_visual(
     prev_thumb = done[-1]["meta"]["prev_thumb"] if done else None
     prev_thumb = None if prev_thumb is None else np.asarray(prev_thumb, np.float32)
 
+    scenes = SceneConfig(threshold=settings.hard_cut_diff)  # 64x36 grey thumbnails
     reducer: TemporalReducer[_Frame] = TemporalReducer(settings.temporal)
     chunk = _Chunk()
     step = 1.0 / settings.fps
@@ -105,7 +106,7 @@ def run_visual(
                 chunk.keyframes[fr.position] = name
             if ocr is None or not (fr.cut or (s.kept and fr.time_s - last_read_t >= settings.ocr_min_gap_s)):
                 continue
-            if last_read_thumb is not None and float(np.abs(fr.thumb - last_read_thumb).mean()) < settings.ocr_same_thumb_diff:
+            if last_read_thumb is not None and thumbnail_difference(fr.thumb, last_read_thumb) < settings.ocr_same_thumb_diff:
                 chunk.reads.append(OcrRead(fr.time_s, None))
                 continue
             lines = ocr.read(fr.frame)
@@ -123,8 +124,8 @@ def run_visual(
         probs = enc.logits.softmax(-1).half().numpy()
         payloads = []
         for frame, t, pos, f, p in zip(frames, times, positions, enc.features.half().numpy(), probs):
-            th = thumbnail(frame)
-            cut = prev_thumb is not None and float(np.abs(th - prev_thumb).mean()) > settings.hard_cut_diff
+            th = thumbnail(frame, scenes)
+            cut = is_cut(prev_thumb, th, scenes)
             prev_thumb = th
             payloads.append(_Frame(int(pos), float(t), frame, th, cut))
             chunk.add(int(pos), float(t), f, p, cut)
