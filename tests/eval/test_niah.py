@@ -216,7 +216,7 @@ def test_overlay_cells_keep_every_other_frame_and_mix_speech(tmp_path, haystack_
 
     import av
 
-    from longvid.eval.niah.render import AUDIO_RATE, Placement, SampledHaystack, render_cell
+    from longvid.eval.niah.render import AUDIO_RATE, Placement, RenderedCell, SampledHaystack, render_cell
 
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
@@ -236,7 +236,7 @@ def test_overlay_cells_keep_every_other_frame_and_mix_speech(tmp_path, haystack_
             mode="overlay",
             lossless=True,
         )
-        assert where == {"times_s": [float(idx), float(idx + 2)], "frames": 20}
+        assert where == RenderedCell((float(idx), float(idx + 2)), 20)
         with av.open(str(out)) as c:
             frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
         with av.open(str(out)) as c:

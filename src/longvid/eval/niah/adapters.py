@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from longvid.errors import LongvidError
 from longvid.eval.niah.grid import NiahGrid
 from longvid.eval.niah.needles import NeedleSet
-from longvid.eval.niah.render import Placement, SampledHaystack, render_cell
+from longvid.eval.niah.render import CellMode, Placement, SampledHaystack, check_cell_mode, render_cell
 from longvid.synth.needles import burn_text, image_frame
 
 logger = logging.getLogger(__name__)
@@ -86,14 +86,15 @@ class VideoEngineAdapter:
         *,
         width: int = 640,
         keep_videos: bool = False,
-        mode: str = "overlay",
+        mode: CellMode = "overlay",
         reuse: bool = True,
     ) -> None:
         self.engine = engine
         self.name = getattr(engine, "name", type(engine).__name__)
         self.width = width
         self.keep_videos = keep_videos
-        self.mode = mode  # overlay: needle in place of the haystack frame; insert: an extra frame (LongVA)
+        # overlay: needle in place of the haystack frame; insert: an extra frame (LongVA)
+        self.mode = check_cell_mode(mode)
         self.reuse = reuse  # lossless cell videos + content memo of the engine's per-frame models
         self.memos: dict = {}
         self.haystack: SampledHaystack | None = None
@@ -132,11 +133,11 @@ class VideoEngineAdapter:
                 path.replace(videos / path.name)
         moments = [[m.start_s, m.end_s] for m in getattr(answer, "moments", ())]
         details = {
-            "needle_times_s": where["times_s"],
-            "cell_frames": where["frames"],
+            "needle_times_s": list(where.times_s),
+            "cell_frames": where.frames,
             "moments": moments,
             "grounded": getattr(answer, "grounded", None),
-            "cites_needle": any(m0 - 1.0 <= t <= m1 + 1.0 for t in where["times_s"] for m0, m1 in moments),
+            "cites_needle": any(m0 - 1.0 <= t <= m1 + 1.0 for t in where.times_s for m0, m1 in moments),
             "engine_timings_s": dict(getattr(answer, "timings_s", {}) or {}),
         }
         if self.memos:
@@ -177,7 +178,9 @@ class FeatureEngine(Protocol):
         """``(T, H, W, 3)`` uint8 frames -> ``(T, tokens, dim)`` features."""
         ...
 
-    def generate_from_features(self, features: Any, question: str, *, max_new_tokens: int | None = None) -> str: ...
+    def generate_from_features(
+        self, features: Any, question: str, *, max_new_tokens: int | None = None
+    ) -> str: ...
 
 
 @runtime_checkable
@@ -208,10 +211,12 @@ class FeatureEngineAdapter:
     ) -> None:
         needed = TeacherForcedFeatureEngine if scoring == "teacher_forced" else FeatureEngine
         if not isinstance(engine, needed):
+            methods = "encode_frames, generate_from_features"
+            if scoring == "teacher_forced":
+                methods += ", greedy_match_from_features"
             raise LongvidError(
-                f"engine {getattr(engine, 'name', engine)!r} is not a {needed.__name__} (encode_frames, "
-                "generate_from_features" + (", greedy_match_from_features" if scoring == "teacher_forced" else "")
-                + "): feature-level V-NIAH needs the engine's vision side and language side separately; "
+                f"engine {getattr(engine, 'name', engine)!r} is not a {needed.__name__} ({methods}): "
+                "feature-level V-NIAH needs the engine's vision side and language side separately; "
                 "use the video adapter (--adapter video)"
             )
         self.engine = engine

@@ -22,10 +22,11 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from longvid.errors import VideoTooShortError
+from longvid.errors import LongvidError, VideoTooShortError
 from longvid.eval.niah.grid import NiahGrid
 from longvid.synth.needles import Needle, burn_text, image_frame
 from longvid.synth.speech import SAMPLE_RATE as AUDIO_RATE  # mono rate of cached and rendered audio
@@ -44,6 +45,24 @@ NEEDLE_PEAK = 0.9  # spoken needles are normalised to this peak level, whatever 
 class Placement:
     index: int  # needle position in the cell's sampled sequence (int(depth * N))
     needle: Needle
+
+
+CellMode = Literal["insert", "overlay"]  # a visual needle as an extra frame (LongVA), or in place of one
+CELL_MODES: tuple[CellMode, ...] = ("insert", "overlay")
+
+
+def check_cell_mode(mode: str) -> CellMode:
+    if mode not in CELL_MODES:
+        raise LongvidError(f"needle mode {mode!r}: use one of {', '.join(CELL_MODES)}")
+    return mode  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class RenderedCell:
+    """Where the needles of a written cell video went."""
+
+    times_s: tuple[float, ...]  # time of each placement in the cell, in placement order
+    frames: int  # video frames written (N, plus the inserted needle frames in insert mode)
 
 
 class SampledHaystack:
@@ -163,9 +182,9 @@ def render_cell(
     out: str | Path,
     *,
     speech_cache: str | Path,
-    mode: str = "insert",
+    mode: CellMode = "insert",
     lossless: bool = False,
-) -> dict:
+) -> RenderedCell:
     """Write the cell video: ``n`` haystack frames with the needles placed; say where they went.
 
     ``mode="insert"`` (LongVA): each visual needle is an extra frame at its index (text burned
@@ -173,9 +192,9 @@ def render_cell(
     the haystack frame at its index (text burned into it, an image replacing it; depth 1.0 uses
     the last frame), so the cell keeps exactly ``n`` frames and every other frame, and the audio,
     stay where they were in the haystack. Spoken needles are mixed into the audio at their index.
-    Returns ``{"times_s": [time of each placement in the cell], "frames": frames written}``.
+    Returns where each placement went (``RenderedCell``).
     """
-    assert mode in ("insert", "overlay"), mode
+    check_cell_mode(mode)
     fps = haystack.fps
     spf = int(round(AUDIO_RATE / fps))  # audio samples per sampled frame
     if mode == "overlay":
@@ -244,4 +263,4 @@ def render_cell(
             out_audio[start:end] = np.clip(out_audio[start:end] + voice[: end - start], -1.0, 1.0)
             times[k] = start / AUDIO_RATE
         w.write_audio(out_audio)
-    return {"times_s": times, "frames": j}
+    return RenderedCell(tuple(times), j)
