@@ -32,12 +32,14 @@ QUESTIONS = (
 
 
 def make_video(path: Path, duration_s: float) -> None:
-    from longvid.offline.synth import Needle, haystack_parts, write_video
+    from longvid.synth.needles import Needle
+    from longvid.synth.talk import TimedNeedle, haystack_parts, write_video
 
     needles = [
-        Needle(duration_s * 0.1, "Password: PINEAPPLE", "The secret password is pineapple."),
-        Needle(duration_s * 0.5, "", "The conference will be held in Lisbon."),
-        Needle(duration_s * 0.9, "Vault code 5821", ""),
+        TimedNeedle(duration_s * 0.1, Needle("text", "pineapple", text="Password: PINEAPPLE")),
+        TimedNeedle(duration_s * 0.1, Needle("speech", "pineapple", text="The secret password is pineapple.")),
+        TimedNeedle(duration_s * 0.5, Needle("speech", "lisbon", text="The conference will be held in Lisbon.")),
+        TimedNeedle(duration_s * 0.9, Needle("text", "5821", text="Vault code 5821")),
     ]
     slides, clips, speech = haystack_parts(duration_s, needles)
     write_video(path, duration_s=duration_s, slides=slides, clips=clips, speech=speech, fps=1.0, size=(640, 360))

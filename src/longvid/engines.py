@@ -48,3 +48,13 @@ def check_question(question: str) -> str:
             "the question is empty: ask something about the video, e.g. \"When does the speaker mention the budget?\""
         )
     return q
+
+
+@runtime_checkable
+class ScoresLikelihood(Protocol):
+    """A declared capability: the engine exposes logits, so it can score a given continuation
+    (teacher-forced V-NIAH scoring, lmms-eval's ``loglikelihood`` requests)."""
+
+    def loglikelihood(self, video: str, context: str, continuation: str) -> tuple[float, bool]:
+        """Log-probability of ``continuation`` after ``context``, and whether greedy decoding gives it."""
+        ...

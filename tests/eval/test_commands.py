@@ -3,17 +3,15 @@
 import json
 
 import pytest
-from test_benchmarks import LetterEngine, make_videomme
-from test_niah import PixelEngine
 
 from longvid.cli import main
 from longvid.engines import ENGINES
 
 
-@pytest.fixture(scope="module", autouse=True)
-def reference_engines():
-    for name, factory in (("test-pixel", PixelEngine), ("test-letter", LetterEngine)):
-        if name not in ENGINES._factories:
+@pytest.fixture(autouse=True)
+def reference_engines(pixel_engine, letter_engine):
+    for name, factory in (("test-pixel", pixel_engine), ("test-letter", letter_engine)):
+        if name not in ENGINES.list():
             ENGINES.register(name)(factory)
 
 
@@ -73,8 +71,8 @@ def test_niah_command_builds_a_haystack(tmp_path):
     assert rc == 0 and hs.stat().st_size > 0
 
 
-def test_eval_command(tmp_path, capsys):
-    make_videomme(tmp_path / "vm")
+def test_eval_command(tmp_path, capsys, benchmark_files):
+    benchmark_files["videomme"](tmp_path / "vm")
     rc = main(
         [
             "eval",

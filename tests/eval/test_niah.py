@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from longvid.errors import InvalidSamplingError, VideoTooShortError
+from longvid.errors import InvalidSamplingError, LongvidError, VideoTooShortError
 from longvid.eval.niah import (
     NiahGrid,
     ResultStore,
@@ -21,9 +21,7 @@ from longvid.eval.niah.adapters import CellOutcome
 from longvid.eval.niah.grid import needle_depths, parse_list
 from longvid.eval.niah.needles import NeedleSetError
 from longvid.eval.niah.results import CellResult, ResultsMismatchError
-from longvid.eval.niah.runner import placements_for
-from longvid.io.sampling import SamplingConfig, sample_frames
-from longvid.types import Answer, Evidence, Moment
+from longvid.eval.niah.runner import CellScore, placements_for
 
 
 # ----------------------------------------------------------------------------- grid
@@ -147,15 +145,14 @@ def test_multi_needle_placements_spread_after_depth(tmp_path):
 def test_score_cell_modes(tmp_path):
     write_generated_needles(tmp_path, kinds=("text",), multi=True, multihop=True, seed=0)
     single, multi, hop = load_needles(tmp_path)
-    assert score_cell(single, CellOutcome(prediction=f"The word is {single.answer}.")) == (True, 1.0)
+    assert score_cell(single, CellOutcome(prediction=f"The word is {single.answer}.")) == CellScore(True, 1.0)
     a, b = multi.answers
-    assert score_cell(multi, CellOutcome(prediction=f"{a} only")) == (False, 0.5)
-    assert score_cell(multi, CellOutcome(prediction=f"{b} and {a}")) == (True, 1.0)
-    assert score_cell(hop, CellOutcome(prediction=f"The code is {hop.answer}"))[0]
-    assert not score_cell(hop, CellOutcome(prediction=f"{hop.needles[0].answer}"))[
-        0
-    ]  # one half is not enough
-    assert score_cell(single, CellOutcome(prediction="", greedy_match=True)) == (True, 1.0)
+    assert score_cell(multi, CellOutcome(prediction=f"{a} only")) == CellScore(False, 0.5)
+    assert score_cell(multi, CellOutcome(prediction=f"{b} and {a}")) == CellScore(True, 1.0)
+    assert score_cell(hop, CellOutcome(prediction=f"The code is {hop.answer}")).correct
+    half = CellOutcome(prediction=f"{hop.needles[0].answer}")
+    assert not score_cell(hop, half).correct  # one half is not enough
+    assert score_cell(single, CellOutcome(prediction="", greedy_match=True)) == CellScore(True, 1.0)
 
 
 # ----------------------------------------------------------------------------- results
@@ -179,45 +176,13 @@ def test_result_store_resumes_and_refuses_other_settings(tmp_path):
 
 
 # ----------------------------------------------------------------------------- a real run
-_CARD = np.array([245, 245, 240])
-from longvid.eval.niah.needles import _COLOURS  # noqa: E402  (the palette the needle generator draws with)
-
-
-class PixelEngine:
-    """Reference engine for the test: finds a needle card by its pixels and names the shape's colour.
-
-    It perceives only what the video holds (frames sampled at 1 fps by longvid.io); it reads no
-    text and knows nothing of the grid, so a found needle proves it was rendered where expected.
-    """
-
-    name = "pixel-reference"
-
-    def ask(self, video, question):
-        for batch in sample_frames(video, SamplingConfig(fps=1.0, resize="none")):
-            for frame, t in zip(batch.frames, batch.timestamps_s):
-                px = frame.reshape(-1, 3).astype(int)
-                card = np.abs(px - _CARD).sum(1) < 40
-                if card.mean() < 0.3:
-                    continue
-                ink = px[~card & (px.sum(1) > 60)]  # not card, not letterbox black
-                mean = ink.mean(0)
-                name = min(_COLOURS, key=lambda c: np.abs(np.array(_COLOURS[c]) - mean).sum())
-                ev = Evidence(moment=Moment(float(t), float(t) + 1.0, video=str(video)))
-                return Answer(
-                    question=question, text=f"It is {name}.", evidence=(ev,), grounded=True, engine=self.name
-                )
-        return Answer(
-            question=question, text="I did not see it.", evidence=(), grounded=False, engine=self.name
-        )
-
-
-def test_run_niah_finds_image_needles_and_resumes(tmp_path, haystack_60s):
+def test_run_niah_finds_image_needles_and_resumes(tmp_path, haystack_60s, pixel_engine):
     haystack, _ = haystack_60s
     write_generated_needles(tmp_path / "needles", kinds=("image",), per_kind=2, seed=5, image_size=(160, 90))
     sets = load_needles(tmp_path / "needles")
     grid = NiahGrid(frames=(10, 30), depths=(0.0, 0.5, 1.0))
     calls = []
-    engine = PixelEngine()
+    engine = pixel_engine()
     orig = engine.ask
     engine.ask = lambda v, q: calls.append(v) or orig(v, q)
     summary = run_niah(VideoEngineAdapter(engine, width=320), haystack, sets, grid, tmp_path / "out")
@@ -235,11 +200,11 @@ def test_run_niah_finds_image_needles_and_resumes(tmp_path, haystack_60s):
     assert len(calls) == n == 12
 
 
-def test_insert_mode_adds_a_frame_like_longva(tmp_path, haystack_60s):
+def test_insert_mode_adds_a_frame_like_longva(tmp_path, haystack_60s, pixel_engine):
     haystack, _ = haystack_60s
     write_generated_needles(tmp_path / "needles", kinds=("image",), seed=5)
     sets = load_needles(tmp_path / "needles")
-    adapter = VideoEngineAdapter(PixelEngine(), width=320, mode="insert", reuse=False)
+    adapter = VideoEngineAdapter(pixel_engine(), width=320, mode="insert", reuse=False)
     summary = run_niah(adapter, haystack, sets, NiahGrid(frames=(10,), depths=(0.3, 1.0)), tmp_path / "out")
     assert summary["average_accuracy"] == 1.0
     cell = json.loads((tmp_path / "out/cells/000010_1.0000_image0.json").read_text())
@@ -251,7 +216,7 @@ def test_overlay_cells_keep_every_other_frame_and_mix_speech(tmp_path, haystack_
 
     import av
 
-    from longvid.eval.niah.render import AUDIO_RATE, Placement, SampledHaystack, render_cell
+    from longvid.eval.niah.render import AUDIO_RATE, Placement, RenderedCell, SampledHaystack, render_cell
 
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
@@ -271,7 +236,7 @@ def test_overlay_cells_keep_every_other_frame_and_mix_speech(tmp_path, haystack_
             mode="overlay",
             lossless=True,
         )
-        assert where == {"times_s": [float(idx), float(idx + 2)], "frames": 20}
+        assert where == RenderedCell((float(idx), float(idx + 2)), 20)
         with av.open(str(out)) as c:
             frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
         with av.open(str(out)) as c:
@@ -331,14 +296,39 @@ def test_content_memo_reuses_identical_inputs_only():
     assert out.shape == (3, 2) and emb.misses == 2 and emb.hits == 1
 
 
-def test_haystack_too_short_for_the_grid(tmp_path, haystack_60s):
+def test_haystack_too_short_for_the_grid(tmp_path, haystack_60s, pixel_engine):
     haystack, _ = haystack_60s
     write_generated_needles(tmp_path / "n", kinds=("image",))
     with pytest.raises(VideoTooShortError, match="longer haystack"):
         run_niah(
-            VideoEngineAdapter(PixelEngine()),
+            VideoEngineAdapter(pixel_engine()),
             haystack,
             load_needles(tmp_path / "n"),
             NiahGrid(frames=(600,), depths=(0.5,)),
             tmp_path / "out",
         )
+
+
+def test_feature_access_is_a_declared_capability(pixel_engine):
+    from longvid.eval.niah.adapters import (
+        FeatureEngine,
+        FeatureEngineAdapter,
+        TeacherForcedFeatureEngine,
+        feature_engine_for,
+    )
+
+    class Features:
+        name = "features"
+
+        def encode_frames(self, frames):
+            return frames
+
+        def generate_from_features(self, features, question, *, max_new_tokens=None):
+            return ""
+
+    feats = Features()
+    assert isinstance(feats, FeatureEngine) and not isinstance(feats, TeacherForcedFeatureEngine)
+    assert feature_engine_for(feats) is feats
+    assert feature_engine_for(pixel_engine()) is None  # ask() only: the video adapter serves it
+    with pytest.raises(LongvidError, match="TeacherForcedFeatureEngine"):
+        FeatureEngineAdapter(feats, scoring="teacher_forced")

@@ -1,9 +1,6 @@
 """Feature-level V-NIAH on a tiny LongVA the test builds (random weights): haystack encoded once,
 needle tokens inserted at int(depth*N), teacher-forced and generation scoring both run."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -12,19 +9,15 @@ from longvid.eval.niah.adapters import CellTask, UnsupportedNeedleError
 from longvid.eval.niah.llm_features import VideoLLMFeatures
 from longvid.eval.niah.runner import build_question, placements_for
 
-_spec = importlib.util.spec_from_file_location(
-    "_tiny_models", Path(__file__).parent.parent / "models" / "tiny.py"
-)
-tiny = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tiny)
+from longvid.models.testing import make_longva
 
 
 @pytest.fixture(scope="module")
 def longva_engine(tmp_path_factory):
     from longvid.models.engine import load_engine
 
-    folder, towers = tiny.make_longva(tmp_path_factory.mktemp("longva"))
-    return load_engine(str(folder), vision_towers=towers)
+    ckpt = make_longva(tmp_path_factory.mktemp("longva"))
+    return load_engine(str(ckpt.folder), vision_towers=ckpt.vision_towers)
 
 
 def test_feature_niah_encodes_haystack_once_and_inserts_needles(tmp_path, haystack_60s, longva_engine):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _media import has_encoder
+from longvid.synth.testvideo import has_encoder
 
 # (suffix, encoder, decoded codec name) for every container/codec pair the tests cover
 _CODECS = [

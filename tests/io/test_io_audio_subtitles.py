@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _media import make_video, write_srt, write_vtt
 from longvid.errors import NotAVideoError, VideoNotFoundError
 from longvid.io import iter_audio, read_audio, read_subtitles
 from longvid.io.audio import NoAudioStreamError
+from longvid.synth.testvideo import make_video, write_srt, write_vtt
 
 
 def dominant_hz(samples: np.ndarray, rate: int) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from _media import has_encoder, make_audio_only, make_video
 from longvid.errors import (
     CorruptVideoError,
     NotAVideoError,
@@ -13,6 +12,7 @@ from longvid.errors import (
     VideoTooShortError,
 )
 from longvid.io import probe
+from longvid.synth.testvideo import has_encoder, make_audio_only, make_video
 
 
 def test_probe_codecs(codec_clip):

@@ -1,6 +1,6 @@
 """sample_frames(): exact frames and timestamps, fast modes, geometry, limits, bad input, memory.
 
-Every generated frame carries its own index (tests/_media.py), so "the frame on screen at t" is
+Every generated frame carries its own index (longvid.synth.testvideo), so "the frame on screen at t" is
 checked by reading the picture, not by trusting the decoder's timestamps.
 """
 
@@ -13,10 +13,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from _media import has_encoder, read_code
 from longvid.errors import CorruptVideoError, InvalidSamplingError, VideoTooShortError
 from longvid.io import DECODERS, DEFAULT_FPS, SamplingConfig, plan_targets, probe, sample_frames
 from longvid.io.geometry import plan_geometry
+from longvid.synth.testvideo import has_encoder, read_code
 
 
 def run_decoder(info, cfg: SamplingConfig, name: str = "pyav-exact"):

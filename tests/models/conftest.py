@@ -1,11 +1,8 @@
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("_media", Path(__file__).parent.parent / "_media.py")
-media = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(media)
+from longvid.synth import testvideo as media
 
 
 @pytest.fixture(scope="session")

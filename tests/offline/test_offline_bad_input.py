@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from longvid.errors import IndexCorruptError, NotAVideoError, VideoNotFoundError
-from longvid.offline.config import IndexSettings
+from longvid.offline.config import INDEX_FORMAT_VERSION, IndexSettings
 from longvid.offline.indexer import Indexer
 from longvid.offline.store import EMB, MANIFEST
 
@@ -34,6 +34,7 @@ def test_missing_and_non_video_files(engine, tmp_path):
         engine.index(bad)
 
 
+@pytest.mark.slow  # indexes a generated video (features, OCR, speech)
 def test_video_without_audio_gets_visual_only_index(engine, short_video, tmp_path):
     ix = make_indexer(engine, tmp_path)
     idx = ix.index(short_video("silent_track", audio=False, speech=False))
@@ -44,12 +45,14 @@ def test_video_without_audio_gets_visual_only_index(engine, short_video, tmp_pat
     assert res and res[0].moment.start_s <= 21 <= res[0].moment.end_s + 2
 
 
+@pytest.mark.slow  # indexes a generated video (features, OCR, speech)
 def test_video_with_silent_audio_has_no_transcript(engine, short_video, tmp_path):
     idx = make_indexer(engine, tmp_path).index(short_video("no_speech", audio=True, speech=False))
     assert idx.manifest["speech"] == "no speech found"
     assert any("harbour" in s.on_screen.lower() for s in idx.segments)
 
 
+@pytest.mark.slow  # indexes a generated video (features, OCR, speech)
 def test_older_version_or_other_settings_are_rebuilt_not_misread(engine, short_video, tmp_path, caplog):
     video = short_video("versions", speech=False, audio=False)
     ix = make_indexer(engine, tmp_path)
@@ -62,7 +65,7 @@ def test_older_version_or_other_settings_are_rebuilt_not_misread(engine, short_v
     with caplog.at_level(logging.WARNING, logger="longvid.offline.indexer"):
         again = ix.index(video)
     assert "another version" in caplog.text
-    assert again.manifest["format_version"] == 1 and again.manifest["created"] >= manifest["created"]
+    assert again.manifest["format_version"] == INDEX_FORMAT_VERSION and again.manifest["created"] >= manifest["created"]
     # other settings: another key, another folder; neither index is touched by the other
     other = make_indexer(engine, tmp_path, max_segment_s=6.0).index(video)
     assert other.folder != again.folder and other.folder.parent == again.folder.parent
@@ -70,6 +73,7 @@ def test_older_version_or_other_settings_are_rebuilt_not_misread(engine, short_v
     assert ix.find(video) is not None
 
 
+@pytest.mark.slow  # indexes a generated video (features, OCR, speech)
 def test_corrupt_index_is_detected_with_advice(engine, short_video, tmp_path):
     video = short_video("corrupt", speech=False, audio=False)
     ix = make_indexer(engine, tmp_path)
@@ -89,6 +93,7 @@ class Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow  # indexes a generated video three times
 @pytest.mark.parametrize("stage", ["visual", "speech"])
 def test_interrupted_indexing_resumes_and_loses_nothing(engine, short_video, tmp_path, caplog, stage):
     video = short_video("resume")
@@ -117,6 +122,7 @@ def test_interrupted_indexing_resumes_and_loses_nothing(engine, short_video, tmp
     assert "lighthouse" in " ".join(s.transcript.lower() for s in resumed.segments)
 
 
+@pytest.mark.slow  # indexes a generated video (features, OCR, speech)
 def test_sidecar_subtitles_are_indexed_with_their_times(engine, short_video, tmp_path):
     import shutil
 

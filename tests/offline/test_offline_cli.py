@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from longvid.cli import main
+
+# the commands index real videos and load the LLM (minutes on a 2-core CPU)
+pytestmark = pytest.mark.slow
 
 
 def test_search_and_ask_json(engine, needle_video, capsys):

@@ -7,7 +7,8 @@ import numpy as np
 from longvid.offline.answer import is_grounded, key_terms, relevance
 from longvid.offline.config import IndexSettings
 from longvid.offline.hashing import content_hash
-from longvid.offline.speech import _groups
+from longvid.offline.ocr import OcrRead
+from longvid.offline.speech import group_spans
 from longvid.offline.timeline import ocr_track, scene_bounds
 
 
@@ -31,7 +32,8 @@ def test_settings_key_changes_with_settings():
 
 
 def test_ocr_reads_are_deduplicated_over_time():
-    reads = [(0.0, "Chapter 1"), (4.0, None), (8.0, "Chapter l"), (12.0, "Budget 2025"), (16.0, ""), (20.0, "Budget 2025")]
+    reads = [OcrRead(t, text) for t, text in
+             [(0.0, "Chapter 1"), (4.0, None), (8.0, "Chapter l"), (12.0, "Budget 2025"), (16.0, ""), (20.0, "Budget 2025")]]
     items = ocr_track(reads, end_s=24.0)
     assert [(i.start_s, i.end_s, i.text) for i in items] == [
         (0.0, 12.0, "Chapter 1"), (12.0, 16.0, "Budget 2025"), (20.0, 24.0, "Budget 2025")
@@ -51,9 +53,9 @@ def test_scene_bounds_cut_on_feature_change_and_respect_min_length():
 
 
 def test_speech_groups_merge_near_spans_only():
-    assert _groups([(0.0, 2.0), (2.5, 4.0), (10.0, 12.0)]) == [(0.0, 4.0), (10.0, 12.0)]
+    assert group_spans([(0.0, 2.0), (2.5, 4.0), (10.0, 12.0)]) == [(0.0, 4.0), (10.0, 12.0)]
     long = [(float(i), i + 0.9) for i in range(40)]
-    assert all(e - s <= 28.0 for s, e in _groups(long))
+    assert all(e - s <= 28.0 for s, e in group_spans(long))
 
 
 def test_groundedness_rejects_inventions():
@@ -130,3 +132,15 @@ def test_hits_on_one_slide_become_one_moment_spanning_it():
     assert ev.on_screen_text == slide
     assert [line["text"] for line in ev.extra["lines"]] == ["our results improved"]
     assert np.isclose(ev.moment.score, 1.0)
+
+
+def test_synthetic_media_is_off_the_core_import_path():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, longvid.io, longvid.compress, longvid.encoders, longvid.offline.engine, longvid.engines\n"
+        "print(sorted(m for m in sys.modules if m.startswith('longvid.synth')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

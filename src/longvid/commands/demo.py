@@ -18,8 +18,8 @@ def run(args) -> int:
 
     from longvid.commands.ask import make_engine
     from longvid.offline.cache import cache_root
-    from longvid.offline.demo import build_demo
     from longvid.offline.report import format_answer, to_json
+    from longvid.synth.demo import build_demo
 
     t0 = time.perf_counter()
     demo = build_demo(cache_root(args.cache))

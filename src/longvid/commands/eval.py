@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import argparse
 
+from longvid.commands.options import add_engine_arguments
+
 BENCHMARK_NAMES = ("videomme", "mlvu", "longvideobench", "egoschema", "vnbench")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("benchmark", help=f"benchmark name: {', '.join(BENCHMARK_NAMES)} (or a plugin's)")
     p.add_argument("--root", required=True, help="folder holding the benchmark's published files and videos")
-    p.add_argument("--engine", default="offline", help="engine name (default: offline)")
-    p.add_argument(
-        "--engine-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="option passed to the engine (repeatable)",
-    )
+    add_engine_arguments(p)
     p.add_argument("--subtitles", action="store_true", help="put subtitles in the prompt (Video-MME w/ subs)")
     p.add_argument("--limit", type=int, help="only the first N questions (quick runs)")
     p.add_argument("--out", help="output folder (default: eval_out/<benchmark>); rerun to resume")
@@ -29,11 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from longvid.commands.options import parse_options
     from longvid.engines import create_engine
     from longvid.eval.benchmarks.runner import run_benchmark
-    from longvid.eval.lmms_adapter import parse_model_args
 
-    options = parse_model_args(",".join(args.engine_option))
+    options = parse_options(args.engine_option)
     engine = create_engine(args.engine, **options)
     out = Path(args.out or Path("eval_out") / args.benchmark)
 

@@ -7,24 +7,11 @@ from __future__ import annotations
 
 import argparse
 
-
-def _kv(text: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    k, v = text.split("=", 1)
-    return k.strip(), v.strip()
+from longvid.commands.options import add_engine_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", default="offline", help="engine name (default: offline)")
-    p.add_argument(
-        "--engine-option",
-        type=_kv,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="option passed to the engine (repeatable)",
-    )
+    add_engine_arguments(p)
     p.add_argument("--haystack", required=True, help="haystack video (over an hour for the full grid)")
     p.add_argument(
         "--build-haystack",
@@ -53,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--frames", default="200:3000:200", help="haystack lengths in frames: '200,400' or 'a:b:step'"
     )
     p.add_argument("--depths", default="0:1:0.2", help="needle depths in [0,1]: '0,0.5,1' or 'a:b:step'")
-    p.add_argument("--fps", type=float, default=1.0, help="haystack sampling rate (default 1)")
+    p.add_argument("--fps", type=float, default=None, help="haystack sampling rate (default: LongVA's 1, NiahGrid.fps)")
     p.add_argument(
         "--adapter",
         choices=("auto", "video", "features"),
@@ -73,7 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from longvid.commands.options import parse_options
     from longvid.engines import create_engine
+    from longvid.errors import LongvidError
     from longvid.eval.niah import (
         FeatureEngineAdapter,
         NiahGrid,
@@ -82,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         run_niah,
         write_generated_needles,
     )
-    from longvid.errors import LongvidError
+    from longvid.eval.niah.adapters import feature_engine_for
     from longvid.eval.niah.grid import parse_list
 
     kinds = tuple(k.strip() for k in args.needle_kinds.split(",") if k.strip())
@@ -98,28 +87,13 @@ def run(args: argparse.Namespace) -> int:
         full = set(kinds) == {"image", "text", "speech"}
         write_generated_needles(args.needles, kinds=kinds, multi=full, multihop=full, choice=full)
     needle_sets = load_needles(args.needles)
-    grid = NiahGrid(frames=parse_list(args.frames, int), depths=parse_list(args.depths, float), fps=args.fps)
-    options = {}
-    for k, v in args.engine_option:
-        try:
-            options[k] = int(v)
-        except ValueError:
-            try:
-                options[k] = float(v)
-            except ValueError:
-                options[k] = {"true": True, "false": False}.get(v.lower(), v)
-    engine = create_engine(args.engine, **options)
-    if hasattr(getattr(engine, "model", None), "frame_tokens"):
-        from longvid.eval.niah.llm_features import VideoLLMFeatures
-
-        feature_engine = VideoLLMFeatures(engine)  # LongVA: features once, needles inserted
-    else:
-        feature_engine = engine
-    use_features = args.adapter == "features" or (
-        args.adapter == "auto"
-        and hasattr(feature_engine, "encode_frames")
-        and hasattr(feature_engine, "generate_from_features")
-    )
+    rate = {} if args.fps is None else {"fps": args.fps}  # the grid's own default otherwise
+    grid = NiahGrid(frames=parse_list(args.frames, int), depths=parse_list(args.depths, float), **rate)
+    engine = create_engine(args.engine, **parse_options(args.engine_option))
+    feature_engine = feature_engine_for(engine) if args.adapter != "video" else None
+    if args.adapter == "features" and feature_engine is None:
+        raise LongvidError(f"engine {args.engine!r} has no feature-level access: use --adapter video")
+    use_features = feature_engine is not None
     adapter = (
         FeatureEngineAdapter(feature_engine, scoring=args.scoring)
         if use_features

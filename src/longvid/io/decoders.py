@@ -86,6 +86,9 @@ class Decoder(Protocol):
 
 
 DECODERS: Registry[Decoder] = Registry("decoder")
+register_decoder = DECODERS.register
+create_decoder = DECODERS.create
+list_decoders = DECODERS.list
 
 # Times closer than this are the same instant: pts * time_base is not exact in binary floating
 # point (24576 / 10240 gives 2.4000000000000004), and no container is finer than a microsecond.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass, field
 
 from longvid.types import Evidence
 
@@ -129,6 +130,16 @@ def support(answer: str, ev: Evidence) -> int:
     return sum(t in hay for t in numbers | words) + (2 if _cites(answer, ev) else 0)
 
 
+@dataclass(frozen=True)
+class Drafted:
+    """What the answerer concluded: the text to show, whether it rests on the evidence, and which."""
+
+    text: str
+    grounded: bool
+    cited: tuple[Evidence, ...]  # the evidence the text rests on (or the best evidence shown instead)
+    timings_s: dict[str, float] = field(default_factory=dict)  # e.g. {"generate_s": ...}
+
+
 class LLMAnswerer:
     def __init__(self, model, tokenizer, *, max_new_tokens: int, context_tokens: int, grounded_fraction: float):
         self.model, self.tokenizer = model, tokenizer
@@ -156,8 +167,8 @@ class LLMAnswerer:
             )
         return self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
-    def answer(self, question: str, evidence: list[Evidence]) -> tuple[str, bool, list[Evidence], dict[str, float]]:
-        """(text, grounded, evidence cited, timings).
+    def answer(self, question: str, evidence: list[Evidence]) -> Drafted:
+        """The answer to ``question`` from ``evidence`` (best first), checked against it.
 
         The model's answer is kept when its key words/numbers are in the evidence and the
         evidence it rests on shares key words with the question. Otherwise, when the best
@@ -165,7 +176,7 @@ class LLMAnswerer:
         quoted as it is; else the answer says nothing grounded was found and shows it.
         """
         if not evidence:
-            return "Nothing in the video matches this question.", False, [], {}
+            return Drafted("Nothing in the video matches this question.", False, ())
         packed = pack_evidence(evidence, self.tokenizer, self.context_tokens)
         t0 = time.perf_counter()
         raw = self.generate(question, [evidence_line(e) for e in packed])
@@ -198,10 +209,10 @@ class LLMAnswerer:
                 cited = at_times + [e for e in cited if e not in at_times]
                 if bare_time:  # a bare time: say what is there
                     raw = f"{raw} {evidence_line(cited[0])}"
-                return raw, True, cited, timings
+                return Drafted(raw, True, tuple(cited), timings)
         best = evidence[0]
         if relevance(question, evidence_line(best)) >= 0.5:
-            return f"Best matching moment: {evidence_line(best)}", True, [best], timings
+            return Drafted(f"Best matching moment: {evidence_line(best)}", True, (best,), timings)
         draft = "" if declined else f" (the model's draft, {raw!r}, is not supported by the evidence)"
         text = f"No answer grounded in the video was found{draft}. Best evidence: {evidence_line(best)}"
-        return text, False, [best], timings
+        return Drafted(text, False, (best,), timings)

@@ -14,14 +14,17 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from longvid.compress.temporal import TemporalConfig
+from longvid.io.sampling import DEFAULT_FPS
 from longvid.offline.llm import LLMConfig
 
-INDEX_FORMAT_VERSION = 1  # bump when the on-disk layout or meaning of an index changes
+# bump when the on-disk layout or meaning of an index changes (2: the hard-cut threshold became the
+# ``hard_cut_diff`` setting, so the settings, and with them every index key, changed)
+INDEX_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
 class IndexSettings:
-    fps: float = 1.0  # frames sampled per second of video (the seeds' convention)
+    fps: float = DEFAULT_FPS  # frames sampled per second of video: longvid.io's one default rate
     encoder: str = "efficientnet-lite0"  # a longvid.encoders name: visual features + ImageNet tags
     temporal: TemporalConfig = field(default_factory=lambda: TemporalConfig(max_frames=None))  # LongVU stage 1; no 400 cap: an index keeps every window's survivors
     scene_cut_similarity: float = 0.80  # consecutive-frame feature cosine below this starts a new scene
@@ -40,6 +43,7 @@ class IndexSettings:
     subtitles: bool = True  # use embedded or sidecar subtitles when present
     embedder: str = "minilm-l6"  # a TEXT_EMBEDDERS name
     keyframe_side: int = 320  # longest side of the saved keyframe JPEGs
+    hard_cut_diff: float = 12.0  # mean abs grey-thumbnail change (0-255) between consecutive frames that counts as a hard cut (new scene, extra OCR read)
     checkpoint_frames: int = 128  # visual progress is checkpointed every this many frames (multiple of 16)
 
     def key(self) -> str:

@@ -21,6 +21,9 @@ from longvid.registry import Registry
 from longvid.errors import ModelLoadError, require
 
 TEXT_EMBEDDERS: Registry = Registry("text_embedder")
+register_text_embedder = TEXT_EMBEDDERS.register
+create_text_embedder = TEXT_EMBEDDERS.create
+list_text_embedders = TEXT_EMBEDDERS.list
 
 
 @contextlib.contextmanager

@@ -88,9 +88,10 @@ class OfflineEngine:
         t0 = time.perf_counter()
         answerer = self.answerer()
         timings["llm_load_s"] = time.perf_counter() - t0
-        text, grounded, cited, gen = answerer.answer(question, evidence)
-        timings.update(gen)
-        return Answer(question, text, tuple(cited), grounded, self.name, {k: round(v, 3) for k, v in timings.items()})
+        drafted = answerer.answer(question, evidence)
+        timings.update(drafted.timings_s)
+        return Answer(question, drafted.text, drafted.cited, drafted.grounded, self.name,
+                      {k: round(v, 3) for k, v in timings.items()})
 
     def close(self) -> None:
         for idx in self._indexes.values():

@@ -152,7 +152,7 @@ class Indexer:
             "duration_s": info.duration_s,
             "frames": len(track.times),
             "kept_frames": int(track.kept.sum()),
-            "ocr_reads": sum(1 for _, t in track.reads if t is not None),
+            "ocr_reads": sum(1 for r in track.reads if r.text is not None),
             "speech": speech_note,
             "subtitle_cues": len(subs),
             "timings_s": {k: round(v, 2) for k, v in timings.items()},

@@ -34,6 +34,9 @@ from longvid.offline.cache import atomic_path, cache_root
 logger = logging.getLogger(__name__)
 
 LLMS: Registry = Registry("llm")
+register_llm = LLMS.register
+create_llm = LLMS.create
+list_llms = LLMS.list
 
 # The conversion folder carries this marker last; its presence means the folder is complete.
 _DONE_MARKER = "CONVERTED"

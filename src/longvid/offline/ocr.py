@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,7 +25,10 @@ from longvid.types import TimedText
 
 logger = logging.getLogger(__name__)
 
-OCR_ENGINES: Registry = Registry("ocr")
+OCR_ENGINES: Registry = Registry("ocr", plural="ocr_engines")
+register_ocr_engine = OCR_ENGINES.register
+create_ocr_engine = OCR_ENGINES.create
+list_ocr_engines = OCR_ENGINES.list
 
 _SAME_TEXT_RATIO = 0.85  # fuzzy ratio above which two reads are the same text (OCR jitter)
 
@@ -65,6 +69,14 @@ def alnum_count(text: str) -> int:
 
 def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
+
+
+@dataclass(frozen=True)
+class OcrRead:
+    """One OCR read of a sampled frame."""
+
+    time_s: float
+    text: str | None  # the lines read, " | "-joined; None: same picture as the previous read, not read again
 
 
 class OcrTrack:

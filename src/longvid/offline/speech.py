@@ -29,7 +29,10 @@ from longvid.types import AudioClip, TimedText
 
 logger = logging.getLogger(__name__)
 
-SPEECH_ENGINES: Registry = Registry("speech")
+SPEECH_ENGINES: Registry = Registry("speech", plural="speech_engines")
+register_speech_engine = SPEECH_ENGINES.register
+create_speech_engine = SPEECH_ENGINES.create
+list_speech_engines = SPEECH_ENGINES.list
 
 _CARRY_MARGIN_S = 1.5  # a segment ending this close to a chunk's end is carried into the next chunk
 _GROUP_GAP_S = 1.0  # voice-activity spans closer than this are transcribed together
@@ -37,7 +40,9 @@ _GROUP_MAX_S = 28.0  # ... up to this long (Whisper reads 30 s windows)
 _PAD_S = 0.2  # audio kept around each group so word edges are not clipped
 
 
-def _groups(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def group_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Voice-activity ``(start_s, end_s)`` spans merged into the stretches transcribed together:
+    neighbours less than ``_GROUP_GAP_S`` apart join, up to ``_GROUP_MAX_S`` per stretch."""
     groups: list[list[float]] = []
     for s, e in spans:
         if groups and s - groups[-1][1] < _GROUP_GAP_S and e - groups[-1][0] <= _GROUP_MAX_S:
@@ -83,7 +88,7 @@ class WhisperSpeech:
         """
         out = []
         sr = clip.sample_rate
-        for g0, g1 in _groups(self.speech_spans(clip)):
+        for g0, g1 in group_spans(self.speech_spans(clip)):
             a = max(0, int((g0 - clip.start_s - _PAD_S) * sr))
             b = min(len(clip.samples), int((g1 - clip.start_s + _PAD_S) * sr))
             segments, _ = self._model.transcribe(

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from longvid.offline.config import IndexSettings
+from longvid.offline.ocr import OcrRead
 from longvid.offline.store import Segment
 from longvid.types import TimedText
 
@@ -121,20 +122,19 @@ def build_segments(
     return segments
 
 
-def ocr_track(reads: list, end_s: float) -> list[TimedText]:
-    """Replay OCR reads into de-duplicated spans.
+def ocr_track(reads: list[OcrRead], end_s: float) -> list[TimedText]:
+    """Replay OCR reads (in time order) into de-duplicated spans.
 
-    ``reads`` is ``[(time_s, text | None)]`` in time order (``None``: same picture as the previous
-    read). Reads happen at every kept frame and after every hard cut, so a read's text is taken
+    Reads happen at every kept frame and after every hard cut, so a read's text is taken
     to stay on screen until the next read.
     """
     from longvid.offline.ocr import OcrTrack
 
     track = OcrTrack()
     text = ""
-    for i, (t, new) in enumerate(reads):
-        if new is not None:
-            text = new
-        nxt = reads[i + 1][0] if i + 1 < len(reads) else end_s
-        track.add(t, text, 1.0, max(0.0, nxt - t))
+    for i, read in enumerate(reads):
+        if read.text is not None:
+            text = read.text
+        nxt = reads[i + 1].time_s if i + 1 < len(reads) else end_s
+        track.add(read.time_s, text, 1.0, max(0.0, nxt - read.time_s))
     return track.finish()

@@ -2,13 +2,18 @@
 
 Design decisions:
 - One streaming pass over the 1 fps frames. Per frame: EfficientNet-Lite0 pooled features and
-  ImageNet probabilities (kept as float16: ~9 + 7 MB per hour), and a 64x36 grey thumbnail.
+  ImageNet probabilities (kept as float16: ~9 + 7 MB per hour), and a 64x36 grey thumbnail
+  (``longvid.io.scenes.thumbnail``, the library's one thumbnail cut detector; the threshold is
+  ``IndexSettings.hard_cut_diff``, lower than the io default so that more frames after a change
+  of picture get an OCR read).
 - LongVU temporal reduction (``longvid.compress.temporal.TemporalReducer``, windows of 16,
   threshold 0.83) decides which frames are *kept*. Only kept frames, plus frames right after a
   hard cut (large thumbnail change), are OCR candidates; kept frames are read at most once per
   ``ocr_min_gap_s`` (moving footage keeps many frames), and a candidate whose thumbnail is nearly
-  identical to the frame last read is not read again (its text is known). Frames wait in a
-  buffer only until their window closes: at most ``window + batch`` frames are held.
+  identical to the frame last read is not read again (its text is known). Each frame's pixels,
+  time, thumbnail and cut flag travel with it through the reducer as its payload and are acted
+  on when its window closes (``Settled`` records), so at most ``window + batch`` frames are held
+  and this module keeps no buffer of its own.
 - Kept frames are saved as small JPEG keyframes for citing.
 - Work is checkpointed every ``checkpoint_frames`` frames (a multiple of the window, so windows
   never straddle a checkpoint) as one ``.npz`` + ``.json`` pair written atomically; a resumed run
@@ -27,11 +32,9 @@ import numpy as np
 
 from longvid.offline.cache import atomic_path
 from longvid.offline.config import IndexSettings
+from longvid.offline.ocr import OcrRead
 
 logger = logging.getLogger(__name__)
-
-THUMB_SIZE = (64, 36)  # grey thumbnail (w, h) for cut detection and OCR de-duplication
-HARD_CUT_DIFF = 12.0  # mean abs thumbnail change (0-255) between frames that counts as a cut
 
 
 @dataclass
@@ -43,15 +46,8 @@ class VisualTrack:
     probs: np.ndarray  # (T, 1000) float16
     kept: np.ndarray  # (T,) bool, kept by temporal reduction
     cuts: np.ndarray  # (T,) bool, hard cut before this frame
-    reads: list  # [(time_s, text | None)]: OCR reads; None = same as the previous read
+    reads: list[OcrRead]  # OCR reads in time order
     keyframes: dict  # frame position -> JPEG file name
-
-
-def thumbnail(frame: np.ndarray) -> np.ndarray:
-    import cv2
-
-    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    return cv2.resize(grey, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 def _save_jpeg(frame: np.ndarray, path: Path, side: int) -> None:
@@ -72,8 +68,9 @@ def run_visual(
     info,
     progress: Callable[[float, float], None] | None = None,
 ) -> VisualTrack:
-    from longvid.compress.temporal import TemporalReducer
+    from longvid.compress.temporal import Settled, TemporalReducer
     from longvid.io import SamplingConfig, sample_frames
+    from longvid.io.scenes import SceneConfig, is_cut, thumbnail, thumbnail_difference
 
     ckpt = settings.checkpoint_frames
     assert ckpt % settings.temporal.window_frames == 0, (ckpt, settings.temporal.window_frames)
@@ -90,38 +87,31 @@ def run_visual(
     prev_thumb = done[-1]["meta"]["prev_thumb"] if done else None
     prev_thumb = None if prev_thumb is None else np.asarray(prev_thumb, np.float32)
 
-    reducer = TemporalReducer(settings.temporal)
-    pending: dict[int, tuple[float, np.ndarray, bool]] = {}  # position -> (time, frame, cut)
+    scenes = SceneConfig(threshold=settings.hard_cut_diff)  # 64x36 grey thumbnails
+    reducer: TemporalReducer[_Frame] = TemporalReducer(settings.temporal)
     chunk = _Chunk()
     step = 1.0 / settings.fps
     total = info.duration_s
-
     last_read_t = -1e9
 
-    window = settings.temporal.window_frames
-    pushed = 0  # frames given to the reducer in this run; its positions start at 0, ours at n_done
-
-    def resolve(kept_pos, upto: int) -> None:
-        """Frames before position ``upto`` are settled (their window closed): save, read, forget."""
+    def settle(settled: list[Settled[_Frame]]) -> None:
+        """Frames whose window closed: record the decision, save keyframes, read text; then forget them."""
         nonlocal last_read_thumb, last_read_t
-        kept_set = {int(p) + n_done for p in kept_pos}
-        for pos in sorted(p for p in pending if p < upto):
-            t, frame, cut = pending.pop(pos)
-            is_kept = pos in kept_set
-            chunk.kept[pos] = is_kept
-            if is_kept:
-                name = f"{pos:06d}.jpg"
-                _save_jpeg(frame, kf_dir / name, settings.keyframe_side)
-                chunk.keyframes[pos] = name
-            if ocr is None or not (cut or (is_kept and t - last_read_t >= settings.ocr_min_gap_s)):
+        for s in settled:
+            fr = s.payload
+            chunk.kept[fr.position] = s.kept
+            if s.kept:
+                name = f"{fr.position:06d}.jpg"
+                _save_jpeg(fr.frame, kf_dir / name, settings.keyframe_side)
+                chunk.keyframes[fr.position] = name
+            if ocr is None or not (fr.cut or (s.kept and fr.time_s - last_read_t >= settings.ocr_min_gap_s)):
                 continue
-            th = thumbnail(frame)
-            if last_read_thumb is not None and float(np.abs(th - last_read_thumb).mean()) < settings.ocr_same_thumb_diff:
-                chunk.reads.append((t, None))
+            if last_read_thumb is not None and thumbnail_difference(fr.thumb, last_read_thumb) < settings.ocr_same_thumb_diff:
+                chunk.reads.append(OcrRead(fr.time_s, None))
                 continue
-            lines = ocr.read(frame)
-            chunk.reads.append((t, " | ".join(text for text, _ in lines)))
-            last_read_thumb, last_read_t = th, t
+            lines = ocr.read(fr.frame)
+            chunk.reads.append(OcrRead(fr.time_s, " | ".join(text for text, _ in lines)))
+            last_read_thumb, last_read_t = fr.thumb, fr.time_s
 
     for batch in sample_frames(video, SamplingConfig(fps=settings.fps, resize="none", batch_size=16), info=info):
         sel = batch.indices >= n_done
@@ -132,30 +122,41 @@ def run_visual(
         positions = batch.indices[sel]
         enc = encoder.encode(frames)
         probs = enc.logits.softmax(-1).half().numpy()
+        payloads = []
         for frame, t, pos, f, p in zip(frames, times, positions, enc.features.half().numpy(), probs):
-            th = thumbnail(frame)
-            cut = prev_thumb is not None and float(np.abs(th - prev_thumb).mean()) > HARD_CUT_DIFF
+            th = thumbnail(frame, scenes)
+            cut = is_cut(prev_thumb, th, scenes)
             prev_thumb = th
-            pending[int(pos)] = (float(t), frame, cut)
+            payloads.append(_Frame(int(pos), float(t), frame, th, cut))
             chunk.add(int(pos), float(t), f, p, cut)
-        kept, _ = reducer.push(enc.features)
-        pushed += len(frames)
-        resolve(kept.tolist(), n_done + pushed // window * window)
-        if len(chunk.times) >= ckpt and not pending:
+        settle(reducer.push(enc.features, payloads))
+        # a checkpoint holds only settled frames: checkpoint_frames is a multiple of the window
+        if len(chunk.times) >= ckpt and reducer.pending == 0:
             _write_part(parts_dir, len(done), chunk, last_read_thumb, prev_thumb)
             done.append(chunk.as_part())
             chunk = _Chunk()
         if progress:
             progress(min(float(times[-1]) + step, total), total)
-    kept, _ = reducer.finish()
-    resolve(kept.tolist(), n_done + pushed)
-    assert not pending, sorted(pending)
+    settle(reducer.finish())
+    # every frame of this run has its decision (nothing is left waiting for a window)
+    assert reducer.pending == 0 and len(chunk.kept) == len(chunk.positions), (reducer.pending, len(chunk.kept))
     if chunk.times:
         _write_part(parts_dir, len(done), chunk, last_read_thumb, prev_thumb)
         done.append(chunk.as_part())
     if progress:
         progress(total, total)
     return _merge(done)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What the reducer carries with each frame until its window closes."""
+
+    position: int  # frame position in the whole video (the resumed run's first is ``n_done``)
+    time_s: float
+    frame: np.ndarray  # RGB pixels: for the keyframe JPEG and OCR
+    thumb: np.ndarray  # grey thumbnail: cut detection and OCR de-duplication
+    cut: bool  # a hard cut lies just before this frame
 
 
 class _Chunk:
@@ -166,7 +167,7 @@ class _Chunk:
         self.probs: list[np.ndarray] = []
         self.cuts: list[bool] = []
         self.kept: dict[int, bool] = {}
-        self.reads: list = []
+        self.reads: list[OcrRead] = []
         self.keyframes: dict[int, str] = {}
 
     def add(self, pos: int, t: float, f: np.ndarray, p: np.ndarray, cut: bool) -> None:
@@ -183,7 +184,7 @@ class _Chunk:
             "probs": np.stack(self.probs),
             "kept": np.asarray([self.kept[p] for p in self.positions], bool),
             "cuts": np.asarray(self.cuts, bool),
-            "meta": {"reads": self.reads, "keyframes": {str(k): v for k, v in self.keyframes.items()}},
+            "meta": {"reads": [[r.time_s, r.text] for r in self.reads], "keyframes": {str(k): v for k, v in self.keyframes.items()}},
         }
 
 
@@ -217,10 +218,10 @@ def _merge(parts: list[dict]) -> VisualTrack:
                            np.zeros(0, bool), np.zeros(0, bool), [], {})
     offset = 0
     keyframes: dict[int, str] = {}
-    reads: list = []
+    reads: list[OcrRead] = []
     for p in parts:
         keyframes.update({int(k): v for k, v in p["meta"]["keyframes"].items()})
-        reads.extend((float(t), txt) for t, txt in p["meta"]["reads"])
+        reads.extend(OcrRead(float(t), txt) for t, txt in p["meta"]["reads"])
         offset += len(p["times"])
     return VisualTrack(
         times=np.concatenate([p["times"] for p in parts]),

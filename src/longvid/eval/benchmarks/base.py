@@ -24,6 +24,9 @@ from longvid.errors import LongvidError
 from longvid.eval.scoring import LETTERS, extract_choice_letter, format_options
 
 BENCHMARKS: Registry = Registry("benchmark")
+register_benchmark = BENCHMARKS.register
+create_benchmark = BENCHMARKS.create
+list_benchmarks = BENCHMARKS.list
 
 MC_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 

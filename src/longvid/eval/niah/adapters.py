@@ -29,7 +29,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from longvid.errors import LongvidError
 from longvid.eval.niah.grid import NiahGrid
 from longvid.eval.niah.needles import NeedleSet
-from longvid.eval.niah.render import Placement, SampledHaystack, burn_text, image_frame, render_cell
+from longvid.eval.niah.render import CellMode, Placement, SampledHaystack, check_cell_mode, render_cell
+from longvid.synth.needles import burn_text, image_frame
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +86,15 @@ class VideoEngineAdapter:
         *,
         width: int = 640,
         keep_videos: bool = False,
-        mode: str = "overlay",
+        mode: CellMode = "overlay",
         reuse: bool = True,
     ) -> None:
         self.engine = engine
         self.name = getattr(engine, "name", type(engine).__name__)
         self.width = width
         self.keep_videos = keep_videos
-        self.mode = mode  # overlay: needle in place of the haystack frame; insert: an extra frame (LongVA)
+        # overlay: needle in place of the haystack frame; insert: an extra frame (LongVA)
+        self.mode = check_cell_mode(mode)
         self.reuse = reuse  # lossless cell videos + content memo of the engine's per-frame models
         self.memos: dict = {}
         self.haystack: SampledHaystack | None = None
@@ -131,11 +133,11 @@ class VideoEngineAdapter:
                 path.replace(videos / path.name)
         moments = [[m.start_s, m.end_s] for m in getattr(answer, "moments", ())]
         details = {
-            "needle_times_s": where["times_s"],
-            "cell_frames": where["frames"],
+            "needle_times_s": list(where.times_s),
+            "cell_frames": where.frames,
             "moments": moments,
             "grounded": getattr(answer, "grounded", None),
-            "cites_needle": any(m0 - 1.0 <= t <= m1 + 1.0 for t in where["times_s"] for m0, m1 in moments),
+            "cites_needle": any(m0 - 1.0 <= t <= m1 + 1.0 for t in where.times_s for m0, m1 in moments),
             "engine_timings_s": dict(getattr(answer, "timings_s", {}) or {}),
         }
         if self.memos:
@@ -166,20 +168,55 @@ class VideoEngineAdapter:
 
 
 # ----------------------------------------------------------------------------- feature engines
+@runtime_checkable
+class FeatureEngine(Protocol):
+    """The capability feature-level V-NIAH needs: an engine's vision and language sides apart."""
+
+    name: str
+
+    def encode_frames(self, frames: Any) -> Any:
+        """``(T, H, W, 3)`` uint8 frames -> ``(T, tokens, dim)`` features."""
+        ...
+
+    def generate_from_features(
+        self, features: Any, question: str, *, max_new_tokens: int | None = None
+    ) -> str: ...
+
+
+@runtime_checkable
+class TeacherForcedFeatureEngine(FeatureEngine, Protocol):
+    """A ``FeatureEngine`` that also scores a given answer (LongVA's teacher-forced exact match)."""
+
+    def greedy_match_from_features(self, features: Any, question: str, answer: str) -> bool: ...
+
+
+def feature_engine_for(engine: Any) -> FeatureEngine | None:
+    """The engine's feature-level access, or None: the engine itself when it declares the
+    capability, else the video-LLM wrapper when the engine's model gives per-frame tokens."""
+    if isinstance(engine, FeatureEngine):
+        return engine
+    from longvid.eval.niah.llm_features import VideoLLMFeatures
+
+    try:
+        return VideoLLMFeatures(engine)
+    except LongvidError:  # no frame-level encoder: only the video adapter serves it
+        return None
+
+
 class FeatureEngineAdapter:
     """A video-LLM engine used through its features: haystack encoded once, needles inserted."""
 
     def __init__(
         self, engine: Any, *, scoring: Scoring = "generation", max_new_tokens: int = 32, batch_size: int = 16
     ) -> None:
-        needed = ["encode_frames", "generate_from_features"]
-        if scoring == "teacher_forced":
-            needed.append("greedy_match_from_features")
-        missing = [m for m in needed if not hasattr(engine, m)]
-        if missing:
+        needed = TeacherForcedFeatureEngine if scoring == "teacher_forced" else FeatureEngine
+        if not isinstance(engine, needed):
+            methods = "encode_frames, generate_from_features"
+            if scoring == "teacher_forced":
+                methods += ", greedy_match_from_features"
             raise LongvidError(
-                f"engine {getattr(engine, 'name', engine)!r} lacks {', '.join(missing)}: feature-level V-NIAH needs "
-                "the engine's vision side and language side separately; "
+                f"engine {getattr(engine, 'name', engine)!r} is not a {needed.__name__} ({methods}): "
+                "feature-level V-NIAH needs the engine's vision side and language side separately; "
                 "use the video adapter (--adapter video)"
             )
         self.engine = engine

@@ -10,7 +10,8 @@ Design decisions:
   needle's answer (scored by recall), ``"mode": "multihop"`` asks one question whose answer
   combines them (scored by the set's ``"answer"``).
 - ``write_generated_needles`` makes a folder of real needles (images drawn with PIL, text and
-  speech phrases with random codes) for people with no needle set at hand.
+  speech phrases with random codes) for people with no needle set at hand; the words, palette
+  and pictures come from ``longvid.synth.needles``, where the ``Needle`` record lives too.
 """
 
 from __future__ import annotations
@@ -22,22 +23,11 @@ from pathlib import Path
 from typing import Literal
 
 from longvid.errors import LongvidError, VideoNotFoundError
-
-NeedleKind = Literal["image", "text", "speech"]
-_KINDS = ("image", "text", "speech")
+from longvid.synth.needles import COLOURS, NEEDLE_KINDS, SHAPES, WORDS, Needle, NeedleKind, draw_shape
 
 
 class NeedleSetError(LongvidError, ValueError):
     """A needle folder or its dataset.json is missing or malformed."""
-
-
-@dataclass(frozen=True)
-class Needle:
-    kind: NeedleKind
-    answer: str  # this needle's own answer (what recalling it means)
-    image: str | None = None  # absolute path, image needles
-    text: str | None = None  # words shown on screen or spoken
-    prompt: str = ""  # question about this needle alone
 
 
 @dataclass(frozen=True)
@@ -60,8 +50,8 @@ class NeedleSet:
 
 def _needle(entry: dict, root: Path, where: str) -> Needle:
     kind = entry.get("kind") or ("image" if entry.get("path") else "text")
-    if kind not in _KINDS:
-        raise NeedleSetError(f"{where}: kind must be one of {_KINDS}, got {kind!r}")
+    if kind not in NEEDLE_KINDS:
+        raise NeedleSetError(f"{where}: kind must be one of {NEEDLE_KINDS}, got {kind!r}")
     if "answer" not in entry:
         raise NeedleSetError(f"{where}: every needle needs an 'answer'")
     image = None
@@ -137,56 +127,6 @@ def load_needles(folder: str | Path) -> list[NeedleSet]:
 
 
 # ----------------------------------------------------------------------------- generated needles
-# Common, distinct words: a speech recogniser hears them and OCR reads them without a dictionary
-# doubt ("quartz" came back as "closed" from Whisper tiny).
-_WORDS = (
-    "garden",
-    "window",
-    "pencil",
-    "rocket",
-    "button",
-    "candle",
-    "basket",
-    "ladder",
-    "silver",
-    "tiger",
-    "river",
-    "planet",
-    "violin",
-    "castle",
-    "dragon",
-    "forest",
-    "orange",
-    "pillow",
-)
-_COLOURS = {
-    "red": (220, 30, 30),
-    "green": (30, 170, 60),
-    "blue": (40, 70, 220),
-    "yellow": (240, 210, 30),
-    "purple": (140, 50, 180),
-    "orange": (250, 140, 20),
-}
-_SHAPES = ("circle", "square", "triangle")
-
-
-def _draw_shape(path: Path, shape: str, colour: tuple[int, int, int], size: tuple[int, int]) -> None:
-    from PIL import Image, ImageDraw
-
-    w, h = size
-    img = Image.new("RGB", size, (245, 245, 240))
-    d = ImageDraw.Draw(img)
-    r = min(w, h) // 3
-    cx, cy = w // 2, h // 2
-    if shape == "circle":
-        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
-    elif shape == "square":
-        d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=colour)
-    else:
-        d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=colour)
-    img.save(path)
-
-
 def write_generated_needles(
     folder: str | Path,
     *,
@@ -210,14 +150,14 @@ def write_generated_needles(
     rng = random.Random(seed)
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
-    words = rng.sample(_WORDS, len(_WORDS))
+    words = rng.sample(WORDS, len(WORDS))
     entries: list[dict] = []
     for kind in kinds:
         for i in range(per_kind):
             nid = f"{kind}{i}"
             if kind == "image":
-                shape, colour = rng.choice(_SHAPES), rng.choice(sorted(_COLOURS))
-                _draw_shape(root / f"{nid}.png", shape, _COLOURS[colour], image_size)
+                shape, colour = rng.choice(SHAPES), rng.choice(sorted(COLOURS))
+                draw_shape(root / f"{nid}.png", shape, COLOURS[colour], image_size)
                 entries.append(
                     {
                         "id": nid,
@@ -279,9 +219,9 @@ def write_generated_needles(
             }
         )
     if choice:  # Video-XL style: an image needle asked as multiple choice, read by letter
-        shape, colour = rng.choice(_SHAPES), rng.choice(sorted(_COLOURS))
-        _draw_shape(root / "choice0.png", shape, _COLOURS[colour], image_size)
-        options = [colour, *rng.sample([c for c in sorted(_COLOURS) if c != colour], 3)]
+        shape, colour = rng.choice(SHAPES), rng.choice(sorted(COLOURS))
+        draw_shape(root / "choice0.png", shape, COLOURS[colour], image_size)
+        options = [colour, *rng.sample([c for c in sorted(COLOURS) if c != colour], 3)]
         rng.shuffle(options)
         entries.append(
             {

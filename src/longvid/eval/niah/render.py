@@ -20,28 +20,49 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
-import subprocess
-import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from longvid.errors import MissingDependencyError, VideoTooShortError
-from longvid.eval.media import VideoWriter, WriterConfig, decode_audio_mono, resize_rgb
-from longvid.eval.niah.needles import Needle
+from longvid.errors import LongvidError, VideoTooShortError
+from longvid.eval.niah.grid import NiahGrid
+from longvid.synth.needles import Needle, burn_text, image_frame
+from longvid.synth.speech import SAMPLE_RATE as AUDIO_RATE  # mono rate of cached and rendered audio
+from longvid.synth.speech import speak
+from longvid.synth.writer import VideoWriter, WriterConfig, resize_rgb
 
 logger = logging.getLogger(__name__)
 
-AUDIO_RATE = 16_000  # mono rate of cached and rendered audio (what speech recognisers take)
-_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+# spoken needles are said a little slower than the synthesiser's default: one short phrase that a
+# tiny speech recogniser must catch in a single hearing (the rate the benchmark was tuned with)
+NEEDLE_WORDS_PER_MINUTE = 140
+NEEDLE_PEAK = 0.9  # spoken needles are normalised to this peak level, whatever the phrase
 
 
 @dataclass(frozen=True)
 class Placement:
     index: int  # needle position in the cell's sampled sequence (int(depth * N))
     needle: Needle
+
+
+CellMode = Literal["insert", "overlay"]  # a visual needle as an extra frame (LongVA), or in place of one
+CELL_MODES: tuple[CellMode, ...] = ("insert", "overlay")
+
+
+def check_cell_mode(mode: str) -> CellMode:
+    if mode not in CELL_MODES:
+        raise LongvidError(f"needle mode {mode!r}: use one of {', '.join(CELL_MODES)}")
+    return mode  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class RenderedCell:
+    """Where the needles of a written cell video went."""
+
+    times_s: tuple[float, ...]  # time of each placement in the cell, in placement order
+    frames: int  # video frames written (N, plus the inserted needle frames in insert mode)
 
 
 class SampledHaystack:
@@ -53,7 +74,7 @@ class SampledHaystack:
         work_dir: str | Path,
         *,
         max_frames: int,
-        fps: float = 1.0,
+        fps: float = NiahGrid.fps,  # the grid's rate (one default, in NiahGrid)
         width: int | None = 640,
     ) -> None:
         self.path = Path(path)
@@ -77,6 +98,7 @@ class SampledHaystack:
             n, w, h = (int(x) for x in done.read_text().split())
             self.num_frames, self.size = n, (w, h)
             return self
+        from longvid.io.audio import NoAudioStreamError, iter_audio
         from longvid.io.probe import probe
         from longvid.io.sampling import SamplingConfig, sample_frames
 
@@ -111,10 +133,16 @@ class SampledHaystack:
             self.audio_path.with_suffix(".tmp.npy"), mode="w+", dtype=np.float32, shape=(need,)
         )
         got = 0
-        for chunk in decode_audio_mono(self.path, AUDIO_RATE, max_seconds=self.max_frames / self.fps):
-            audio[got : got + len(chunk)] = chunk[: need - got]
-            got += len(chunk)
-        audio[got:] = 0.0  # a haystack without sound is silent, not an error
+        try:
+            for clip in iter_audio(self.path, sample_rate=AUDIO_RATE):
+                part = clip.samples[: need - got]
+                audio[got : got + len(part)] = part
+                got += len(part)
+                if got >= need:
+                    break
+        except NoAudioStreamError:
+            pass  # a haystack without sound is silent, not an error
+        audio[got:] = 0.0
         audio.flush()
         del audio
         self.audio_path.with_suffix(".tmp.npy").replace(self.audio_path)
@@ -137,94 +165,13 @@ class SampledHaystack:
     def frame_at(self, i: int) -> np.ndarray:
         """Sampled frame ``i`` (decodes the cache up to it)."""
         frame = None
-        for frame in self.frames(i + 1):  # noqa: B007  (the last one decoded is frame i)
+        for frame in self.frames(i + 1):
             pass
         assert frame is not None, i
         return frame
 
     def audio(self) -> np.ndarray:
         return np.load(self.audio_path, mmap_mode="r")
-
-
-# ----------------------------------------------------------------------------- needle pixels and sound
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.truetype(_FONT, size)
-    except OSError:
-        return ImageFont.load_default(size=size)
-
-
-def burn_text(frame: np.ndarray, text: str) -> np.ndarray:
-    """The frame with ``text`` (lines split at "\\n") on a dark caption banner across its middle.
-
-    Large white sans-serif on near-black, each line centred: what a title card or caption looks
-    like, and legible to OCR at 1 fps sampling sizes.
-    """
-    from PIL import Image, ImageDraw
-
-    img = Image.fromarray(frame).convert("RGB")
-    w, h = img.size
-    lines = text.split("\n")
-    size = max(12, h // 12)
-    draw = ImageDraw.Draw(img)
-    font = _font(size)
-    while size > 10 and max(draw.textlength(t, font=font) for t in lines) > 0.9 * w:  # fit the width
-        size -= 2
-        font = _font(size)
-    gap = int(size * 0.35)
-    block = len(lines) * size + (len(lines) - 1) * gap
-    widest = max(draw.textlength(t, font=font) for t in lines)
-    y = (h - block) / 2
-    draw.rectangle(
-        [
-            (w - widest) / 2 - size * 0.5,
-            y - size * 0.4,
-            (w + widest) / 2 + size * 0.5,
-            y + block + size * 0.5,
-        ],
-        fill=(15, 15, 15),
-    )
-    for t in lines:
-        draw.text(((w - draw.textlength(t, font=font)) / 2, y), t, font=font, fill=(255, 255, 255))
-        y += size + gap
-    return np.asarray(img)
-
-
-def image_frame(path: str, size: tuple[int, int]) -> np.ndarray:
-    """A needle image letterboxed onto a black frame of ``size`` (w, h)."""
-    from PIL import Image, ImageOps
-
-    img = ImageOps.contain(Image.open(path).convert("RGB"), size, Image.BILINEAR)  # fit, up or down
-    canvas = Image.new("RGB", size, (0, 0, 0))
-    canvas.paste(img, ((size[0] - img.width) // 2, (size[1] - img.height) // 2))
-    return np.asarray(canvas)
-
-
-def speak(text: str, cache_dir: str | Path) -> np.ndarray:
-    """``text`` spoken by espeak-ng, mono float32 at 16 kHz (cached by phrase)."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise MissingDependencyError("spoken needles need espeak-ng on PATH (Debian: apt install espeak-ng)")
-    cache = Path(cache_dir) / f"speech-{hashlib.sha1(text.encode()).hexdigest()[:12]}.npy"
-    if cache.exists():
-        return np.load(cache)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    wav = cache.with_suffix(".wav")
-    subprocess.run([exe, "-s", "140", "-w", str(wav), text], check=True, capture_output=True)
-    with wave.open(str(wav)) as f:
-        rate, n, width, channels = f.getframerate(), f.getnframes(), f.getsampwidth(), f.getnchannels()
-        raw = np.frombuffer(f.readframes(n), dtype=np.int16 if width == 2 else np.uint8)
-    x = raw.astype(np.float32) / 32768.0 if width == 2 else (raw.astype(np.float32) - 128) / 128
-    x = x.reshape(-1, channels).mean(axis=1)
-    t_out = np.arange(int(len(x) * AUDIO_RATE / rate)) / AUDIO_RATE
-    y = np.interp(t_out, np.arange(len(x)) / rate, x).astype(np.float32)
-    peak = float(np.abs(y).max()) or 1.0
-    y = y * (0.9 / peak)
-    wav.unlink()
-    np.save(cache, y)
-    return y
 
 
 # ----------------------------------------------------------------------------- one cell
@@ -235,9 +182,9 @@ def render_cell(
     out: str | Path,
     *,
     speech_cache: str | Path,
-    mode: str = "insert",
+    mode: CellMode = "insert",
     lossless: bool = False,
-) -> dict:
+) -> RenderedCell:
     """Write the cell video: ``n`` haystack frames with the needles placed; say where they went.
 
     ``mode="insert"`` (LongVA): each visual needle is an extra frame at its index (text burned
@@ -245,9 +192,9 @@ def render_cell(
     the haystack frame at its index (text burned into it, an image replacing it; depth 1.0 uses
     the last frame), so the cell keeps exactly ``n`` frames and every other frame, and the audio,
     stay where they were in the haystack. Spoken needles are mixed into the audio at their index.
-    Returns ``{"times_s": [time of each placement in the cell], "frames": frames written}``.
+    Returns where each placement went (``RenderedCell``).
     """
-    assert mode in ("insert", "overlay"), mode
+    check_cell_mode(mode)
     fps = haystack.fps
     spf = int(round(AUDIO_RATE / fps))  # audio samples per sampled frame
     if mode == "overlay":
@@ -307,7 +254,8 @@ def render_cell(
         for k, p in enumerate(placements_eff):
             if p.needle.kind != "speech":
                 continue
-            voice = speak(p.needle.text, speech_cache)
+            voice = speak(p.needle.text, words_per_minute=NEEDLE_WORDS_PER_MINUTE, peak=NEEDLE_PEAK,
+                          cache_dir=speech_cache)
             shift = sum(1 for v in visual if placements_eff[v].index <= p.index) if mode == "insert" else 0
             # where haystack frame p.index lands; a phrase that would run past the end starts earlier
             start = max(0, min((p.index + shift) * spf, len(out_audio) - len(voice)))
@@ -315,4 +263,4 @@ def render_cell(
             out_audio[start:end] = np.clip(out_audio[start:end] + voice[: end - start], -1.0, 1.0)
             times[k] = start / AUDIO_RATE
         w.write_audio(out_audio)
-    return {"times_s": times, "frames": j}
+    return RenderedCell(tuple(times), j)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from longvid.eval.niah.adapters import CellOutcome, CellTask, NiahAdapter
@@ -54,18 +55,24 @@ def placements_for(ns: NeedleSet, frames: int, depth: float) -> tuple[Placement,
     return tuple(Placement(i, n) for i, n in zip(idx, ns.needles, strict=True))
 
 
-def score_cell(ns: NeedleSet, outcome: CellOutcome) -> tuple[bool, float]:
+@dataclass(frozen=True)
+class CellScore:
+    correct: bool  # the cell counts as recalled
+    score: float  # in [0, 1]: 0/1, or the recall of a multi-needle set
+
+
+def score_cell(ns: NeedleSet, outcome: CellOutcome) -> CellScore:
     if outcome.greedy_match is not None:
-        return outcome.greedy_match, float(outcome.greedy_match)
+        return CellScore(outcome.greedy_match, float(outcome.greedy_match))
     if ns.options:
         letter = extract_choice_letter(outcome.prediction, num_options=len(ns.options), options=ns.options)
         ok = letter == ns.answer.upper()
-        return ok, float(ok)
+        return CellScore(ok, float(ok))
     if ns.mode == "multi":
         s = score_multi_needle(outcome.prediction, ns.answers)
-        return s.all_found, s.recall
+        return CellScore(s.all_found, s.recall)
     ok = answer_matches(outcome.prediction, ns.answer)
-    return ok, float(ok)
+    return CellScore(ok, float(ok))
 
 
 def run_niah(
@@ -97,14 +104,21 @@ def run_niah(
             for ns in needle_sets
         ],
         "scoring": adapter.scoring,
-        "instruction": getattr(adapter, "instruction", SHORT_ANSWER),
+        "instruction": getattr(adapter, "instruction", SHORT_ANSWER),  # an adapter may set its own
         "adapter": adapter.describe(),
     }
     t_run = time.perf_counter()
     store = ResultStore(out, settings)
     # cell by cell, every needle set in each: a run stopped early still covers whole cells
+    instruction = getattr(adapter, "instruction", SHORT_ANSWER)
     todo = [
-        (ns, n, d)
+        CellTask(
+            frames=n,
+            depth=d,
+            needle_set=ns,
+            placements=placements_for(ns, n, d),
+            question=build_question(ns, instruction),
+        )
         for n, d in grid.cells()
         for ns in needle_sets
         if not store.has(n, d, ns.id, count_errors=not retry_errors)
@@ -116,28 +130,22 @@ def run_niah(
         adapter.prepare(haystack, grid, needle_sets, out / "work")
         logger.info("prepared in %.1f s", time.perf_counter() - t0)
     done = total - len(todo)
-    for ns, n, d in todo:
-        task = CellTask(
-            frames=n,
-            depth=d,
-            needle_set=ns,
-            placements=placements_for(ns, n, d),
-            question=build_question(ns, getattr(adapter, "instruction", SHORT_ANSWER)),
-        )
+    for task in todo:
+        ns = task.needle_set
         t = time.perf_counter()
         try:
             outcome = adapter.run_cell(task)
-            correct, score = score_cell(ns, outcome)
+            scored = score_cell(ns, outcome)
             error = None
         except Exception as exc:  # one failing cell must not lose the others; it is recorded
-            logger.exception("cell frames=%d depth=%.2f needle=%s failed", n, d, ns.id)
-            outcome, correct, score, error = CellOutcome(), False, 0.0, f"{type(exc).__name__}: {exc}"
+            logger.exception("cell frames=%d depth=%.2f needle=%s failed", task.frames, task.depth, ns.id)
+            outcome, scored, error = CellOutcome(), CellScore(False, 0.0), f"{type(exc).__name__}: {exc}"
         result = CellResult(
-            frames=n,
-            depth=d,
+            frames=task.frames,
+            depth=task.depth,
             needle=ns.id,
-            correct=correct,
-            score=score,
+            correct=scored.correct,
+            score=scored.score,
             prediction=outcome.prediction,
             expected=ns.answer,
             insert_at=tuple(p.index for p in task.placements),

