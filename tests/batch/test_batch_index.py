@@ -100,3 +100,18 @@ def test_ray_batch_equals_plain_index_survives_a_killed_worker_and_reruns_as_not
     again = pool.run(folder)
     assert [o.status for o in again.outcomes] == ["skipped"] * 5 + ["failed"]
     assert again.outcomes[-1].error == bad.error
+
+
+@pytest.mark.slow
+def test_index_command_on_ray_prints_each_outcome(ray_pool, folder, capsys):
+    """``longvid index FILES --ray --json``: one outcome per video, exit status 1 for the corrupt one."""
+    import json
+
+    from longvid.cli import main
+
+    _, cache = ray_pool
+    code = main(["index", *folder, "--ray", "--workers", "2", "--cache", str(cache), "--json", "--no-progress"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [o["status"] in ("indexed", "skipped") for o in out] == [True] * 5 + [False]
+    assert out[-1]["status"] == "failed" and out[-1]["error"]

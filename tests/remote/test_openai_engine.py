@@ -226,3 +226,17 @@ def test_empty_question_is_rejected_before_any_work():
     with pytest.raises(EmptyQuestionError):
         engine.ask("/no/such/video.mp4", "  ")
     assert isinstance(np.zeros(1), np.ndarray)
+
+
+def test_ask_command_with_the_openai_engine(fake_server, scenes_video, capsys):
+    import json
+
+    from longvid.cli import main
+
+    url, seen = fake_server
+    code = main(["ask", str(scenes_video), "When", "is", "green?", "--engine", "openai", "--base-url", url,
+                 "--model", "tiny-vl", "--max-frames", "3", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and seen[-1]["model"] == "tiny-vl"
+    assert out["answer"].startswith("The green scene is shown at [0:") and out["grounded"]
+    assert out["engine"] == "openai" and len(out["moments"]) == 1

@@ -15,9 +15,15 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", help="a video file")
     parser.add_argument("question", nargs="+", help="the question (quote it, or several words)")
-    parser.add_argument("--engine", default="offline", help="engine name (default: offline)")
+    parser.add_argument("--engine", default="offline",
+                        help="engine name (default: offline; openai: a video-LLM behind an OpenAI-compatible server)")
     parser.add_argument("--model", metavar="ID_OR_DIR",
-                        help="a LongVU / LongVA checkpoint (hub id or local folder): answer with that video-LLM")
+                        help="a video-LLM checkpoint (hub id or local folder) to answer with; with --engine openai, "
+                             "the served model's name")
+    parser.add_argument("--base-url", metavar="URL",
+                        help="with --engine openai: the server's API root, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--max-frames", type=int, default=None,
+                        help="with --engine openai: frames one request may carry (the server's limit; default 32)")
     parser.add_argument("--device", default=None, help="device for --model (default: cuda if available, else cpu)")
     parser.add_argument("--vision-tower", action="append", default=[], metavar="NAME=DIR",
                         help="local folder for a vision encoder named in the checkpoint's config (repeatable)")
@@ -75,7 +81,16 @@ def run(args) -> int:
     from longvid.engines import check_question
 
     question = check_question(" ".join(args.question))
-    if args.model:
+    if args.engine == "openai":
+        from longvid.engines import create_engine
+
+        options = {"max_frames": args.max_frames} if args.max_frames else {}
+        engine = create_engine("openai", base_url=args.base_url or "", model=args.model or "", **options)
+        stream = None if args.json else (lambda s: print(s, end="", flush=True, file=sys.stderr))
+        answer = engine.ask(args.video, question, on_text=stream)
+        if stream:
+            print(file=sys.stderr)
+    elif args.model:
         engine = make_model_engine(args)
         stream = None if args.json else (lambda s: print(s, end="", flush=True, file=sys.stderr))
         answer = engine.ask(args.video, question, on_text=stream)

@@ -16,6 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from longvid.commands.ask import add_common
 
     parser.add_argument("paths", nargs="+", help="video files or folders (searched recursively)")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="index on Ray: a cluster address (e.g. ray://head:10001 or auto), or none for a local "
+                             "Ray on this machine (needs longvid[ray])")
+    parser.add_argument("--workers", type=int, default=2, help="with --ray: indexing workers (default 2)")
     add_common(parser)
 
 
@@ -46,6 +50,8 @@ def run(args) -> int:
     if not files:
         print(f"no video files ({', '.join(VIDEO_SUFFIXES)}) under {' '.join(args.paths)}", file=sys.stderr)
         return 1
+    if args.ray is not None:
+        return run_on_ray(args, files)
     engine = make_engine(args)
     report, failed = [], 0
     for n, f in enumerate(files, 1):
@@ -66,3 +72,28 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(report, indent=1))
     return 1 if failed else 0
+
+
+def run_on_ray(args, files: list[str]) -> int:
+    """``--ray``: one job per video on a pool of Ray workers; a summary table at the end."""
+    import json
+    import sys
+    from dataclasses import asdict
+
+    from tqdm import tqdm
+
+    from longvid.batch.ray_backend import index_on_ray
+
+    bar = tqdm(total=len(files), unit="video", desc="indexing", disable=args.no_progress or not sys.stderr.isatty())
+
+    def on_outcome(outcome, done, total):
+        bar.update(1)
+        bar.set_postfix_str(f"{outcome.status}: {outcome.video[-40:]}")
+        if outcome.status == "failed":
+            tqdm.write(f"{outcome.video}: error: {outcome.error}", file=sys.stderr)
+
+    report = index_on_ray(files, workers=args.workers, address=args.ray or None, cache_dir=args.cache,
+                          on_outcome=on_outcome)
+    bar.close()
+    print(json.dumps([asdict(o) for o in report.outcomes], indent=1) if args.json else report.table())
+    return 1 if report.failed else 0
