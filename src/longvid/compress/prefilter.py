@@ -13,8 +13,10 @@ Design decisions:
   a stricter threshold, 0.95 rather than DINO's 0.83: pixels see less than DINO, so only clear
   near-duplicates go. No 400-frame guard here; that stays with the token compressor.
 - Streaming: ``prefilter_frames`` consumes ``FrameBatch`` iterators of any batch size and yields
-  batches of kept frames as soon as their window is complete. At most ``window - 1`` frames are
-  held; memory is O(window), whatever the video length.
+  batches of kept frames as soon as their window is complete. Each frame goes into the
+  ``TemporalReducer`` with (its batch, its row) as payload, so the reducer holds the at most
+  ``window - 1`` undecided frames and this module no buffer of its own; memory is O(window),
+  whatever the video length.
 - The yielded batches keep each frame's ``indices``, so downstream features and tokens keep
   pointing at the right moments; ``stats`` says how many frames were dropped and what it cost.
 """
@@ -24,11 +26,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 
 import numpy as np
 import torch
 
-from longvid.compress.temporal import TemporalConfig, TemporalReducer
+from longvid.compress.temporal import Settled, TemporalConfig, TemporalReducer
 from longvid.errors import InvalidFeaturesError
 from longvid.types import FrameBatch, StageStats
 
@@ -85,62 +88,48 @@ class FramePrefilter:
 
     def __call__(self, batches: Iterable[FrameBatch]) -> Iterator[FrameBatch]:
         cfg = self.config
-        red = TemporalReducer(TemporalConfig(window_frames=cfg.window_frames, threshold=cfg.threshold,
-                                             max_frames=None))
-        held: list[FrameBatch] = []  # frames whose window is not complete yet
-        held_start = 0  # global position of held[0][0]
-        for batch in batches:
+        red: TemporalReducer[_Row] = TemporalReducer(
+            TemporalConfig(window_frames=cfg.window_frames, threshold=cfg.threshold, max_frames=None))
+        for n, batch in enumerate(batches):
             if not isinstance(batch, FrameBatch):
                 raise InvalidFeaturesError(f"expected FrameBatch items, got {type(batch).__name__}")
             if len(batch) == 0:
                 continue
             t0 = time.perf_counter()
             self.frames_in += len(batch)
-            held.append(batch)
-            kept, _ = red.push(thumbnails(batch.frames, cfg))
-            complete = self.frames_in // cfg.window_frames * cfg.window_frames  # frames decided so far
-            out, held, held_start = _release(held, held_start, kept, complete)
+            out = _kept_frames(red.push(thumbnails(batch.frames, cfg), [_Row(n, batch, j) for j in range(len(batch))]))
             self.seconds += time.perf_counter() - t0
             if out is not None:
                 self.frames_out += len(out)
                 yield out
         t0 = time.perf_counter()
-        kept, _ = red.finish()
-        out, held, held_start = _release(held, held_start, kept, self.frames_in)
+        out = _kept_frames(red.finish())
         self.seconds += time.perf_counter() - t0
         if out is not None:
             self.frames_out += len(out)
             yield out
 
 
-def _release(held: list[FrameBatch], held_start: int, kept: torch.Tensor, upto: int
-             ) -> tuple[FrameBatch | None, list[FrameBatch], int]:
-    """Emit kept frames among the held ones before global position ``upto``; keep the rest held.
+@dataclass(frozen=True)
+class _Row:
+    """A frame travelling through the temporal reducer: row ``row`` of the ``batch_no``-th batch."""
 
-    Works batch by batch on views: only kept frames are copied, never the whole held window.
-    """
-    if upto <= held_start:
-        return None, held, held_start
-    kept_np = kept.numpy()
+    batch_no: int
+    batch: FrameBatch
+    row: int
+
+
+def _kept_frames(settled: list[Settled[_Row]]) -> FrameBatch | None:
+    """One ``FrameBatch`` of the kept frames among ``settled`` (None if none); only they are copied."""
     parts: list[FrameBatch] = []
-    rest: list[FrameBatch] = []
-    start = held_start
-    for b in held:
-        end = start + len(b)
-        sel = kept_np[(kept_np >= start) & (kept_np < min(end, upto))] - start
-        if sel.size:
-            parts.append(FrameBatch(b.frames[sel], b.timestamps_s[sel], b.targets_s[sel], b.indices[sel]))
-        if end > upto:  # the undecided tail stays held (a view)
-            o = max(0, upto - start)
-            rest.append(FrameBatch(b.frames[o:], b.timestamps_s[o:], b.targets_s[o:], b.indices[o:]))
-        start = end
-    if not parts:
-        return None, rest, upto
-    if len(parts) == 1:
-        return parts[0], rest, upto
-    out = FrameBatch(*(np.concatenate([getattr(p, k) for p in parts])
-                       for k in ("frames", "timestamps_s", "targets_s", "indices")))
-    return out, rest, upto
+    for _, group in groupby((s.payload for s in settled if s.kept), key=lambda r: r.batch_no):
+        rows = list(group)
+        b, sel = rows[0].batch, np.array([r.row for r in rows])
+        parts.append(FrameBatch(b.frames[sel], b.timestamps_s[sel], b.targets_s[sel], b.indices[sel]))
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return FrameBatch(*(np.concatenate([getattr(p, k) for p in parts])
+                        for k in ("frames", "timestamps_s", "targets_s", "indices")))
 
 
 def prefilter_frames(batches: Iterable[FrameBatch], config: PrefilterConfig = PrefilterConfig()
