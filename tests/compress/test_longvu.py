@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from compress_helpers import coded_features
 
 from longvid.compress import Query, create_compressor
 from longvid.compress.longvu import LongVU, LongVUStream
 from longvid.compress.mixed_resolution import MixedResolutionConfig
 from longvid.compress.stc import STCConfig, fit_mask, stc_keep_mask
-from longvid.compress.temporal import TemporalConfig, TemporalReducer, temporal_reduce
+from longvid.compress.temporal import TemporalConfig, TemporalReducer, kept_positions, temporal_reduce
 from longvid.types import FrameFeatures
 
 
@@ -69,12 +68,14 @@ def test_streaming_reducer_matches_batch_whatever_the_chunking():
     x = base.repeat_interleave(11, 0)[:93] + 0.3 * torch.randn(93, 40, generator=g)
     whole = temporal_reduce(x, config=TemporalConfig(max_frames=None)).kept
     red = TemporalReducer()
-    parts, i = [], 0
+    settled, i = [], 0
     for n in [1, 5, 16, 3, 30, 7, 31]:
-        parts.append(red.push(x[i:i + n])[0])
+        settled.extend(red.push(x[i:i + n], list(range(i, i + n))))
         i += n
-    parts.append(red.finish()[0])
-    assert torch.equal(torch.cat(parts), whole)
+    settled.extend(red.finish())
+    assert [s.position for s in settled] == list(range(93)), "every frame settles once, in push order"
+    assert [s.payload for s in settled] == list(range(93)), "each payload travels with its frame"
+    assert torch.equal(kept_positions(settled), whole)
 
 
 # ----------------------------------------------------------------------------- mixed resolution
@@ -212,8 +213,8 @@ def test_token_count_exact_without_temporal_reduction():
     assert not c.exact and c.tokens == 8000
 
 
-def test_coded_features_through_longvu_keep_provenance():
-    feats = coded_features(40, (12, 12), d=8)
+def test_coded_features_through_longvu_keep_provenance(coded):
+    feats = coded(40, (12, 12), d=8)
     out = create_compressor("longvu")(feats, budget=40 * 64 + 160)
     assert bool((out.tokens[:, 0] == out.frame_indices.float()).all())
 

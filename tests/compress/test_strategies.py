@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from compress_helpers import coded_features
 
 from longvid.compress import BudgetPlan, Pipeline, Query, create_compressor, plan_budget
 from longvid.compress.videoxl import VideoXLConfig, plan_windows
@@ -44,10 +43,13 @@ def test_llama_vid_context_token_attends_to_the_queried_patch(dtype):
 
 
 def test_llama_vid_grid_content():
-    comp = create_compressor("llama_vid", content="grid:2")
+    comp = create_compressor("llama_vid", content_grid=2)
     assert comp.num_output_tokens(num_frames=5, grid=(4, 4), budget=1000) == 25
-    with pytest.raises(InvalidFeaturesError):
-        create_compressor("llama_vid", content="grid:x")
+    for bad in ("grid:x", "2", 0, -1, True, 2.0):  # checked once, when the compressor is built
+        with pytest.raises(InvalidFeaturesError):
+            create_compressor("llama_vid", content_grid=bad)
+    with pytest.raises(TypeError, match="content"):  # the old string option is gone, not silently ignored
+        create_compressor("llama_vid", content="grid:2")
 
 
 def test_window_plan_matches_videoxl_layout():
@@ -84,8 +86,8 @@ def test_videoxl_window_stride_and_query_selection():
     assert "ratio raised 8 -> 16" in out.stats[0].note and len(out) == 90
 
 
-def test_pipeline_chains_and_keeps_provenance():
-    feats = coded_features(30, (8, 8), d=6)
+def test_pipeline_chains_and_keeps_provenance(coded):
+    feats = coded(30, (8, 8), d=6)
     pipe = Pipeline(["uniform", "avg_pool_2x2", "llama_vid"])
     out = pipe(feats, budget=40)
     assert [s.stage for s in out.stats] == ["uniform", "avg_pool_2x2", "llama_vid"]
