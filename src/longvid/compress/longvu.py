@@ -7,9 +7,9 @@ Design decisions:
   still hold low-resolution tokens for every survivor (after that no frame can be upgraded and
   STC runs on low-resolution frames). ``LongVU.__call__`` runs the same stream over an in-memory
   tensor, so streaming and batch results are identical.
-- Windows: the stream pushes each frame into a ``TemporalReducer`` with the frame itself
-  (index, time, tokens) as payload and works on the settled frames it hands back; it keeps no
-  window buffer of its own.
+- Windows: the stream pushes each chunk into a ``TemporalReducer``, each frame with a ``Row``
+  payload (its chunk, its row), and works on the settled frames it hands back, gathered chunk by
+  chunk (no copy when a whole chunk survives); it keeps no window buffer of its own.
 - Memory: one window of 16 frames, the survivors at low resolution (64 x D each), and at most
   ``budget / low`` frames at high resolution. Before the ``T >= budget // 64`` condition is
   decided (unknown total while streaming) settled frames are held at high resolution; that is at
@@ -60,7 +60,7 @@ from longvid.compress.mixed_resolution import (
     resolution_plan,
 )
 from longvid.compress.stc import STCConfig, fit_mask, stc_keep_mask
-from longvid.compress.temporal import Settled, TemporalConfig, TemporalReducer
+from longvid.compress.temporal import Row, Settled, TemporalConfig, TemporalReducer, by_batch, rows_of
 from longvid.errors import InvalidFeaturesError
 from longvid.types import FrameFeatures, StageStats, VisualTokens
 
@@ -236,15 +236,6 @@ class LongVUSTC(LongVU):
 
 
 @dataclass(frozen=True)
-class _Frame:
-    """A frame travelling through the temporal reducer as its payload."""
-
-    index: int  # sampled-frame index
-    time_s: float
-    tokens: torch.Tensor  # (n, D) on the input grid: a view into the pushed chunk
-
-
-@dataclass(frozen=True)
 class _Survivors:
     """Frames that survived temporal reduction, in time order, with what later stages need."""
 
@@ -303,8 +294,10 @@ class LongVUStream:
         # None: not decided yet (streaming, total unknown and still below budget // divisor)
         self.reduce: bool | None = False if t is None else (comp._temporal_applies(num_frames, budget)
                                                              if num_frames else None)
-        self._reducer: TemporalReducer[_Frame] | None = TemporalReducer(t) if self.reduce is not False else None
-        self._undecided: list[Settled[_Frame]] = []  # settled before the reduce decision (at most budget // divisor)
+        self._reducer: TemporalReducer[Row[FrameFeatures]] | None = (
+            TemporalReducer(t) if self.reduce is not False else None)
+        self._pushes = 0
+        self._undecided: list[Settled[Row[FrameFeatures]]] = []  # settled before the reduce decision
         self._surv: list[_Survivors] = []
         self._n_surv = 0
         self._keep_high = True
@@ -329,30 +322,33 @@ class LongVUStream:
         if self.reduce is None and self.c._temporal_applies(self.seen, self.budget):
             self.reduce = True  # enough frames seen: the T >= budget // divisor condition holds
         if self._reducer is None:  # every frame is kept: no window to wait for
-            self._add_survivors(feats.frame_indices.to("cpu"), feats.timestamps_s.to("cpu"), x)
+            self._add_survivors(feats)
             return
-        frames = [_Frame(i, t, x[j]) for j, (i, t) in
-                  enumerate(zip(feats.frame_indices.tolist(), feats.timestamps_s.tolist()))]
         t0 = time.perf_counter()
         settled = self._reducer.push(x.reshape(len(feats), -1) if temporal is None
-                                     else temporal.reshape(len(feats), -1), frames)
+                                     else temporal.reshape(len(feats), -1), rows_of(self._pushes, feats, len(feats)))
+        self._pushes += 1
         self.seconds["temporal"] += time.perf_counter() - t0
         self._settle(settled)
 
-    def _settle(self, settled: list[Settled[_Frame]]) -> None:
+    def _settle(self, settled: list[Settled[Row[FrameFeatures]]]) -> None:
         """Frames whose window closed: add the kept ones, or hold them until the decision is made."""
         if self.reduce is None:
             self._undecided.extend(settled)
             return
         if self._undecided:
             settled, self._undecided = self._undecided + settled, []
-        chosen = [s.payload for s in settled if s.kept or not self.reduce]
-        if chosen:
-            self._add_survivors(torch.tensor([f.index for f in chosen], dtype=torch.long),
-                                torch.tensor([f.time_s for f in chosen], dtype=torch.float64),
-                                torch.stack([f.tokens for f in chosen]))
+        for chunk, rows in by_batch(s.payload for s in settled if s.kept or not self.reduce):
+            if len(rows) == len(chunk):  # the whole chunk survives: no copy
+                self._add_survivors(chunk)
+            else:
+                sel = torch.tensor(rows, dtype=torch.long)
+                self._add_survivors(FrameFeatures(chunk.features[sel.to(chunk.features.device)], chunk.grid,
+                                                  chunk.timestamps_s[sel.to(chunk.timestamps_s.device)],
+                                                  chunk.frame_indices[sel.to(chunk.frame_indices.device)]))
 
-    def _add_survivors(self, fi: torch.Tensor, ts: torch.Tensor, x: torch.Tensor) -> None:
+    def _add_survivors(self, ff: FrameFeatures) -> None:
+        x = ff.features
         low = rel = None
         if self.mixed is not None:
             t0 = time.perf_counter()
@@ -362,8 +358,8 @@ class LongVUStream:
                 rel = frame_relevance(low_f, self.qvec).cpu()
             self.seconds["mixed_resolution"] += time.perf_counter() - t0
         high = x if self._keep_high else None  # once released, never held again
-        self._surv.append(_Survivors(fi, ts, high, low, rel))
-        self._n_surv += len(fi)
+        self._surv.append(_Survivors(ff.frame_indices.to("cpu"), ff.timestamps_s.to("cpu"), high, low, rel))
+        self._n_surv += len(ff)
         self._update_keep_high()
 
     def _update_keep_high(self) -> None:

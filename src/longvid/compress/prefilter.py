@@ -14,7 +14,7 @@ Design decisions:
   near-duplicates go. No 400-frame guard here; that stays with the token compressor.
 - Streaming: ``prefilter_frames`` consumes ``FrameBatch`` iterators of any batch size and yields
   batches of kept frames as soon as their window is complete. Each frame goes into the
-  ``TemporalReducer`` with (its batch, its row) as payload, so the reducer holds the at most
+  ``TemporalReducer`` with a ``Row`` (its batch, its row) as payload, so the reducer holds the at most
   ``window - 1`` undecided frames and this module no buffer of its own; memory is O(window),
   whatever the video length.
 - The yielded batches keep each frame's ``indices``, so downstream features and tokens keep
@@ -26,12 +26,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import groupby
 
 import numpy as np
 import torch
 
-from longvid.compress.temporal import Settled, TemporalConfig, TemporalReducer
+from longvid.compress.temporal import Row, Settled, TemporalConfig, TemporalReducer, by_batch, rows_of
 from longvid.errors import InvalidFeaturesError
 from longvid.types import FrameBatch, StageStats
 
@@ -88,7 +87,7 @@ class FramePrefilter:
 
     def __call__(self, batches: Iterable[FrameBatch]) -> Iterator[FrameBatch]:
         cfg = self.config
-        red: TemporalReducer[_Row] = TemporalReducer(
+        red: TemporalReducer[Row[FrameBatch]] = TemporalReducer(
             TemporalConfig(window_frames=cfg.window_frames, threshold=cfg.threshold, max_frames=None))
         for n, batch in enumerate(batches):
             if not isinstance(batch, FrameBatch):
@@ -97,7 +96,7 @@ class FramePrefilter:
                 continue
             t0 = time.perf_counter()
             self.frames_in += len(batch)
-            out = _kept_frames(red.push(thumbnails(batch.frames, cfg), [_Row(n, batch, j) for j in range(len(batch))]))
+            out = _kept_frames(red.push(thumbnails(batch.frames, cfg), rows_of(n, batch, len(batch))))
             self.seconds += time.perf_counter() - t0
             if out is not None:
                 self.frames_out += len(out)
@@ -110,21 +109,11 @@ class FramePrefilter:
             yield out
 
 
-@dataclass(frozen=True)
-class _Row:
-    """A frame travelling through the temporal reducer: row ``row`` of the ``batch_no``-th batch."""
-
-    batch_no: int
-    batch: FrameBatch
-    row: int
-
-
-def _kept_frames(settled: list[Settled[_Row]]) -> FrameBatch | None:
+def _kept_frames(settled: list[Settled[Row[FrameBatch]]]) -> FrameBatch | None:
     """One ``FrameBatch`` of the kept frames among ``settled`` (None if none); only they are copied."""
     parts: list[FrameBatch] = []
-    for _, group in groupby((s.payload for s in settled if s.kept), key=lambda r: r.batch_no):
-        rows = list(group)
-        b, sel = rows[0].batch, np.array([r.row for r in rows])
+    for b, rows in by_batch(s.payload for s in settled if s.kept):
+        sel = np.array(rows)
         parts.append(FrameBatch(b.frames[sel], b.timestamps_s[sel], b.targets_s[sel], b.indices[sel]))
     if len(parts) <= 1:
         return parts[0] if parts else None

@@ -24,8 +24,9 @@ Design decisions:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Generic, TypeVar
 
 import torch
@@ -36,6 +37,7 @@ from longvid.errors import InvalidFeaturesError
 from longvid.types import FrameFeatures, StageStats
 
 P = TypeVar("P")
+B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,33 @@ class TemporalReducer(Generic[P]):
         self._start += n
         self.frames_kept += sum(keep)
         return out
+
+
+@dataclass(frozen=True)
+class Row(Generic[B]):
+    """A payload naming a frame by the batch it was pushed in and its row there.
+
+    With these payloads the settled frames can be gathered batch by batch (``by_batch``): one
+    index per batch, or no copy at all when a whole batch is kept, where per-frame payloads of
+    tensors would cost one copy per frame.
+    """
+
+    batch_no: int  # counts the pushes, so that equal batches stay apart
+    batch: B
+    row: int
+
+
+def rows_of(batch_no: int, batch: B, n: int) -> list[Row[B]]:
+    """The payloads of the ``n`` frames of one pushed batch."""
+    return [Row(batch_no, batch, j) for j in range(n)]
+
+
+def by_batch(rows: Iterable[Row[B]]) -> list[tuple[B, list[int]]]:
+    """Consecutive rows grouped by their batch, in order: ``[(batch, [row, ...]), ...]``.
+
+    ``by_batch(s.payload for s in settled if s.kept)`` gives the kept frames of each batch.
+    """
+    return [(g[0].batch, [r.row for r in g]) for g in (list(grp) for _, grp in groupby(rows, key=lambda r: r.batch_no))]
 
 
 def kept_positions(settled: Sequence[Settled]) -> torch.Tensor:
