@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
-from longvid.compress import BudgetPlan, Pipeline, Query, create_compressor, plan_budget
+from longvid.compress import (
+    RESERVE_TOKENS,
+    BudgetPlan,
+    Compressor,
+    Pipeline,
+    Query,
+    TokenCount,
+    create_compressor,
+    plan_budget,
+)
 from longvid.compress.videoxl import VideoXLConfig, plan_windows
-from longvid.errors import BudgetError, InvalidFeaturesError
+from longvid.errors import BudgetError, CompressorContractError, InvalidFeaturesError
 from longvid.types import FrameFeatures
 
 
@@ -138,3 +151,57 @@ def test_bad_inputs_raise_typed_errors():
         comp(wrap(torch.randn(0, 4, 3), (2, 2)), budget=10)
     with pytest.raises(KeyError, match="known"):
         create_compressor("nope")
+
+
+def test_planner_asks_the_compressor_for_its_capabilities():
+    assert all(create_compressor(n).adaptive for n in ("longvu", "longvu_temporal", "longvu_mixed_resolution",
+                                                       "longvu_stc"))
+    assert not any(create_compressor(n).adaptive for n in ("uniform", "avg_pool_2x2", "llama_vid", "videoxl_window"))
+    plan = plan_budget(8192, 200, 3600, (12, 12))
+    assert any(line.startswith("temporal reduction: on (3600 frames >= budget // 64 = 124)") for line in plan.report)
+    assert plan.reserve == RESERVE_TOKENS == 16
+    assert not any("temporal" in line for line in plan_budget(8192, 200, 3600, (12, 12), method="longvu_stc").report)
+
+
+class Overflowing(Compressor):
+    """A third-party strategy that breaks the contract: it ignores the budget."""
+
+    name = "overflowing"
+
+    def compress(self, features, *, budget, query, temporal_features):
+        return create_compressor("uniform")(features, budget=1 << 30)
+
+    def _token_count(self, *, num_frames, grid, budget):
+        return TokenCount(budget, exact=False)
+
+
+def test_a_compressor_over_its_budget_raises_a_typed_error():
+    feats = wrap(torch.randn(4, 4, 2), (2, 2))
+    with pytest.raises(CompressorContractError, match="16 tokens for a budget of 5"):
+        Overflowing()(feats, budget=5)
+    with pytest.raises(CompressorContractError):
+        Pipeline(["uniform", Overflowing()])(feats, budget=5)
+
+
+def test_the_budget_check_survives_python_dash_O(tmp_path):
+    """An ``assert`` would vanish under ``python -O``; the raised error does not."""
+    script = tmp_path / "check.py"
+    script.write_text(
+        "import torch\n"
+        "from longvid.compress import Compressor, TokenCount, create_compressor\n"
+        "from longvid.errors import CompressorContractError\n"
+        "from longvid.types import FrameFeatures\n"
+        "class Over(Compressor):\n"
+        "    name = 'over'\n"
+        "    def compress(self, features, *, budget, query, temporal_features):\n"
+        "        return create_compressor('uniform')(features, budget=1 << 30)\n"
+        "    def _token_count(self, *, num_frames, grid, budget):\n"
+        "        return TokenCount(budget, exact=False)\n"
+        "f = FrameFeatures(torch.randn(4, 4, 2), (2, 2), torch.arange(4) * 1.0, torch.arange(4))\n"
+        "try:\n"
+        "    Over()(f, budget=5)\n"
+        "except CompressorContractError:\n"
+        "    print('raised')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    res = subprocess.run([sys.executable, "-O", str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert res.stdout.strip() == "raised", res.stderr
