@@ -96,17 +96,19 @@ class FramePrefilter:
                 continue
             t0 = time.perf_counter()
             self.frames_in += len(batch)
-            out = _kept_frames(red.push(thumbnails(batch.frames, cfg), rows_of(n, batch, len(batch))))
-            self.seconds += time.perf_counter() - t0
+            out = self._release(t0, red.push(thumbnails(batch.frames, cfg), rows_of(n, batch, len(batch))))
             if out is not None:
-                self.frames_out += len(out)
                 yield out
-        t0 = time.perf_counter()
-        out = _kept_frames(red.finish())
-        self.seconds += time.perf_counter() - t0
+        out = self._release(time.perf_counter(), red.finish())
         if out is not None:
-            self.frames_out += len(out)
             yield out
+
+    def _release(self, t0: float, settled: list[Settled[Row[FrameBatch]]]) -> FrameBatch | None:
+        """The kept frames of the windows that closed; counts them and the time since ``t0``."""
+        out = _kept_frames(settled)
+        self.seconds += time.perf_counter() - t0
+        self.frames_out += 0 if out is None else len(out)
+        return out
 
 
 def _kept_frames(settled: list[Settled[Row[FrameBatch]]]) -> FrameBatch | None:
