@@ -332,7 +332,7 @@ def main() -> None:
     src = Timed(syn.windows())
     out, secs, mem = run_timed(lambda s: LongVU().stream(s, budget=budget, query=query, num_frames=args.frames), src)
     t0 = time.perf_counter()
-    ref_owners, ref_n = loop_longvu(sub, sub_budget, qvec)
+    ref_owners, _ = loop_longvu(sub, sub_budget, qvec)
     loop_s = (time.perf_counter() - t0) * args.frames / args.loop_frames
     vec_sub = create_compressor("longvu")(
         FrameFeatures(torch.stack(sub), GRID, torch.arange(len(sub)) * 1.0, torch.arange(len(sub))),
@@ -355,11 +355,12 @@ def main() -> None:
     # fixed-rate strategies, streamed
     for name in ("uniform", "avg_pool_2x2", "bilinear", "llama_vid"):
         src = Timed(syn.windows())
-        out, secs, mem = run_timed(lambda s: stream_fixed_rate(name, s, args.frames, budget, query), src)
+        out, secs, mem = run_timed(lambda s, name=name: stream_fixed_rate(name, s, args.frames, budget, query), src)
         frames_used = len(set(out.frame_indices.tolist()))
         per = len(out) // frames_used
         src = Timed(syn.windows())
-        ref, loop_s, _ = run_timed(lambda s: stream_fixed_rate(name, s, args.frames, budget, query, loop=True), src)
+        ref, loop_s, _ = run_timed(lambda s, name=name: stream_fixed_rate(name, s, args.frames, budget, query, loop=True),
+                                   src)
         agree = ref.shape == out.tokens.shape and torch.allclose(ref, out.tokens, rtol=1e-4, atol=1e-4)
         rows.append((name, secs, mem, len(out), loop_s, agree, f"{frames_used} frames x {per} tokens"))
 

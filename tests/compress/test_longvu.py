@@ -108,7 +108,7 @@ def test_k_upgrades_follow_the_budget():
     x = torch.randn(10, 144, 8)
     q = Query(embedding=torch.randn(2, 8))
     comp = create_compressor("longvu_mixed_resolution")
-    for k in range(0, 11):
+    for k in range(11):
         budget = 640 + 80 * k + 79
         out = comp(wrap(x, (12, 12)), budget=budget, query=q)
         assert sum(v == 144 for v in out.tokens_per_frame().values()) == k
