@@ -29,16 +29,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from longvid.compress import Query, create_compressor, plan_budget
+from longvid.compress import RESERVE_TOKENS, Query, create_compressor, plan_budget
 from longvid.compress.longvu import LongVU
 from longvid.compress.mixed_resolution import resolution_plan
 from longvid.compress.prefilter import FramePrefilter
 from longvid.compress.stc import fit_mask
-from longvid.compress.temporal import TemporalConfig, TemporalReducer
+from longvid.compress.temporal import TemporalConfig, TemporalReducer, kept_positions
 from longvid.types import FrameBatch, FrameFeatures, VisualTokens
 
 GRID = (24, 24)
-SIGLIP_384_BF16_MS = 279  # MEASUREMENTS.md: SigLIP-B/16 at 384, bf16, per frame on this CPU
+# SigLIP-B/16 at 384 px, bfloat16, one frame on the 2-core development CPU (measured there);
+# --encode-ms gives your encoder's per-frame cost
+SIGLIP_384_BF16_MS = 279
 
 
 # ----------------------------------------------------------------------------- synthetic video
@@ -189,7 +191,7 @@ def concat(parts: list[VisualTokens]) -> VisualTokens:
 def stream_fixed_rate(name: str, windows: Iterable[FrameFeatures], frames: int, budget: int,
                       query: Query, *, loop: bool = False) -> VisualTokens | torch.Tensor:
     """A fixed-rate strategy over a stream: the planner picks the frames, each window compresses its own."""
-    plan = plan_budget(budget + 16, 0, frames, GRID, method=name)
+    plan = plan_budget(budget + RESERVE_TOKENS, 0, frames, GRID, method=name)
     k = next((s.options["max_frames"] for s in plan.stages if s.name == "uniform" and name != "uniform"), None)
     comp = plan.build().stages[-1]
     if name == "uniform":
@@ -213,10 +215,12 @@ def stream_fixed_rate(name: str, windows: Iterable[FrameFeatures], frames: int, 
 
 
 def stream_temporal(windows: Iterable[FrameFeatures]) -> torch.Tensor:
-    red = TemporalReducer(TemporalConfig())
-    kept = [red.push(w.features)[0] for w in windows]
-    kept.append(red.finish()[0])
-    return torch.cat(kept)
+    red: TemporalReducer[None] = TemporalReducer(TemporalConfig())
+    settled = []
+    for w in windows:
+        settled.extend(red.push(w.features))
+    settled.extend(red.finish())
+    return kept_positions(settled)
 
 
 # ----------------------------------------------------------------------------- per-frame loop references
@@ -300,6 +304,8 @@ def main() -> None:
     ap.add_argument("--loop-frames", type=int, default=96, help="frames the per-frame loops run on")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-prefilter", action="store_true")
+    ap.add_argument("--encode-ms", type=float, default=SIGLIP_384_BF16_MS,
+                    help="encoder cost per frame, for the pre-filter's saving (default: SigLIP-B/16@384 bf16)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     syn = SyntheticFeatures(args.frames, args.dim, args.seed)
@@ -326,7 +332,7 @@ def main() -> None:
     src = Timed(syn.windows())
     out, secs, mem = run_timed(lambda s: LongVU().stream(s, budget=budget, query=query, num_frames=args.frames), src)
     t0 = time.perf_counter()
-    ref_owners, ref_n = loop_longvu(sub, sub_budget, qvec)
+    ref_owners, _ = loop_longvu(sub, sub_budget, qvec)
     loop_s = (time.perf_counter() - t0) * args.frames / args.loop_frames
     vec_sub = create_compressor("longvu")(
         FrameFeatures(torch.stack(sub), GRID, torch.arange(len(sub)) * 1.0, torch.arange(len(sub))),
@@ -349,11 +355,12 @@ def main() -> None:
     # fixed-rate strategies, streamed
     for name in ("uniform", "avg_pool_2x2", "bilinear", "llama_vid"):
         src = Timed(syn.windows())
-        out, secs, mem = run_timed(lambda s: stream_fixed_rate(name, s, args.frames, budget, query), src)
+        out, secs, mem = run_timed(lambda s, name=name: stream_fixed_rate(name, s, args.frames, budget, query), src)
         frames_used = len(set(out.frame_indices.tolist()))
         per = len(out) // frames_used
         src = Timed(syn.windows())
-        ref, loop_s, _ = run_timed(lambda s: stream_fixed_rate(name, s, args.frames, budget, query, loop=True), src)
+        ref, loop_s, _ = run_timed(lambda s, name=name: stream_fixed_rate(name, s, args.frames, budget, query, loop=True),
+                                   src)
         agree = ref.shape == out.tokens.shape and torch.allclose(ref, out.tokens, rtol=1e-4, atol=1e-4)
         rows.append((name, secs, mem, len(out), loop_s, agree, f"{frames_used} frames x {per} tokens"))
 
@@ -371,8 +378,8 @@ def main() -> None:
         cost_ms = pf.seconds / args.frames * 1000
         print(f"\npre-filter on 360p pixels: {args.frames} -> {n_out} frames ({dropped} dropped, "
               f"{100 * dropped / args.frames:.0f}%) in {pf.seconds:.2f} s ({cost_ms:.2f} ms/frame), "
-              f"{mem.extra_mb:.0f} MB extra; at {SIGLIP_384_BF16_MS} ms/frame for SigLIP-B/16@384 bf16 "
-              f"(MEASUREMENTS.md) that saves ~{dropped * SIGLIP_384_BF16_MS / 60_000:.1f} min of encoding")
+              f"{mem.extra_mb:.0f} MB extra; at {args.encode_ms:g} ms/frame of encoding (--encode-ms) "
+              f"that saves ~{dropped * args.encode_ms / 60_000:.1f} min")
 
 
 if __name__ == "__main__":

@@ -66,3 +66,11 @@ def require(module: str, *, extra: str, package: str | None = None):
         raise MissingDependencyError(
             f"{pkg!r} is needed for this feature: pip install 'longvid[{extra}]'"
         ) from exc
+
+
+class CompressorContractError(LongvidError, RuntimeError):
+    """A compressor's output breaks the compressor contract (for example more tokens than the budget).
+
+    A bug in that compressor, not in the caller's input: raised instead of an ``assert`` so that it
+    also holds under ``python -O`` for third-party strategies.
+    """

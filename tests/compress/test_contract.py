@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from compress_helpers import coded_features, timestamp_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +20,7 @@ from longvid.types import FrameFeatures, VisualTokens
 BUILTIN = ["avg_pool_2x2", "bilinear", "llama_vid", "longvu", "longvu_mixed_resolution", "longvu_stc",
            "longvu_temporal", "uniform", "videoxl_window"]
 VARIANTS = [
-    ("llama_vid", {"content": "grid:2"}),
+    ("llama_vid", {"content_grid": 2}),
     ("videoxl_window", {"select": "query"}),
     ("videoxl_window", {"ratio": 2}),
     ("uniform", {"max_frames": 3}),
@@ -44,13 +43,15 @@ def test_registry_lists_the_builtin_strategies():
 
 
 def check_provenance(out: VisualTokens, feats: FrameFeatures) -> None:
-    """Coded channels: 0 = frame index, 1 = row, 2 = col (see compress_helpers.coded_features)."""
+    """Coded channels: 0 = frame index, 1 = row, 2 = col (see the ``coded`` fixture in conftest.py)."""
     h, w = feats.grid
     tok = out.tokens.float().cpu()
     fi = out.frame_indices
     # every token's frame exists in the input and its timestamp is that frame's
     assert set(fi.tolist()) <= set(feats.frame_indices.tolist())
-    torch.testing.assert_close(out.timestamps_s, timestamp_of(fi))
+    row = {int(f): i for i, f in enumerate(feats.frame_indices.tolist())}
+    src_rows = torch.tensor([row[int(f)] for f in fi.tolist()], dtype=torch.long)
+    torch.testing.assert_close(out.timestamps_s, feats.timestamps_s.cpu()[src_rows])
     # the values come from that frame (bf16 rounds integers above 256: relative tolerance)
     torch.testing.assert_close(tok[:, 0], fi.float(), rtol=2 ** -7, atol=1e-3)
     assert out.cell_grids is not None
@@ -71,8 +72,7 @@ def check_provenance(out: VisualTokens, feats: FrameFeatures) -> None:
     # tokens on the source grid are the source tokens themselves
     same = single & (out.cell_grids[:, 0] == h) & (out.cell_grids[:, 1] == w)
     if same.any():
-        row = {int(f): i for i, f in enumerate(feats.frame_indices.tolist())}
-        pos = torch.tensor([row[int(f)] for f in fi[same]])
+        pos = src_rows[same]
         src = feats.features.cpu()[pos, out.cells[same]]
         assert torch.equal(out.tokens.cpu()[same], src)
     # summary tokens: somewhere inside the frame
@@ -107,8 +107,8 @@ def run_contract(comp, feats: FrameFeatures, budget: int, query: Query | None) -
 
 @pytest.mark.parametrize("t", [1, 17, 40])
 @pytest.mark.parametrize("grid", [(4, 4), (3, 5)])
-def test_contract_sweep(t, grid, dtype, device):
-    feats = coded_features(t, grid, d=6, seed=t, dtype=dtype, device=device)
+def test_contract_sweep(t, grid, dtype, device, coded):
+    feats = coded(t, grid, d=6, seed=t, dtype=dtype, device=device)
     query = Query(text="what", embedding=torch.randn(3, 6, generator=torch.Generator().manual_seed(1)))
     for name, comp in all_compressors():
         for budget in (1, 13, 64, 250, 5000):
@@ -130,8 +130,8 @@ def test_contract_sweep(t, grid, dtype, device):
     seed=st.integers(0, 2**16),
     dup=st.integers(1, 9),
 )
-def test_contract_property(name, t, h, w, budget, with_query, seed, dup):
-    feats = coded_features(t, (h, w), d=5, seed=seed)
+def test_contract_property(coded, name, t, h, w, budget, with_query, seed, dup):
+    feats = coded(t, (h, w), d=5, seed=seed)
     # runs of repeated frames exercise the similarity stages
     keep = torch.arange(t) // dup * dup
     x = feats.features.clone()
@@ -141,8 +141,8 @@ def test_contract_property(name, t, h, w, budget, with_query, seed, dup):
     run_contract(create_compressor(name), feats, budget, q)
 
 
-def test_temporal_features_may_come_from_another_encoder():
-    feats = coded_features(48, (4, 4), d=6)
+def test_temporal_features_may_come_from_another_encoder(coded):
+    feats = coded(48, (4, 4), d=6)
     # DINO-like features: frames 0-15 identical, the rest distinct
     dino = torch.randn(48, 10, 7)
     dino[:16] = dino[0]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from compress_helpers import coded_features
 
-from longvid.compress import Query, create_compressor
+from longvid.compress import Query, create_compressor, plan_budget
 from longvid.compress.longvu import LongVU, LongVUStream
 from longvid.compress.mixed_resolution import MixedResolutionConfig
 from longvid.compress.stc import STCConfig, fit_mask, stc_keep_mask
-from longvid.compress.temporal import TemporalConfig, TemporalReducer, temporal_reduce
+from longvid.compress.temporal import TemporalConfig, TemporalReducer, kept_positions, temporal_reduce
+from longvid.errors import InvalidFeaturesError
 from longvid.types import FrameFeatures
 
 
@@ -69,12 +69,14 @@ def test_streaming_reducer_matches_batch_whatever_the_chunking():
     x = base.repeat_interleave(11, 0)[:93] + 0.3 * torch.randn(93, 40, generator=g)
     whole = temporal_reduce(x, config=TemporalConfig(max_frames=None)).kept
     red = TemporalReducer()
-    parts, i = [], 0
+    settled, i = [], 0
     for n in [1, 5, 16, 3, 30, 7, 31]:
-        parts.append(red.push(x[i:i + n])[0])
+        settled.extend(red.push(x[i:i + n], list(range(i, i + n))))
         i += n
-    parts.append(red.finish()[0])
-    assert torch.equal(torch.cat(parts), whole)
+    settled.extend(red.finish())
+    assert [s.position for s in settled] == list(range(93)), "every frame settles once, in push order"
+    assert [s.payload for s in settled] == list(range(93)), "each payload travels with its frame"
+    assert torch.equal(kept_positions(settled), whole)
 
 
 # ----------------------------------------------------------------------------- mixed resolution
@@ -106,7 +108,7 @@ def test_k_upgrades_follow_the_budget():
     x = torch.randn(10, 144, 8)
     q = Query(embedding=torch.randn(2, 8))
     comp = create_compressor("longvu_mixed_resolution")
-    for k in range(0, 11):
+    for k in range(11):
         budget = 640 + 80 * k + 79
         out = comp(wrap(x, (12, 12)), budget=budget, query=q)
         assert sum(v == 144 for v in out.tokens_per_frame().values()) == k
@@ -212,8 +214,8 @@ def test_token_count_exact_without_temporal_reduction():
     assert not c.exact and c.tokens == 8000
 
 
-def test_coded_features_through_longvu_keep_provenance():
-    feats = coded_features(40, (12, 12), d=8)
+def test_coded_features_through_longvu_keep_provenance(coded):
+    feats = coded(40, (12, 12), d=8)
     out = create_compressor("longvu")(feats, budget=40 * 64 + 160)
     assert bool((out.tokens[:, 0] == out.frame_indices.float()).all())
 
@@ -230,3 +232,114 @@ def test_stream_releases_high_resolution_once_no_frame_can_be_upgraded():
     assert s.held_bytes() <= 160 * low_bytes + 16 * 144 * d * 4  # survivors at low res + one window
     out = s.finish()
     assert len(out) == budget and out.stats[-1].stage == "stc"
+
+
+# ----------------------------------------------------------------------------- each stage's own effect
+def staged_video(highlight: tuple[int, ...] = ()) -> FrameFeatures:
+    """48 frames on a 12x12 grid, built so that every LongVU stage has a known effect.
+
+    Window 0 (frames 0-15) is one still frame: temporal reduction keeps only its middle (8).
+    Frames 16-47 are distinct. In every frame the top half of the grid (rows 0-5) is one static
+    image and the bottom half is new noise, so after the 8x8 resize low rows 0-3 (cells 0-31)
+    repeat the chunk's first frame (STC drops them) and low rows 4-7 (cells 32-63) do not.
+    ``highlight`` frames get a strong channel 5, which the query asks for.
+    """
+    g = torch.Generator().manual_seed(11)
+    d = 16
+    static = torch.randn(72, d, generator=g)
+    x = torch.empty(48, 144, d)
+    x[:, :72] = static
+    x[:, 72:] = torch.randn(48, 72, d, generator=g)
+    x[:16, 72:] = x[0, 72:]  # window 0: a still shot
+    for f in highlight:
+        x[f, :, 5] += 3.0
+    return FrameFeatures(x, (12, 12), torch.arange(48) * 0.5, torch.arange(48))
+
+
+SURVIVORS = [8, *range(16, 48)]  # what temporal reduction keeps of staged_video: 33 frames
+
+
+def check_every_stage(comp) -> None:
+    """Assert the effect of each of LongVU's three stages; fails if any stage is missing."""
+    q = torch.zeros(2, 16)
+    q[:, 5] = 1.0
+    upgraded = (20, 30, 40)
+    # budget 1: the 33 survivors fit at low resolution with room for exactly 3 upgrades
+    budget = 33 * 64 + 3 * (144 - 64) + 10
+    out = comp(staged_video(upgraded), budget=budget, query=Query(embedding=q))
+    per = out.tokens_per_frame()
+    assert sorted(per) == SURVIVORS, "stage 1: the still shot's duplicates are dropped, distinct frames kept"
+    assert out.stats[0].stage == "temporal" and out.stats[0].frames_out == 33
+    high = sorted(f for f, n in per.items() if n == 144)
+    assert high == list(upgraded), "stage 2: exactly k = 3 frames, the query's, at high resolution"
+    assert all(per[f] == 64 for f in SURVIVORS if f not in upgraded), "stage 2: the rest at low resolution"
+    is_high = torch.isin(out.frame_indices, torch.tensor(upgraded))
+    assert bool((out.cell_grids[is_high] == torch.tensor([12, 12])).all())
+    assert bool((out.cell_grids[~is_high] == torch.tensor([8, 8])).all())
+    # budget 2: even low resolution overflows (33 * 64 = 2112), so STC prunes within chunks of 8
+    out = comp(staged_video(), budget=1500)
+    assert [s.stage for s in out.stats] == ["temporal", "mixed_resolution", "stc"]
+    assert sorted(out.tokens_per_frame()) == SURVIVORS, "stage 3 drops tokens, not frames"
+    for i, f in enumerate(SURVIVORS):
+        cells = out.cells[out.frame_indices == f].tolist()
+        if i % 8 == 0:
+            assert cells == list(range(64)), "stage 3: a chunk's first frame keeps every token"
+        else:
+            assert cells == list(range(32, 64)), "stage 3: tokens repeating the chunk's first frame go"
+    assert len(out) == 5 * 64 + 28 * 32
+    assert bool((out.cell_grids == torch.tensor([8, 8])).all())
+
+
+def test_longvu_tight_budget_runs_every_stage():
+    check_every_stage(create_compressor("longvu"))
+
+
+@pytest.mark.parametrize("stage", ["temporal", "mixed_resolution", "stc"])
+def test_every_stage_check_fails_without_that_stage(stage):
+    """The per-stage check above is not vacuous: dropping any one stage breaks it."""
+    with pytest.raises(AssertionError):
+        check_every_stage(LongVU(**{stage: None}))
+
+
+# ----------------------------------------------------------------------------- one low grid
+def test_lowres_token_sets_the_low_grid_and_the_temporal_divisor():
+    x = torch.randn(50, 144, 8)
+    feats = wrap(x, (12, 12))
+    # 3000 // 64 = 46 <= 50 frames: the default 8x8 grid reduces; 3000 // 36 = 83 > 50: a 6x6 one does not
+    assert create_compressor("longvu").token_count(num_frames=50, grid=(12, 12), budget=3000).exact is False
+    comp = create_compressor("longvu", lowres_token=6)
+    out = comp(feats, budget=3000)
+    assert "not applied" in out.stats[0].note and "budget // 36" in out.stats[0].note
+    low = out.cell_grids[:, 0] < 12
+    assert low.any() and bool((out.cell_grids[low] == torch.tensor([6, 6])).all())
+    assert sum(v == 36 for v in out.tokens_per_frame().values()) > 0
+    assert comp.token_count(num_frames=50, grid=(12, 12), budget=3000).tokens == len(out)
+    same = LongVU(mixed_resolution=MixedResolutionConfig.square(6))
+    assert torch.equal(same(feats, budget=3000).tokens, out.tokens)
+    assert any("budget // 36" in line for line in plan_budget(3016, 0, 50, (12, 12),
+                                                              options={"lowres_token": 6}).report)
+
+
+@pytest.mark.parametrize("options", [
+    {"lowres_token": 0}, {"lowres_token": True}, {"lowres_token": "6"}, {"lowres_token": 6.0},
+    {"lowres_token": 6, "mixed_resolution": MixedResolutionConfig(low_grid=(8, 8))},  # contradiction
+    {"temporal": TemporalConfig(budget_divisor=50)},  # contradicts the 8x8 = 64 low grid
+    {"lowres_token": 6, "temporal": None, "mixed_resolution": None},  # nothing would use it
+])
+def test_wrong_or_contradictory_low_grid_options_raise(options):
+    with pytest.raises(InvalidFeaturesError):
+        create_compressor("longvu", **options)
+
+
+def test_low_grid_checks():
+    assert MixedResolutionConfig(low_grid=[6, 6]).low_grid == (6, 6)  # a list read from JSON
+    for bad in [(0, 8), (8,), (8.0, 8.0), 8]:
+        with pytest.raises(InvalidFeaturesError):
+            MixedResolutionConfig(low_grid=bad)
+    with pytest.raises(InvalidFeaturesError, match="exceeds"):  # a checkpoint's low side above its grid
+        create_compressor("longvu", lowres_token=16)(wrap(torch.randn(4, 144, 4), (12, 12)), budget=100)
+    # TemporalConfig alone keeps LongVU's default divisor (the 8x8 grid's 64 tokens)
+    assert TemporalConfig().divisor() == 64 and TemporalConfig(budget_divisor=10).divisor() == 10
+    assert TemporalConfig().divisor(low_tokens=36) == 36
+    # without the mixed-resolution stage an explicit divisor contradicts nothing
+    assert LongVU(mixed_resolution=None, temporal=TemporalConfig(budget_divisor=10)).low_tokens == 64

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
-from compress_helpers import coded_features
 
-from longvid.compress import BudgetPlan, Pipeline, Query, create_compressor, plan_budget
+from longvid.compress import (
+    RESERVE_TOKENS,
+    BudgetPlan,
+    Compressor,
+    Pipeline,
+    Query,
+    TokenCount,
+    create_compressor,
+    plan_budget,
+)
 from longvid.compress.videoxl import VideoXLConfig, plan_windows
-from longvid.errors import BudgetError, InvalidFeaturesError
+from longvid.errors import BudgetError, CompressorContractError, InvalidFeaturesError
 from longvid.types import FrameFeatures
 
 
@@ -44,10 +56,13 @@ def test_llama_vid_context_token_attends_to_the_queried_patch(dtype):
 
 
 def test_llama_vid_grid_content():
-    comp = create_compressor("llama_vid", content="grid:2")
+    comp = create_compressor("llama_vid", content_grid=2)
     assert comp.num_output_tokens(num_frames=5, grid=(4, 4), budget=1000) == 25
-    with pytest.raises(InvalidFeaturesError):
-        create_compressor("llama_vid", content="grid:x")
+    for bad in ("grid:x", "2", 0, -1, True, 2.0):  # checked once, when the compressor is built
+        with pytest.raises(InvalidFeaturesError):
+            create_compressor("llama_vid", content_grid=bad)
+    with pytest.raises(TypeError, match="content"):  # the old string option is gone, not silently ignored
+        create_compressor("llama_vid", content="grid:2")
 
 
 def test_window_plan_matches_videoxl_layout():
@@ -65,7 +80,7 @@ def test_window_plan_matches_videoxl_layout():
     # summary slots inherit the frame of the last raw token they follow
     raw = create_compressor("uniform")(wrap(torch.randn(20, 144, 4), (12, 12)), budget=20 * 144)
     p2 = plan_windows(len(raw))
-    fi, ts = p2.summary_provenance(raw)
+    fi, _ = p2.summary_provenance(raw)
     assert fi[:18].tolist() == [0] * 18 and fi[18] == 1 and len(fi) == p2.num_summaries == 2 * 180
 
 
@@ -84,8 +99,8 @@ def test_videoxl_window_stride_and_query_selection():
     assert "ratio raised 8 -> 16" in out.stats[0].note and len(out) == 90
 
 
-def test_pipeline_chains_and_keeps_provenance():
-    feats = coded_features(30, (8, 8), d=6)
+def test_pipeline_chains_and_keeps_provenance(coded):
+    feats = coded(30, (8, 8), d=6)
     pipe = Pipeline(["uniform", "avg_pool_2x2", "llama_vid"])
     out = pipe(feats, budget=40)
     assert [s.stage for s in out.stats] == ["uniform", "avg_pool_2x2", "llama_vid"]
@@ -136,3 +151,58 @@ def test_bad_inputs_raise_typed_errors():
         comp(wrap(torch.randn(0, 4, 3), (2, 2)), budget=10)
     with pytest.raises(KeyError, match="known"):
         create_compressor("nope")
+
+
+def test_planner_asks_the_compressor_for_its_capabilities():
+    assert all(create_compressor(n).adaptive for n in ("longvu", "longvu_temporal", "longvu_mixed_resolution",
+                                                       "longvu_stc"))
+    assert not any(create_compressor(n).adaptive for n in ("uniform", "avg_pool_2x2", "llama_vid", "videoxl_window"))
+    plan = plan_budget(8192, 200, 3600, (12, 12))
+    assert any(line.startswith("temporal reduction: on (3600 frames >= budget // 64 = 124)") for line in plan.report)
+    assert plan.reserve == RESERVE_TOKENS == 16
+    assert not any("temporal" in line for line in plan_budget(8192, 200, 3600, (12, 12), method="longvu_stc").report)
+
+
+class Overflowing(Compressor):
+    """A third-party strategy that breaks the contract: it ignores the budget."""
+
+    name = "overflowing"
+
+    def compress(self, features, *, budget, query, temporal_features):
+        return create_compressor("uniform")(features, budget=1 << 30)
+
+    def _token_count(self, *, num_frames, grid, budget):
+        return TokenCount(budget, exact=False)
+
+
+def test_a_compressor_over_its_budget_raises_a_typed_error():
+    feats = wrap(torch.randn(4, 4, 2), (2, 2))
+    with pytest.raises(CompressorContractError, match="16 tokens for a budget of 5"):
+        Overflowing()(feats, budget=5)
+    with pytest.raises(CompressorContractError):
+        Pipeline(["uniform", Overflowing()])(feats, budget=5)
+
+
+def test_the_budget_check_survives_python_dash_O(tmp_path):
+    """An ``assert`` would vanish under ``python -O``; the raised error does not."""
+    script = tmp_path / "check.py"
+    script.write_text(
+        "import torch\n"
+        "from longvid.compress import Compressor, TokenCount, create_compressor\n"
+        "from longvid.errors import CompressorContractError\n"
+        "from longvid.types import FrameFeatures\n"
+        "class Over(Compressor):\n"
+        "    name = 'over'\n"
+        "    def compress(self, features, *, budget, query, temporal_features):\n"
+        "        return create_compressor('uniform')(features, budget=1 << 30)\n"
+        "    def _token_count(self, *, num_frames, grid, budget):\n"
+        "        return TokenCount(budget, exact=False)\n"
+        "f = FrameFeatures(torch.randn(4, 4, 2), (2, 2), torch.arange(4) * 1.0, torch.arange(4))\n"
+        "try:\n"
+        "    Over()(f, budget=5)\n"
+        "except CompressorContractError:\n"
+        "    print('raised')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    res = subprocess.run([sys.executable, "-O", str(script)], capture_output=True, text=True, env=env,
+                         timeout=120, check=False)
+    assert res.stdout.strip() == "raised", res.stderr

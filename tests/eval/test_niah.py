@@ -252,24 +252,19 @@ def test_overlay_cells_keep_every_other_frame_and_mix_speech(tmp_path, haystack_
 
 
 def test_content_memo_reuses_identical_inputs_only():
-    from dataclasses import dataclass
-
     import torch
 
     from longvid.eval.niah.memo import MemoEmbedder, MemoEncoder, MemoOCR
-
-    @dataclass(frozen=True)
-    class Enc:
-        features: torch.Tensor
-        logits: torch.Tensor
+    from longvid.types import FrameBatch, FrameFeatures
 
     class Inner:
         calls = 0
 
-        def encode(self, frames):
-            Inner.calls += len(frames)
-            x = torch.as_tensor(frames.reshape(len(frames), -1).mean(1, dtype=np.float64)).float()
-            return Enc(x[:, None].repeat(1, 4), -x[:, None].repeat(1, 3))
+        def encode(self, batch):
+            Inner.calls += len(batch)
+            x = torch.as_tensor(batch.frames.reshape(len(batch), -1).mean(1, dtype=np.float64)).float()
+            return FrameFeatures(x[:, None, None].repeat(1, 1, 4), (1, 1), torch.as_tensor(batch.timestamps_s),
+                                 torch.as_tensor(batch.indices))
 
         def read(self, frame):
             Inner.calls += 1
@@ -279,16 +274,19 @@ def test_content_memo_reuses_identical_inputs_only():
             Inner.calls += len(texts)
             return np.array([[len(t), 1.0] for t in texts])
 
+    def batch(frames):
+        t = np.arange(len(frames), dtype=np.float64)
+        return FrameBatch(frames, t, t, np.arange(len(frames)))
+
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (4, 8, 8, 3), dtype=np.uint8)
     enc = MemoEncoder(Inner())
-    first = enc.encode(frames)
-    again = enc.encode(np.concatenate([frames[2:], frames[:1] + 1]))  # two repeats, one new frame
+    first = enc.encode(batch(frames))
+    again = enc.encode(batch(np.concatenate([frames[2:], frames[:1] + 1])))  # two repeats, one new frame
     assert Inner.calls == 5 and (enc.hits, enc.misses) == (2, 5)
-    assert torch.equal(again.features[:2], first.features[2:]) and torch.equal(
-        again.logits[:2], first.logits[2:]
-    )
+    assert torch.equal(again.features[:2], first.features[2:]) and again.grid == (1, 1)
     assert not torch.equal(again.features[2], first.features[0])
+    assert again.frame_indices.tolist() == [0, 1, 2]  # provenance is the new batch's, not the cached one's
     ocr = MemoOCR(Inner())
     assert ocr.read(frames[0]) == ocr.read(frames[0].copy()) and ocr.misses == 1 and ocr.hits == 1
     emb = MemoEmbedder(Inner())

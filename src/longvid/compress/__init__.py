@@ -5,7 +5,9 @@ Every strategy is a registered ``Compressor``: ``create_compressor(name, **optio
 per-token provenance and per-stage stats, and ``comp.num_output_tokens(...)`` /
 ``comp.token_count(...)`` give its token count (exact, or a guaranteed upper bound) so that
 prompt builders never recompute it. ``Pipeline`` chains strategies; ``plan_budget`` picks a
-chain that fits a context. Strategy modules are pure torch and registered on import.
+chain that fits a context, keeping ``RESERVE_TOKENS`` (16) free after the prompt; model configs
+import that constant. Strategy modules are pure torch and registered on import. Method notes
+(what each strategy does, its defaults and their sources): docs/compression.md.
 
 Built in: ``uniform``, ``avg_pool_2x2``, ``bilinear`` (pooling.py); ``longvu``,
 ``longvu_temporal``, ``longvu_mixed_resolution``, ``longvu_stc`` (longvu.py, stages in
@@ -33,11 +35,12 @@ from longvid.compress.base import (
     list_compressors,
     register_compressor,
 )
-from longvid.compress.budget import BudgetPlan, StageSpec, plan_budget
+from longvid.compress.budget import RESERVE_TOKENS, BudgetPlan, StageSpec, plan_budget
 from longvid.compress.pipeline import Pipeline
 
 __all__ = [
     "COMPRESSORS",
+    "RESERVE_TOKENS",
     "BudgetPlan",
     "Compressor",
     "Pipeline",

@@ -7,9 +7,14 @@ Design decisions:
 - Every output token carries its source frame index, timestamp, grid cell (-1 for tokens that
   summarise a frame or a window) and the grid that cell indexes (``cell_grids``), so prompt
   builders and answers can point back at the video.
-- The output never exceeds ``budget``: ``Compressor.__call__`` checks it after every call (a
-  violation is a bug here, hence an assert). When a strategy's natural output is too large it
-  applies its documented fallback and says so in ``StageStats.note``; nothing is dropped silently.
+- The output never exceeds ``budget``: ``Compressor.__call__`` checks it after every call and
+  raises ``CompressorContractError`` naming the strategy (third-party strategies go through the
+  same check, so it is a raised error, not an ``assert`` that ``python -O`` would remove). When a
+  strategy's natural output is too large it applies its documented fallback and says so in
+  ``StageStats.note``; nothing is dropped silently.
+- Capabilities are declared, not probed: ``adaptive`` (class attribute) says the strategy fits
+  any budget with its own fallbacks, so the budget planner plans it as one stage, and
+  ``plan_notes`` lets it explain its data-dependent decisions in the plan's report.
 - Each compressor owns its token-count math: ``token_count`` returns the count and whether it is
   exact (``exact=False``: a guaranteed upper bound, for data-dependent strategies such as
   temporal reduction). Prompt builders ask the compressor; they never recompute pooling.
@@ -28,8 +33,8 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 import torch.nn.functional as F
 
+from longvid.errors import BudgetError, CompressorContractError, InvalidFeaturesError
 from longvid.registry import Registry
-from longvid.errors import BudgetError, InvalidFeaturesError
 from longvid.types import FrameFeatures, StageStats, VisualTokens
 
 if TYPE_CHECKING:
@@ -42,18 +47,9 @@ COMPRESSORS: Registry[Compressor] = Registry("compressor")
 Grid = tuple[int, int]
 
 
-def register_compressor(name: str):
-    """Class decorator: ``@register_compressor("name")`` makes ``create_compressor("name")`` work."""
-    return COMPRESSORS.register(name)
-
-
-def create_compressor(name: str, /, **options) -> Compressor:
-    """Build a registered compressor; unknown options raise ``TypeError`` naming them."""
-    return COMPRESSORS.create(name, **options)
-
-
-def list_compressors() -> list[str]:
-    return COMPRESSORS.list()
+register_compressor = COMPRESSORS.register  # class decorator: @register_compressor("name")
+create_compressor = COMPRESSORS.create  # unknown options raise TypeError naming them
+list_compressors = COMPRESSORS.list
 
 
 # ----------------------------------------------------------------------------- inputs and outputs
@@ -88,6 +84,9 @@ class Compressor(ABC):
     """Base class of every strategy. Subclasses implement ``compress`` and ``_token_count`` (and ``min_budget`` if above 1)."""
 
     name: ClassVar[str] = ""
+    # True: fits any budget on its own (documented fallbacks inside), so the budget planner plans
+    # it as one stage. False: a fixed rate per frame, which the planner caps with ``uniform``.
+    adaptive: ClassVar[bool] = False
 
     def __call__(
         self,
@@ -105,7 +104,7 @@ class Compressor(ABC):
             check_query(query, features)
         t0 = time.perf_counter()
         out = self.compress(features, budget=budget, query=query, temporal_features=tf)
-        assert len(out) <= budget, (self.name, len(out), budget)
+        check_output(self, out, budget)
         logger.debug("%s: %d frames -> %d tokens in %.3fs", self.name, len(features), len(out),
                      time.perf_counter() - t0)
         return out
@@ -151,6 +150,10 @@ class Compressor(ABC):
         """The count of ``token_count``: exact where determinable, else a guaranteed upper bound."""
         return self.token_count(num_frames=num_frames, grid=grid, budget=budget).tokens
 
+    def plan_notes(self, *, num_frames: int, grid: Grid, budget: int) -> list[str]:
+        """Lines for the budget planner's report on this strategy's own decisions (none by default)."""
+        return []
+
     def output_layout(self, *, num_frames: int, grid: Grid) -> tuple[int, Grid] | None:
         """For strategies that can shape frames ahead of another stage: (max frames, grid) out.
 
@@ -173,6 +176,15 @@ class Compressor(ABC):
 def check_budget(budget: int) -> None:
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise BudgetError(f"budget must be a positive int of visual tokens, got {budget!r}")
+
+
+def check_output(comp: Compressor, out: VisualTokens, budget: int) -> None:
+    """The budget guarantee, checked on every compressor's output (third-party ones included)."""
+    if len(out) > budget:
+        raise CompressorContractError(
+            f"compressor {comp!r} returned {len(out)} tokens for a budget of {budget}: a bug in that "
+            "strategy (its output must never exceed the budget); report it to its authors"
+        )
 
 
 def check_features(features: FrameFeatures) -> None:

@@ -1,10 +1,13 @@
 """Budget planner: from context length, prompt length and frame count to a chain that fits.
 
 Design decisions:
-- ``budget = context_length - prompt_tokens - reserve`` (LongVU's reserve is 16), as in
-  ALGORITHMS.md. Too small a budget for even one frame raises ``BudgetError`` with the numbers.
-- Adaptive methods (LongVU and its stages, which carry their own fallbacks) are planned as one
-  stage. Fixed-rate methods (pooling, LLaMA-VID, Video-XL windows, uniform) get an explicit
+- ``budget = context_length - prompt_tokens - reserve``. The reserve, ``RESERVE_TOKENS = 16``, is
+  LongVU's (the released inference code keeps 16 tokens free after the prompt); this module is
+  the one place it is set, and model configs import it. Too small a budget for even one frame
+  raises ``BudgetError`` with the numbers.
+- Adaptive methods (``Compressor.adaptive``: LongVU and its stages, which carry their own
+  fallbacks) are planned as one stage and explain their data-dependent decisions through
+  ``Compressor.plan_notes``. Fixed-rate methods (pooling, LLaMA-VID, Video-XL windows, uniform) get an explicit
   ``uniform(max_frames=k)`` stage in front when their per-frame cost times the frame count
   exceeds the budget, so the plan itself says what is dropped, instead of an internal fallback.
 - The plan is data: names and options, the expected token count (exact or upper bound, from the
@@ -18,19 +21,18 @@ from typing import Any
 
 from longvid.compress.base import Grid, TokenCount, create_compressor
 from longvid.compress.pipeline import Pipeline
-from longvid.errors import BudgetError
+from longvid.errors import BudgetError, CompressorContractError
+
+RESERVE_TOKENS = 16  # LongVU: tokens kept free after the prompt (answer start, template tail)
 
 
 @dataclass(frozen=True)
 class PlannerDefaults:
-    reserve: int = 16  # LongVU: tokens kept free for the answer start / template tail
+    reserve: int = RESERVE_TOKENS  # see RESERVE_TOKENS
     method: str = "longvu"  # the strategy planned when none is named
 
 
 DEFAULTS = PlannerDefaults()
-
-# Strategies that adapt to any budget on their own (documented fallbacks inside).
-ADAPTIVE = frozenset({"longvu", "longvu_stc", "longvu_mixed_resolution", "longvu_temporal"})
 
 
 @dataclass(frozen=True)
@@ -90,16 +92,10 @@ def plan_budget(
         f"input: {num_frames} frames x {n} tokens ({grid[0]}x{grid[1]}) = {num_frames * n} tokens",
     ]
     stages: list[StageSpec] = []
-    if method in ADAPTIVE:
+    if comp.adaptive:
         stages.append(StageSpec(method, options))
         lines.append(f"{method}: adaptive; its own stages and fallbacks keep it within {budget}")
-        tcfg = getattr(comp, "temporal", None)
-        if tcfg is not None:
-            on = tcfg.applies(num_frames, budget)
-            lines.append(
-                f"temporal reduction: {'on' if on else 'off'} ({num_frames} frames "
-                f"{'>=' if on else '<'} budget // {tcfg.budget_divisor} = {budget // tcfg.budget_divisor})"
-                + (f"; at most {min(num_frames, tcfg.max_frames or num_frames)} frames survive" if on else ""))
+        lines.extend(comp.plan_notes(num_frames=num_frames, grid=tuple(grid), budget=budget))
     else:
         per = comp.token_count(num_frames=1, grid=grid, budget=1 << 62).tokens
         if per > budget:
@@ -115,7 +111,10 @@ def plan_budget(
         lines.append(f"{method}: {per} tokens per frame")
     plan_pipe = Pipeline([create_compressor(s.name, **s.options) for s in stages])
     expected = plan_pipe.token_count(num_frames=num_frames, grid=grid, budget=budget)
-    assert expected.tokens <= budget, (expected, budget)
+    if expected.tokens > budget:
+        raise CompressorContractError(
+            f"{method} promises {expected.tokens} tokens for a budget of {budget}: its token_count "
+            "breaks the compressor contract; report it to the strategy's authors")
     lines.append(f"result: {'exactly' if expected.exact else 'at most'} {expected.tokens} tokens "
                  f"({100 * expected.tokens / budget:.0f}% of the budget)")
     return BudgetPlan(context_length, prompt_tokens, reserve, budget, num_frames, tuple(grid), method,

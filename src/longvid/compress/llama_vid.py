@@ -9,8 +9,10 @@ Design decisions:
   per-frame weights are averaged first: O(T * L * N), in frame slices, float32.
 - Without a query embedding the frame's own mean token is the query (attention pooling); the
   stage note says so.
-- Content token: mean pool (``content="mean"``: 1 token, cell -1) or ``"grid:N"`` (N x N area
-  pooled tokens, cells on that grid). Order per frame: context, then content, as in LLaMA-VID.
+- Content token: mean pool (``content_grid=None``, the default: 1 token, cell -1) or
+  ``content_grid=N`` (N x N area-pooled tokens, cells on that grid, clamped to the input grid).
+  A typed option checked once when the compressor is built. Order per frame: context, then
+  content, as in LLaMA-VID.
 - Over budget: frames are subsampled uniformly (noted). A budget below one frame's tokens raises.
 """
 
@@ -40,15 +42,6 @@ from longvid.types import FrameFeatures, StageStats, VisualTokens
 logger = logging.getLogger(__name__)
 
 
-def parse_content(content: str) -> int:
-    """``"mean"`` -> 0 (one pooled token), ``"grid:N"`` -> N (N x N pooled tokens)."""
-    if content == "mean":
-        return 0
-    if content.startswith("grid:") and content[5:].isdigit() and int(content[5:]) >= 1:
-        return int(content[5:])
-    raise InvalidFeaturesError(f"content must be 'mean' or 'grid:N' with N >= 1, got {content!r}")
-
-
 def context_tokens(x: torch.Tensor, queries: torch.Tensor | None, *, slice_frames: int = 128) -> torch.Tensor:
     """``(T, N, D)`` patches, ``(L, D)`` queries (None: each frame's mean) -> ``(T, D)`` float32."""
     t, _, d = x.shape
@@ -68,15 +61,23 @@ class LlamaVID(Compressor):
     """Two tokens per frame by default: a query-conditioned context token and a mean content token."""
 
     name = "llama_vid"
-    content: str = "mean"  # LLaMA-VID video default: one mean-pooled content token ("grid:N": N x N tokens)
+    # None: LLaMA-VID's video default, one mean-pooled content token; N: N x N area-pooled tokens
+    content_grid: int | None = None
     context: bool = True  # LLaMA-VID: one context token per frame from the question
 
     def __post_init__(self) -> None:
-        parse_content(self.content)
+        n = self.content_grid
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise InvalidFeaturesError(f"content_grid must be None (one mean token) or an integer >= 1, got {n!r}")
+
+    def content_grid_for(self, grid: Grid) -> Grid | None:
+        """The grid of the content tokens for an input grid (None: one mean-pooled token)."""
+        n = self.content_grid
+        return None if n is None else (min(n, grid[0]), min(n, grid[1]))
 
     def per_frame(self, grid: Grid) -> int:
-        n = parse_content(self.content)
-        return int(self.context) + (1 if n == 0 else min(n, grid[0]) * min(n, grid[1]))
+        g = self.content_grid_for(grid)
+        return int(self.context) + (1 if g is None else g[0] * g[1])
 
     def min_budget(self, grid: Grid) -> int:
         return self.per_frame(grid)
@@ -105,13 +106,12 @@ class LlamaVID(Compressor):
             parts.append(context_tokens(x, q).to(x.dtype).unsqueeze(1))
             cells.append(torch.full((k, 1), -1))
             grids.append(torch.tensor([h, w]).expand(k, 1, 2))
-        n = parse_content(self.content)
-        if n == 0:
+        g = self.content_grid_for(features.grid)
+        if g is None:
             parts.append(x.float().mean(1, keepdim=True).to(x.dtype))
             cells.append(torch.full((k, 1), -1))
             grids.append(torch.tensor([h, w]).expand(k, 1, 2))
         else:
-            g = (min(n, h), min(n, w))
             parts.append(resize_grid(x.float(), features.grid, g, mode="area").to(x.dtype))
             cells.append(torch.arange(g[0] * g[1]).expand(k, -1))
             grids.append(torch.tensor(g).expand(k, g[0] * g[1], 2))

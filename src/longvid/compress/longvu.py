@@ -7,14 +7,20 @@ Design decisions:
   still hold low-resolution tokens for every survivor (after that no frame can be upgraded and
   STC runs on low-resolution frames). ``LongVU.__call__`` runs the same stream over an in-memory
   tensor, so streaming and batch results are identical.
+- Windows: the stream pushes each chunk into a ``TemporalReducer``, each frame with a ``Row``
+  payload (its chunk, its row), and works on the settled frames it hands back, gathered chunk by
+  chunk (no copy when a whole chunk survives); it keeps no window buffer of its own.
 - Memory: one window of 16 frames, the survivors at low resolution (64 x D each), and at most
   ``budget / low`` frames at high resolution. Before the ``T >= budget // 64`` condition is
-  decided (unknown total while streaming) frames are held at high resolution; that is at most
-  ``budget // 64`` frames. No T x T similarity is ever formed.
-- Stage order and choices (ALGORITHMS.md): temporal reduction (with the 400-frame guard) ->
-  all frames high if they fit -> else mixed resolution if every frame fits at low -> else STC on
-  the low-resolution frames with the chunk-drop / truncation fallbacks. STC runs on the input
+  decided (unknown total while streaming) settled frames are held at high resolution; that is at
+  most ``budget // 64`` frames. No T x T similarity is ever formed.
+- Stage order and choices (docs/compression.md): temporal reduction (with the 400-frame guard)
+  -> all frames high if they fit -> else mixed resolution if every frame fits at low -> else STC
+  on the low-resolution frames with the chunk-drop / truncation fallbacks. STC runs on the input
   grid when the mixed-resolution stage is disabled.
+- One low grid: ``mixed_resolution.low_grid`` (8x8 by default, or ``lowres_token`` x
+  ``lowres_token`` from a checkpoint) also gives the temporal condition its divisor, so the two
+  cannot disagree; an explicit contradicting option raises.
 - Variants (registered): ``longvu_temporal`` (stage 1 alone), ``longvu_mixed_resolution``
   (stage 2 alone), ``longvu_stc`` (stage 3 alone). A variant without STC that cannot fit subsamples
   frames uniformly (noted in the stats): still within the budget, never silently.
@@ -26,8 +32,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -39,6 +45,7 @@ from longvid.compress.base import (
     assemble,
     check_budget,
     check_features,
+    check_output,
     check_query,
     need_frames,
     query_vector,
@@ -53,17 +60,14 @@ from longvid.compress.mixed_resolution import (
     resolution_plan,
 )
 from longvid.compress.stc import STCConfig, fit_mask, stc_keep_mask
-from longvid.compress.temporal import TemporalConfig, batched_window_scores, window_scores
+from longvid.compress.temporal import Row, Settled, TemporalConfig, TemporalReducer, by_batch, rows_of
 from longvid.errors import InvalidFeaturesError
 from longvid.types import FrameFeatures, StageStats, VisualTokens
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Provenance:
-    frame_indices: torch.Tensor
-    timestamps_s: torch.Tensor
+_DEFAULT_MIXED = MixedResolutionConfig()  # the default object, told apart from an explicit one by identity
 
 
 @register_compressor("longvu")
@@ -72,10 +76,51 @@ class LongVU(Compressor):
     """LongVU's three training-free stages; set a stage's config to None to disable it."""
 
     name = "longvu"
+    adaptive = True  # its own stages and fallbacks fit any budget
     temporal: TemporalConfig | None = TemporalConfig()  # stage 1 (None: keep every frame)
-    mixed_resolution: MixedResolutionConfig | None = MixedResolutionConfig()  # stage 2 (None: input grid only)
+    mixed_resolution: MixedResolutionConfig | None = _DEFAULT_MIXED  # stage 2 (None: input grid only)
     stc: STCConfig | None = STCConfig()  # stage 3 (None: subsample frames when over budget)
     chunk_frames: int = 256  # frames pushed at once by __call__ (bounds the float32 working copy)
+    # A checkpoint's "lowres_token": the low grid is lowres_token x lowres_token (None: the
+    # MixedResolutionConfig default). Shorthand for mixed_resolution=MixedResolutionConfig.square(n).
+    lowres_token: int | None = None
+
+    def __post_init__(self) -> None:
+        mixed, ls = self.mixed_resolution, self.lowres_token
+        if ls is not None:
+            square = MixedResolutionConfig.square(ls)  # validates
+            if mixed is None and self.temporal is None:
+                raise InvalidFeaturesError(
+                    f"{self.name}: lowres_token={ls} has no effect with both the temporal and the "
+                    "mixed-resolution stage disabled; drop it")
+            if mixed is not None and mixed is not _DEFAULT_MIXED and mixed.low_grid != square.low_grid:
+                raise InvalidFeaturesError(
+                    f"{self.name}: lowres_token={ls} contradicts mixed_resolution.low_grid={mixed.low_grid}; "
+                    "give one of them")
+        t = self.temporal
+        if t is not None and t.budget_divisor is not None and t.budget_divisor != self.low_tokens \
+                and (mixed is not None or ls is not None):
+            raise InvalidFeaturesError(
+                f"{self.name}: temporal.budget_divisor={t.budget_divisor} contradicts the low grid's "
+                f"{self.low_tokens} tokens per frame; leave budget_divisor unset (it follows the low grid)")
+
+    @property
+    def mixed(self) -> MixedResolutionConfig | None:
+        """The mixed-resolution stage as it runs: ``mixed_resolution``, on ``lowres_token``'s grid when given."""
+        if self.mixed_resolution is None or self.lowres_token is None:
+            return self.mixed_resolution
+        return MixedResolutionConfig.square(self.lowres_token)
+
+    @property
+    def low_tokens(self) -> int:
+        """Tokens of a low-resolution frame as configured (before clamping to a small input grid):
+        the divisor of the temporal condition ``T >= budget // low_tokens``."""
+        if self.lowres_token is not None:
+            return self.lowres_token ** 2
+        return (self.mixed_resolution or MixedResolutionConfig()).low_tokens
+
+    def _temporal_applies(self, num_frames: int, budget: int | None) -> bool:
+        return self.temporal is not None and self.temporal.applies(num_frames, budget, low_tokens=self.low_tokens)
 
     def compress(self, features: FrameFeatures, *, budget: int, query: Query | None,
                  temporal_features: torch.Tensor | None, fit: bool = True) -> VisualTokens:
@@ -106,12 +151,21 @@ class LongVU(Compressor):
         if s is None:
             raise InvalidFeaturesError("the stream held no frames; the video sampling returned nothing")
         out = s.finish()
-        assert len(out) <= budget, (len(out), budget)
+        check_output(self, out, budget)
         return out
+
+    def plan_notes(self, *, num_frames: int, grid: Grid, budget: int) -> list[str]:
+        t = self.temporal
+        if t is None:
+            return []
+        on, div = self._temporal_applies(num_frames, budget), t.divisor(self.low_tokens)
+        return [f"temporal reduction: {'on' if on else 'off'} ({num_frames} frames "
+                f"{'>=' if on else '<'} budget // {div} = {budget // div})"
+                + (f"; at most {min(num_frames, t.max_frames or num_frames)} frames survive" if on else "")]
 
     # ------------------------------------------------------------------ token-count math
     def _low_tokens(self, grid: Grid) -> int:
-        g = self.mixed_resolution.low_for(grid) if self.mixed_resolution else grid
+        g = self.mixed.low_for(grid) if self.mixed else grid
         return g[0] * g[1]
 
     def _count_for(self, n: int, grid: Grid, budget: int) -> TokenCount:
@@ -134,7 +188,7 @@ class LongVU(Compressor):
 
     def _token_count(self, *, num_frames: int, grid: Grid, budget: int) -> TokenCount:
         """Exact without temporal reduction (and outside STC); otherwise an upper bound."""
-        if self.temporal is None or not self.temporal.applies(num_frames, budget):
+        if not self._temporal_applies(num_frames, budget):
             return self._count_for(num_frames, grid, budget)
         g = self.temporal.max_frames or num_frames
         n_max = min(num_frames, g)
@@ -148,7 +202,7 @@ class LongVU(Compressor):
         return min(num_frames, guard or num_frames), grid
 
     def intermediate_exact(self, *, num_frames: int, grid: Grid, budget: int) -> bool:
-        return self.temporal is None or not self.temporal.applies(num_frames, budget)
+        return not self._temporal_applies(num_frames, budget)
 
 
 @register_compressor("longvu_temporal")
@@ -181,6 +235,40 @@ class LongVUSTC(LongVU):
     mixed_resolution: MixedResolutionConfig | None = None
 
 
+@dataclass(frozen=True)
+class _Survivors:
+    """Frames that survived temporal reduction, in time order, with what later stages need."""
+
+    frame_indices: torch.Tensor  # (k,) int64, CPU
+    timestamps_s: torch.Tensor  # (k,) float64, CPU
+    high: torch.Tensor | None  # (k, n, D) input-grid tokens; None once no frame can be upgraded
+    low: torch.Tensor | None  # (k, n_low, D) low-resolution tokens; None without stage 2
+    relevance: torch.Tensor | None  # (k,) float32 query relevance; None without stage 2 or a query
+
+    def __len__(self) -> int:
+        return int(self.frame_indices.numel())
+
+    @staticmethod
+    def cat(parts: Sequence[_Survivors]) -> _Survivors:
+        def cat(key: str) -> torch.Tensor | None:
+            vals = [getattr(p, key) for p in parts]
+            return None if vals[0] is None else torch.cat(vals)
+
+        return _Survivors(cat("frame_indices"), cat("timestamps_s"), cat("high"), cat("low"), cat("relevance"))
+
+    def select(self, pos: torch.Tensor) -> _Survivors:
+        """The survivors at ``pos`` (CPU int64 positions)."""
+
+        def take(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else x[pos.to(x.device)]
+
+        return _Survivors(self.frame_indices[pos], self.timestamps_s[pos], take(self.high), take(self.low),
+                          take(self.relevance))
+
+    def token_bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.high, self.low) if t is not None)
+
+
 class LongVUStream:
     """Incremental LongVU: ``push`` chunks of frames, ``finish`` once for the tokens."""
 
@@ -190,22 +278,31 @@ class LongVUStream:
         self.fit = fit  # False: an intermediate pipeline stage, which keeps every survivor
         self.budget = budget
         self.grid = tuple(grid)
+        if comp.lowres_token is not None and comp.lowres_token > min(self.grid):
+            raise InvalidFeaturesError(
+                f"{comp.name}: lowres_token={comp.lowres_token} exceeds the {grid[0]}x{grid[1]} input grid, so "
+                "low resolution would not be lower; check the checkpoint's lowres_token against its token grid")
         self.nh = grid[0] * grid[1]
-        self.low_grid = comp.mixed_resolution.low_for(grid) if comp.mixed_resolution else self.grid
+        self.mixed = comp.mixed
+        self.low_grid = self.mixed.low_for(self.grid) if self.mixed else self.grid
         self.nl = self.low_grid[0] * self.low_grid[1]
         self.query = query
         self.qvec: torch.Tensor | None = None
         self.seen = 0
         self.seconds = {"temporal": 0.0, "mixed_resolution": 0.0, "stc": 0.0}
         t = comp.temporal
-        # None: not decided yet (streaming, total unknown and still below budget // 64)
-        self.reduce: bool | None = False if t is None else (t.applies(num_frames, budget) if num_frames else None)
-        self._pending: list[tuple[FrameFeatures, torch.Tensor | None]] = []  # frames not yet windowed
-        self._pending_n = 0
-        self._surv: list[dict[str, torch.Tensor | None]] = []
+        # None: not decided yet (streaming, total unknown and still below budget // divisor)
+        self.reduce: bool | None = False if t is None else (comp._temporal_applies(num_frames, budget)
+                                                             if num_frames else None)
+        self._reducer: TemporalReducer[Row[FrameFeatures]] | None = (
+            TemporalReducer(t) if self.reduce is not False else None)
+        self._pushes = 0
+        self._undecided: list[Settled[Row[FrameFeatures]]] = []  # settled before the reduce decision
+        self._surv: list[_Survivors] = []
         self._n_surv = 0
         self._keep_high = True
         self._dtype = self._device = None
+        self._frame_bytes = 0
 
     # ------------------------------------------------------------------ intake
     def push(self, feats: FrameFeatures, temporal: torch.Tensor | None = None) -> None:
@@ -214,166 +311,121 @@ class LongVUStream:
         if temporal is not None and temporal.shape[0] != len(feats):
             raise InvalidFeaturesError(
                 f"temporal features have {temporal.shape[0]} rows for {len(feats)} frames; align them")
+        if len(feats) == 0:
+            return
+        x = feats.features
         if self._dtype is None:
-            self._dtype, self._device = feats.features.dtype, feats.features.device
+            self._dtype, self._device = x.dtype, x.device
             self.qvec = query_vector(self.query, self._device)
+            self._frame_bytes = x[0].numel() * x.element_size()
         self.seen += len(feats)
-        self._pending.append((feats, None if temporal is None else temporal.reshape(len(feats), -1)))
-        self._pending_n += len(feats)
-        if self.reduce is None and self.c.temporal.applies(self.seen, self.budget):
-            self.reduce = True  # enough frames seen: the T >= budget // 64 condition holds
-        if self.reduce is False:
-            self._flush_all(score=False)
-        elif self.reduce:
-            self._flush_windows()
+        if self.reduce is None and self.c._temporal_applies(self.seen, self.budget):
+            self.reduce = True  # enough frames seen: the T >= budget // divisor condition holds
+        if self._reducer is None:  # every frame is kept: no window to wait for
+            self._add_survivors(feats)
+            return
+        t0 = time.perf_counter()
+        settled = self._reducer.push(x.reshape(len(feats), -1) if temporal is None
+                                     else temporal.reshape(len(feats), -1), rows_of(self._pushes, feats, len(feats)))
+        self._pushes += 1
+        self.seconds["temporal"] += time.perf_counter() - t0
+        self._settle(settled)
 
-    def _take(self, n: int) -> tuple[FrameFeatures, torch.Tensor]:
-        """Pop the first ``n`` pending frames (features and their temporal rows)."""
-        feats, tfs, got = [], [], 0
-        while got < n:
-            f, tf = self._pending[0]
-            need = n - got
-            if len(f) <= need:
-                self._pending.pop(0)
+    def _settle(self, settled: list[Settled[Row[FrameFeatures]]]) -> None:
+        """Frames whose window closed: add the kept ones, or hold them until the decision is made."""
+        if self.reduce is None:
+            self._undecided.extend(settled)
+            return
+        if self._undecided:
+            settled, self._undecided = self._undecided + settled, []
+        for chunk, rows in by_batch(s.payload for s in settled if s.kept or not self.reduce):
+            if len(rows) == len(chunk):  # the whole chunk survives: no copy
+                self._add_survivors(chunk)
             else:
-                rest = FrameFeatures(f.features[need:], f.grid, f.timestamps_s[need:], f.frame_indices[need:])
-                self._pending[0] = (rest, None if tf is None else tf[need:])
-                f = FrameFeatures(f.features[:need], f.grid, f.timestamps_s[:need], f.frame_indices[:need])
-                tf = None if tf is None else tf[:need]
-            feats.append(f)
-            tfs.append(f.features.reshape(len(f), -1) if tf is None else tf)
-            got += len(f)
-        self._pending_n -= n
-        x = torch.cat([f.features for f in feats]) if len(feats) > 1 else feats[0].features
-        ff = FrameFeatures(x, self.grid, torch.cat([f.timestamps_s for f in feats]),
-                           torch.cat([f.frame_indices for f in feats]))
-        return ff, (torch.cat(tfs) if len(tfs) > 1 else tfs[0])
+                sel = torch.tensor(rows, dtype=torch.long)
+                self._add_survivors(FrameFeatures(chunk.features[sel.to(chunk.features.device)], chunk.grid,
+                                                  chunk.timestamps_s[sel.to(chunk.timestamps_s.device)],
+                                                  chunk.frame_indices[sel.to(chunk.frame_indices.device)]))
 
-    def _flush_windows(self) -> None:
-        w = self.c.temporal.window_frames
-        n = self._pending_n // w * w
-        if n:
-            ff, tf = self._take(n)
+    def _add_survivors(self, ff: FrameFeatures) -> None:
+        x = ff.features
+        low = rel = None
+        if self.mixed is not None:
             t0 = time.perf_counter()
-            s = batched_window_scores(tf, w, keep_middle=self.c.temporal.keep_middle)
-            keep = torch.nonzero(s < self.c.temporal.threshold).flatten()
-            self.seconds["temporal"] += time.perf_counter() - t0
-            self._add_survivors(ff, keep)
-
-    def _flush_all(self, *, score: bool) -> None:
-        if not self._pending_n:
-            return
-        ff, tf = self._take(self._pending_n)
-        if score:
-            t0 = time.perf_counter()
-            s = window_scores(tf, keep_middle=self.c.temporal.keep_middle)
-            keep = torch.nonzero(s < self.c.temporal.threshold).flatten()
-            self.seconds["temporal"] += time.perf_counter() - t0
-        else:
-            keep = torch.arange(len(ff), device=ff.features.device)
-        self._add_survivors(ff, keep)
-
-    def _add_survivors(self, ff: FrameFeatures, keep: torch.Tensor) -> None:
-        if keep.numel() == 0:
-            return
-        x = ff.features if keep.numel() == len(ff) else ff.features[keep.to(ff.features.device)]
-        rec: dict[str, torch.Tensor | None] = {
-            "fi": ff.frame_indices.to("cpu")[keep.cpu()],
-            "ts": ff.timestamps_s.to("cpu")[keep.cpu()],
-            "high": x if self._keep_high else None,  # once released, never held again
-            "low": None,
-            "rel": None,
-        }
-        if self.c.mixed_resolution is not None:
-            t0 = time.perf_counter()
-            low = resize_grid(x.float(), self.grid, self.low_grid, mode="bilinear")
-            rec["low"] = low.to(x.dtype)
+            low_f = resize_grid(x.float(), self.grid, self.low_grid, mode="bilinear")
+            low = low_f.to(x.dtype)
             if self.qvec is not None:
-                rec["rel"] = frame_relevance(low, self.qvec).cpu()
+                rel = frame_relevance(low_f, self.qvec).cpu()
             self.seconds["mixed_resolution"] += time.perf_counter() - t0
-        self._surv.append(rec)
-        self._n_surv += keep.numel()
+        high = x if self._keep_high else None  # once released, never held again
+        self._surv.append(_Survivors(ff.frame_indices.to("cpu"), ff.timestamps_s.to("cpu"), high, low, rel))
+        self._n_surv += len(ff)
         self._update_keep_high()
 
     def _update_keep_high(self) -> None:
         """Drop high-resolution tokens once no survivor can ever be shown at high resolution."""
-        if not self._keep_high or self.c.mixed_resolution is None or self.c.stc is None:
+        if not self._keep_high or self.mixed is None or self.c.stc is None:
             return
         guard = self.c.temporal.max_frames if (self.c.temporal and self.reduce) else None
         n = min(self._n_surv, guard) if guard else self._n_surv
         if n * self.nl > self.budget:
             self._keep_high = False
-            for r in self._surv:
-                r["high"] = None
+            self._surv = [replace(r, high=None) for r in self._surv]
             logger.debug("longvu: %d survivors cannot all fit at low resolution; high-res tokens released", n)
 
     def held_bytes(self) -> int:
-        """Bytes of token tensors the stream holds now (pending frames and survivors)."""
-        n = sum(f.features.numel() * f.features.element_size() for f, _ in self._pending)
-        for r in self._surv:
-            n += sum(t.numel() * t.element_size() for k, t in r.items() if k in ("high", "low") and t is not None)
-        return n
+        """Bytes of token tensors the stream holds now (frames awaiting their window, and survivors)."""
+        waiting = (self._reducer.pending if self._reducer is not None else 0) + len(self._undecided)
+        return waiting * self._frame_bytes + sum(r.token_bytes() for r in self._surv)
 
     # ------------------------------------------------------------------ output
     def finish(self) -> VisualTokens:
         if self.seen == 0:
             raise InvalidFeaturesError("no frames were pushed; nothing to compress")
-        if self.reduce is None:  # the whole stream stayed below budget // 64: LongVU keeps every frame
+        if self.reduce is None:  # the whole stream stayed below budget // divisor: LongVU keeps every frame
             self.reduce = False
-        self._flush_all(score=bool(self.reduce))
+        if self._reducer is not None:
+            t0 = time.perf_counter()
+            last = self._reducer.finish()
+            self.seconds["temporal"] += time.perf_counter() - t0
+            self._settle(last)
         stats: list[StageStats] = []
         t_in = self.seen
-        if self.c.temporal is not None:
-            note = "" if self.reduce else f"not applied: {t_in} frames < budget // {self.c.temporal.budget_divisor}"
-            guard = self.c.temporal.max_frames
-            n_s = self._n_surv
-            sel = None
-            if self.reduce and guard is not None and n_s > guard:
-                sel = uniform_positions(n_s, guard)
-                note = f"{n_s} survivors subsampled uniformly to the {guard}-frame guard"
-            n_out = n_s if sel is None else guard
-            stats.append(StageStats("temporal", t_in, n_out, t_in * self.nh, n_out * self.nh,
-                                    self.seconds["temporal"], note))
-        else:
-            sel = None
-        cat = lambda key: torch.cat([r[key] for r in self._surv])  # noqa: E731
-        fi, ts = cat("fi"), cat("ts")
-        high = cat("high") if self._keep_high else None
-        low = cat("low") if self.c.mixed_resolution is not None else None
-        rel = cat("rel") if (self.c.mixed_resolution is not None and self.qvec is not None) else None
-        if sel is not None:
-            fi, ts = fi[sel], ts[sel]
-            high = None if high is None else high[sel.to(high.device)]
-            low = None if low is None else low[sel.to(low.device)]
-            rel = None if rel is None else rel[sel]
+        surv = _Survivors.cat(self._surv)
         self._surv = []
-        return self._emit(_Provenance(fi, ts), high, low, rel, stats)
+        if self.c.temporal is not None:
+            note = "" if self.reduce else \
+                f"not applied: {t_in} frames < budget // {self.c.temporal.divisor(self.c.low_tokens)}"
+            guard = self.c.temporal.max_frames
+            n_s = len(surv)
+            if self.reduce and guard is not None and n_s > guard:
+                surv = surv.select(uniform_positions(n_s, guard))
+                note = f"{n_s} survivors subsampled uniformly to the {guard}-frame guard"
+            stats.append(StageStats("temporal", t_in, len(surv), t_in * self.nh, len(surv) * self.nh,
+                                    self.seconds["temporal"], note))
+        return self._emit(surv, stats)
 
-    def _emit(self, prov: _Provenance, high: torch.Tensor | None, low: torch.Tensor | None,
-              rel: torch.Tensor | None, stats: list[StageStats]) -> VisualTokens:
-        n = prov.frame_indices.numel()
+    def _emit(self, surv: _Survivors, stats: list[StageStats]) -> VisualTokens:
+        n = len(surv)
         nh, nl, budget = self.nh, self.nl, self.budget
-        mixed = self.c.mixed_resolution is not None
+        mixed = self.mixed is not None
         mode, k = resolution_plan(n, nh, nl, budget)
         if not self.fit:
             mode = "high"
         if mode == "over" and self.c.stc is not None:
-            return self._emit_stc(prov, low if mixed else high, stats)
+            return self._emit_stc(surv, surv.low if mixed else surv.high, stats)
         t0 = time.perf_counter()
         if mode == "over" or (mode == "mixed" and not mixed):
             per = nl if mixed else nh
             kf = budget // per
             need_frames(kf, budget=budget, per_frame=per, what=self.c.name)
-            pos = uniform_positions(n, kf)
             note = f"uniformly subsampled {n} -> {kf} frames to fit {budget} tokens"
             logger.info("%s: %s", self.c.name, note)
             stats.append(StageStats("subsample", n, kf, n * per, kf * per, 0.0, note))
-            prov = _Provenance(prov.frame_indices[pos], prov.timestamps_s[pos])
-            high = None if high is None else high[pos.to(high.device)]
-            low = None if low is None else low[pos.to(low.device)]
-            rel = None if rel is None else rel[pos]
+            surv = surv.select(uniform_positions(n, kf))
             n = kf
             mode, k = resolution_plan(n, nh, nl, budget)
+        high, low, rel = surv.high, surv.low, surv.relevance
         if mode == "high" or not mixed:
             assert high is not None
             out_pos = torch.arange(n)
@@ -384,7 +436,7 @@ class LongVUStream:
                                         "every frame fits at high resolution"))
             if self.c.stc is not None:
                 stats.append(StageStats("stc", n, n, n * nh, n * nh, 0.0, "not applied: every frame fits"))
-            return self._assemble(prov, *parts, stats=stats)
+            return self._assemble(surv, *parts, stats=stats)
         assert low is not None and high is not None, "high-res tokens are kept while stage 2 can use them"
         up = choose_upgrades(rel, n, k)
         is_up = torch.zeros(n, dtype=torch.bool)
@@ -402,14 +454,14 @@ class LongVUStream:
                                                                    " (no query embedding: evenly spread)")
         stats.append(StageStats("mixed_resolution", n, n, n * nh, int(pos.numel()),
                                 time.perf_counter() - t0 + self.seconds["mixed_resolution"], note))
-        return self._assemble(prov, [tok[order.to(tok.device)]], [pos[order]], [cells[order]],
+        return self._assemble(surv, [tok[order.to(tok.device)]], [pos[order]], [cells[order]],
                               [grids[order]], stats=stats)
 
-    def _emit_stc(self, prov: _Provenance, x: torch.Tensor, stats: list[StageStats]) -> VisualTokens:
+    def _emit_stc(self, surv: _Survivors, x: torch.Tensor, stats: list[StageStats]) -> VisualTokens:
         t0 = time.perf_counter()
         n, per, _ = x.shape
-        g = self.low_grid if self.c.mixed_resolution is not None else self.grid
-        if self.c.mixed_resolution is not None:
+        g = self.low_grid if self.mixed is not None else self.grid
+        if self.mixed is not None:
             stats.append(StageStats("mixed_resolution", n, n, n * self.nh, n * per,
                                     self.seconds["mixed_resolution"], "too many frames: all at low resolution"))
         mask = stc_keep_mask(x, self.c.stc)
@@ -421,8 +473,9 @@ class LongVUStream:
         kept_frames = int(torch.unique(pos).numel())
         note = f"similarity pruning kept {before} of {n * per} tokens" + (f"; {note}" if note else "")
         stats.append(StageStats("stc", n, kept_frames, n * per, int(flat.numel()), time.perf_counter() - t0, note))
-        return self._assemble(prov, [tok], [pos], [cells], [torch.tensor(g).expand(flat.numel(), 2)], stats=stats)
+        return self._assemble(surv, [tok], [pos], [cells], [torch.tensor(g).expand(flat.numel(), 2)], stats=stats)
 
-    def _assemble(self, prov, tokens, pos, cells, grids, *, stats) -> VisualTokens:
+    def _assemble(self, surv: _Survivors, tokens, pos, cells, grids, *, stats) -> VisualTokens:
+        """``assemble`` reads provenance (frame indices, timestamps) from the survivors."""
         d = tokens[0].shape[-1]
-        return assemble(tokens, prov, pos, cells, grids, stats, d=d, dtype=self._dtype, device=self._device)
+        return assemble(tokens, surv, pos, cells, grids, stats, d=d, dtype=self._dtype, device=self._device)

@@ -2,8 +2,11 @@
 
 Design decisions:
 - High resolution is the input grid (12x12 = 144 after LongVU's aggregator); low resolution is an
-  explicit grid (8x8 = 64 by default) reached by bilinear resize (align_corners False), clamped to
-  the input grid when the input is smaller.
+  explicit grid reached by bilinear resize (align_corners False), clamped to the input grid when
+  the input is smaller. ``MixedResolutionConfig.low_grid`` (8x8 = 64) is the one place that grid
+  is set: a checkpoint's ``lowres_token`` reaches it (``MixedResolutionConfig.square``, or the
+  ``longvu`` compressor's ``lowres_token`` option), and LongVU's temporal condition
+  ``T >= budget // 64`` takes its divisor from it.
 - With N frames: ``N*high <= budget`` keeps all at high; else, if ``N*low <= budget``, all start
   low and the top ``k = (budget - N*low) // (high - low)`` frames by query relevance go high.
 - Relevance is the mean dot product between the frame's low-resolution tokens and the query's
@@ -29,8 +32,23 @@ class MixedResolutionConfig:
     low_grid: Grid = (8, 8)  # LongVU: low-resolution frames are 8x8 = 64 tokens (bilinear resize)
 
     def __post_init__(self) -> None:
-        if len(self.low_grid) != 2 or min(self.low_grid) < 1:
-            raise InvalidFeaturesError(f"low_grid must be (h, w) with h, w >= 1, got {self.low_grid}")
+        g = self.low_grid
+        if (not isinstance(g, (tuple, list)) or len(g) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in g)):
+            raise InvalidFeaturesError(f"low_grid must be (h, w) with integers h, w >= 1, got {g!r}")
+        object.__setattr__(self, "low_grid", (int(g[0]), int(g[1])))  # a list from JSON becomes a tuple
+
+    @classmethod
+    def square(cls, side: int) -> MixedResolutionConfig:
+        """A ``side x side`` low grid: what a LongVU checkpoint's ``lowres_token`` means."""
+        if isinstance(side, bool) or not isinstance(side, int) or side < 1:
+            raise InvalidFeaturesError(f"lowres_token must be an integer >= 1 (the low grid's side), got {side!r}")
+        return cls(low_grid=(side, side))
+
+    @property
+    def low_tokens(self) -> int:
+        """Tokens of one low-resolution frame (64 for LongVU's 8x8)."""
+        return self.low_grid[0] * self.low_grid[1]
 
     def low_for(self, grid: Grid) -> Grid:
         """The low-resolution grid for an input grid (never larger than the input)."""

@@ -28,6 +28,7 @@ from longvid.compress.base import (
     align_temporal_features,
     check_budget,
     check_features,
+    check_output,
     check_query,
     create_compressor,
 )
@@ -62,7 +63,7 @@ class Pipeline(Compressor):
             check_query(query, features)
         tf = align_temporal_features(temporal_features, features)
         out = self.compress(features, budget=budget, query=query, temporal_features=tf)
-        assert len(out) <= budget, (repr(self), len(out), budget)
+        check_output(self, out, budget)
         return out
 
     def compress(self, features: FrameFeatures, *, budget: int, query: Query | None,

@@ -13,8 +13,10 @@ Design decisions:
   a stricter threshold, 0.95 rather than DINO's 0.83: pixels see less than DINO, so only clear
   near-duplicates go. No 400-frame guard here; that stays with the token compressor.
 - Streaming: ``prefilter_frames`` consumes ``FrameBatch`` iterators of any batch size and yields
-  batches of kept frames as soon as their window is complete. At most ``window - 1`` frames are
-  held; memory is O(window), whatever the video length.
+  batches of kept frames as soon as their window is complete. Each frame goes into the
+  ``TemporalReducer`` with a ``Row`` (its batch, its row) as payload, so the reducer holds the at most
+  ``window - 1`` undecided frames and this module no buffer of its own; memory is O(window),
+  whatever the video length.
 - The yielded batches keep each frame's ``indices``, so downstream features and tokens keep
   pointing at the right moments; ``stats`` says how many frames were dropped and what it cost.
 """
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from longvid.compress.temporal import TemporalConfig, TemporalReducer
+from longvid.compress.temporal import Row, Settled, TemporalConfig, TemporalReducer, by_batch, rows_of
 from longvid.errors import InvalidFeaturesError
 from longvid.types import FrameBatch, StageStats
 
@@ -85,62 +87,40 @@ class FramePrefilter:
 
     def __call__(self, batches: Iterable[FrameBatch]) -> Iterator[FrameBatch]:
         cfg = self.config
-        red = TemporalReducer(TemporalConfig(window_frames=cfg.window_frames, threshold=cfg.threshold,
-                                             max_frames=None))
-        held: list[FrameBatch] = []  # frames whose window is not complete yet
-        held_start = 0  # global position of held[0][0]
-        for batch in batches:
+        red: TemporalReducer[Row[FrameBatch]] = TemporalReducer(
+            TemporalConfig(window_frames=cfg.window_frames, threshold=cfg.threshold, max_frames=None))
+        for n, batch in enumerate(batches):
             if not isinstance(batch, FrameBatch):
                 raise InvalidFeaturesError(f"expected FrameBatch items, got {type(batch).__name__}")
             if len(batch) == 0:
                 continue
             t0 = time.perf_counter()
             self.frames_in += len(batch)
-            held.append(batch)
-            kept, _ = red.push(thumbnails(batch.frames, cfg))
-            complete = self.frames_in // cfg.window_frames * cfg.window_frames  # frames decided so far
-            out, held, held_start = _release(held, held_start, kept, complete)
-            self.seconds += time.perf_counter() - t0
+            out = self._release(t0, red.push(thumbnails(batch.frames, cfg), rows_of(n, batch, len(batch))))
             if out is not None:
-                self.frames_out += len(out)
                 yield out
-        t0 = time.perf_counter()
-        kept, _ = red.finish()
-        out, held, held_start = _release(held, held_start, kept, self.frames_in)
-        self.seconds += time.perf_counter() - t0
+        out = self._release(time.perf_counter(), red.finish())
         if out is not None:
-            self.frames_out += len(out)
             yield out
 
+    def _release(self, t0: float, settled: list[Settled[Row[FrameBatch]]]) -> FrameBatch | None:
+        """The kept frames of the windows that closed; counts them and the time since ``t0``."""
+        out = _kept_frames(settled)
+        self.seconds += time.perf_counter() - t0
+        self.frames_out += 0 if out is None else len(out)
+        return out
 
-def _release(held: list[FrameBatch], held_start: int, kept: torch.Tensor, upto: int
-             ) -> tuple[FrameBatch | None, list[FrameBatch], int]:
-    """Emit kept frames among the held ones before global position ``upto``; keep the rest held.
 
-    Works batch by batch on views: only kept frames are copied, never the whole held window.
-    """
-    if upto <= held_start:
-        return None, held, held_start
-    kept_np = kept.numpy()
+def _kept_frames(settled: list[Settled[Row[FrameBatch]]]) -> FrameBatch | None:
+    """One ``FrameBatch`` of the kept frames among ``settled`` (None if none); only they are copied."""
     parts: list[FrameBatch] = []
-    rest: list[FrameBatch] = []
-    start = held_start
-    for b in held:
-        end = start + len(b)
-        sel = kept_np[(kept_np >= start) & (kept_np < min(end, upto))] - start
-        if sel.size:
-            parts.append(FrameBatch(b.frames[sel], b.timestamps_s[sel], b.targets_s[sel], b.indices[sel]))
-        if end > upto:  # the undecided tail stays held (a view)
-            o = max(0, upto - start)
-            rest.append(FrameBatch(b.frames[o:], b.timestamps_s[o:], b.targets_s[o:], b.indices[o:]))
-        start = end
-    if not parts:
-        return None, rest, upto
-    if len(parts) == 1:
-        return parts[0], rest, upto
-    out = FrameBatch(*(np.concatenate([getattr(p, k) for p in parts])
-                       for k in ("frames", "timestamps_s", "targets_s", "indices")))
-    return out, rest, upto
+    for b, rows in by_batch(s.payload for s in settled if s.kept):
+        sel = np.array(rows)
+        parts.append(FrameBatch(b.frames[sel], b.timestamps_s[sel], b.targets_s[sel], b.indices[sel]))
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return FrameBatch(*(np.concatenate([getattr(p, k) for p in parts])
+                        for k in ("frames", "timestamps_s", "targets_s", "indices")))
 
 
 def prefilter_frames(batches: Iterable[FrameBatch], config: PrefilterConfig = PrefilterConfig()

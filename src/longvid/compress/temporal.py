@@ -8,10 +8,14 @@ Design decisions:
   subsample to 400 (LongVU's memory guard).
 - The score comes from one W x W Gram product per window (batched over windows): the frames are
   read once, in float32 whatever the input dtype. No T x T similarity is ever formed.
-- When to apply it: ``T >= budget // 64`` exactly as in ALGORITHMS.md (the prose "exceeds" of
-  the task statement would say ``>``; we follow the reference, so T == budget // 64 reduces too).
-- ``TemporalReducer`` is the streaming form: push frames in any chunking, get the kept positions
-  of each completed window; memory is one window. ``temporal_reduce`` runs it over a whole
+- When to apply it: ``T >= budget // 64``, equality included (a frame count equal to
+  ``budget // 64`` reduces too; see docs/compression.md for where this differs from a ``>``). The 64
+  is the token count of a low-resolution frame, so it is not a constant here: ``budget_divisor``
+  left at None means "the low grid's tokens": the default ``MixedResolutionConfig.low_grid``
+  (8x8) when this config is used alone, the compressor's own low grid inside ``LongVU``.
+- ``TemporalReducer`` is the streaming form: push frames in any chunking, each with a payload,
+  and get every frame of each completed window back, with its payload and the decision; memory
+  is one window. ``temporal_reduce`` runs it over a whole
   tensor (or a ``FrameFeatures``) and applies the guard, so both give identical results.
 - The features scored may come from another encoder than the tokens (DINOv2 vs SigLIP in LongVU),
   or be cheap pixel thumbnails (see ``longvid.compress.prefilter``): anything ``(T, ...)``.
@@ -20,17 +24,20 @@ Design decisions:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Generic, TypeVar
 
 import torch
 
 from longvid.compress.base import uniform_positions
+from longvid.compress.mixed_resolution import MixedResolutionConfig
 from longvid.errors import InvalidFeaturesError
 from longvid.types import FrameFeatures, StageStats
 
 P = TypeVar("P")
+B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -39,26 +46,36 @@ class TemporalConfig:
     threshold: float = 0.83  # LongVU: keep frames whose mean cosine similarity in the window is below this
     keep_middle: bool = True  # LongVU: the window's middle frame scores 0, so it is always kept
     max_frames: int | None = 400  # LongVU memory guard: more survivors are subsampled uniformly to this
-    budget_divisor: int = 64  # apply only when T >= budget // 64 (ALGORITHMS.md; 64 = low-res tokens/frame)
+    # apply only when T >= budget // divisor; None: the tokens of a low-resolution frame (8x8 = 64
+    # by MixedResolutionConfig's default; inside LongVU, its own low grid). See divisor().
+    budget_divisor: int | None = None
 
     def __post_init__(self) -> None:
         if self.window_frames < 1:
             raise InvalidFeaturesError(f"window_frames must be >= 1, got {self.window_frames}")
         if self.max_frames is not None and self.max_frames < 1:
             raise InvalidFeaturesError(f"max_frames must be >= 1 or None, got {self.max_frames}")
-        if self.budget_divisor < 1:
-            raise InvalidFeaturesError(f"budget_divisor must be >= 1, got {self.budget_divisor}")
+        if self.budget_divisor is not None and self.budget_divisor < 1:
+            raise InvalidFeaturesError(f"budget_divisor must be >= 1 or None, got {self.budget_divisor}")
 
-    def applies(self, num_frames: int, budget: int | None) -> bool:
+    def divisor(self, low_tokens: int | None = None) -> int:
+        """The divisor in ``T >= budget // divisor``: ``budget_divisor`` when set, else
+        ``low_tokens`` (the low grid of the compressor this config serves), else the tokens of
+        the default low grid (``MixedResolutionConfig``: 8x8 = 64)."""
+        if self.budget_divisor is not None:
+            return self.budget_divisor
+        return MixedResolutionConfig().low_tokens if low_tokens is None else low_tokens
+
+    def applies(self, num_frames: int, budget: int | None, *, low_tokens: int | None = None) -> bool:
         """Whether LongVU runs temporal reduction for this many frames (always when no budget)."""
-        return budget is None or num_frames >= budget // self.budget_divisor
+        return budget is None or num_frames >= budget // self.divisor(low_tokens)
 
 
 @dataclass(frozen=True)
 class TemporalResult:
     kept: torch.Tensor  # (K,) int64 positions (rows of the input), increasing
     scores: torch.Tensor  # (T,) float32 mean similarity within the window; the kept middle frames score 0
-    applied: bool  # False: the frame count was below budget // 64, every frame kept
+    applied: bool  # False: the frame count was below budget // divisor, every frame kept
     stats: StageStats
 
 
@@ -174,6 +191,33 @@ class TemporalReducer(Generic[P]):
         return out
 
 
+@dataclass(frozen=True)
+class Row(Generic[B]):
+    """A payload naming a frame by the batch it was pushed in and its row there.
+
+    With these payloads the settled frames can be gathered batch by batch (``by_batch``): one
+    index per batch, or no copy at all when a whole batch is kept, where per-frame payloads of
+    tensors would cost one copy per frame.
+    """
+
+    batch_no: int  # counts the pushes, so that equal batches stay apart
+    batch: B
+    row: int
+
+
+def rows_of(batch_no: int, batch: B, n: int) -> list[Row[B]]:
+    """The payloads of the ``n`` frames of one pushed batch."""
+    return [Row(batch_no, batch, j) for j in range(n)]
+
+
+def by_batch(rows: Iterable[Row[B]]) -> list[tuple[B, list[int]]]:
+    """Consecutive rows grouped by their batch, in order: ``[(batch, [row, ...]), ...]``.
+
+    ``by_batch(s.payload for s in settled if s.kept)`` gives the kept frames of each batch.
+    """
+    return [(g[0].batch, [r.row for r in g]) for g in (list(grp) for _, grp in groupby(rows, key=lambda r: r.batch_no))]
+
+
 def kept_positions(settled: Sequence[Settled]) -> torch.Tensor:
     """The global positions of the kept frames among ``settled``, as an int64 tensor."""
     return torch.tensor([s.position for s in settled if s.kept], dtype=torch.long)
@@ -195,7 +239,7 @@ def temporal_reduce(
 ) -> TemporalResult:
     """Which frames LongVU keeps. ``features``: ``(T, ...)`` per-frame features (any encoder).
 
-    ``budget`` (visual tokens) enables the ``T >= budget // 64`` condition; None always reduces.
+    ``budget`` (visual tokens) enables the ``T >= budget // divisor`` condition; None always reduces.
     Works through the frames ``chunk_frames`` at a time so the float32 copy stays small.
     """
     t0 = time.perf_counter()
@@ -206,7 +250,7 @@ def temporal_reduce(
     tokens_per_frame = x.shape[1] if isinstance(features, FrameFeatures) else 0
     if not config.applies(t, budget):
         st = StageStats("temporal", t, t, t * tokens_per_frame, t * tokens_per_frame,
-                        time.perf_counter() - t0, f"not applied: {t} frames < budget // {config.budget_divisor}")
+                        time.perf_counter() - t0, f"not applied: {t} frames < budget // {config.divisor()}")
         return TemporalResult(torch.arange(t), torch.zeros(t), False, st)
     red: TemporalReducer[None] = TemporalReducer(config)
     step = max(config.window_frames, chunk_frames // config.window_frames * config.window_frames)

@@ -130,7 +130,7 @@ class VideoXLWindow(Compressor):
     select: Literal["stride", "query"] = "stride"  # which tokens of a window stay (see module docstring)
 
     def __post_init__(self) -> None:
-        self.config  # validates
+        VideoXLConfig(self.window_tokens, self.ratio)  # validates both
         if self.select not in ("stride", "query"):
             raise InvalidFeaturesError(f"select must be 'stride' or 'query', got {self.select!r}")
 

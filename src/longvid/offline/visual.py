@@ -33,6 +33,7 @@ import numpy as np
 from longvid.offline.cache import atomic_path
 from longvid.offline.config import IndexSettings
 from longvid.offline.ocr import OcrRead
+from longvid.types import FrameBatch
 
 logger = logging.getLogger(__name__)
 
@@ -117,19 +118,20 @@ def run_visual(
         sel = batch.indices >= n_done
         if not sel.any():
             continue
-        frames = batch.frames[sel]
-        times = batch.timestamps_s[sel]
-        positions = batch.indices[sel]
-        enc = encoder.encode(frames)
-        probs = enc.logits.softmax(-1).half().numpy()
+        if not sel.all():  # resuming inside this batch: only the frames not yet checkpointed
+            batch = FrameBatch(batch.frames[sel], batch.timestamps_s[sel], batch.targets_s[sel], batch.indices[sel])
+        frames, times, positions = batch.frames, batch.timestamps_s, batch.indices
+        feats = encoder.encode(batch)
+        pooled = feats.features[:, 0]  # (B, 1280): one vector per frame on a 1x1 grid
+        probs = encoder.class_logits(feats).softmax(-1).half().numpy()
         payloads = []
-        for frame, t, pos, f, p in zip(frames, times, positions, enc.features.half().numpy(), probs):
+        for frame, t, pos, f, p in zip(frames, times, positions, pooled.half().numpy(), probs):
             th = thumbnail(frame, scenes)
             cut = is_cut(prev_thumb, th, scenes)
             prev_thumb = th
             payloads.append(_Frame(int(pos), float(t), frame, th, cut))
             chunk.add(int(pos), float(t), f, p, cut)
-        settle(reducer.push(enc.features, payloads))
+        settle(reducer.push(pooled, payloads))
         # a checkpoint holds only settled frames: checkpoint_frames is a multiple of the window
         if len(chunk.times) >= ckpt and reducer.pending == 0:
             _write_part(parts_dir, len(done), chunk, last_read_thumb, prev_thumb)

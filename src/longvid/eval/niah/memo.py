@@ -54,35 +54,32 @@ class MemoOCR(_Memo):
 
 
 class MemoEncoder(_Memo):
-    """Per-frame memo of ``encode(frames) -> (features, logits)``; misses are encoded together."""
+    """Per-frame memo of a frame encoder's ``encode(FrameBatch) -> FrameFeatures``; misses are
+    encoded together, in one batch. Everything else (``class_logits``...) is the inner encoder's."""
 
     def __init__(self, inner) -> None:
         super().__init__(inner)
-        self._cache: dict[bytes, tuple] = {}
+        self._cache: dict[bytes, object] = {}  # frame key -> that frame's (N, D) features
 
-    def encode(self, frames: np.ndarray):
-        import dataclasses
-
+    def encode(self, batch):
         import torch
 
-        keys = [frame_key(f) for f in frames]
+        from longvid.types import FrameBatch, FrameFeatures
+
+        keys = [frame_key(f) for f in batch.frames]
         todo = [i for i, k in enumerate(keys) if k not in self._cache]
         self.hits += len(keys) - len(todo)
         self.misses += len(todo)
-        proto = None
         if todo:
-            enc = self.inner.encode(np.ascontiguousarray(frames[todo]))
-            proto = enc
+            sub = FrameBatch(np.ascontiguousarray(batch.frames[todo]), batch.timestamps_s[todo],
+                             batch.targets_s[todo], batch.indices[todo])
+            enc = self.inner.encode(sub)
+            self._grid = enc.grid
             for j, i in enumerate(todo):
-                logits = None if enc.logits is None else enc.logits[j].clone()
-                self._cache[keys[i]] = (enc.features[j].clone(), logits)
-        feats = torch.stack([self._cache[k][0] for k in keys])
-        logit_list = [self._cache[k][1] for k in keys]
-        logits = None if any(x is None for x in logit_list) else torch.stack(logit_list)
-        if proto is None:
-            proto = self._proto
-        self._proto = proto
-        return dataclasses.replace(proto, features=feats, logits=logits)
+                self._cache[keys[i]] = enc.features[j].clone()
+        feats = torch.stack([self._cache[k] for k in keys])
+        return FrameFeatures(feats, self._grid, torch.as_tensor(batch.timestamps_s, dtype=torch.float64),
+                             torch.as_tensor(batch.indices, dtype=torch.long))
 
 
 class MemoEmbedder(_Memo):

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
-from longvid.compress.budget import DEFAULTS as BUDGET_DEFAULTS
+from longvid.compress.budget import RESERVE_TOKENS
 from longvid.encoders.vision import CLIP_L14_336
 from longvid.errors import ModelLoadError
 from longvid.models.family import LLMSpec, TowerSpec, model_type_of
@@ -46,7 +46,7 @@ class LongVAConfig:
     image_size: int = 336  # CLIP-L/14-336
     patch_size: int = 14
     context_length: int = 224_000  # max_position_embeddings of the long-context Qwen2
-    reserve_tokens: int = BUDGET_DEFAULTS.reserve  # tokens kept free after the prompt (16, as LongVU)
+    reserve_tokens: int = RESERVE_TOKENS  # tokens kept free after the prompt (16, as LongVU)
     grid_pinpoints: tuple[tuple[int, int], ...] = tuple(
         (CROP * i, CROP * j) for i in range(1, MAX_GRID + 1) for j in range(1, MAX_GRID + 1))
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from longvid.compress.budget import DEFAULTS as BUDGET_DEFAULTS
+from longvid.compress.budget import RESERVE_TOKENS
 from longvid.compress.mixed_resolution import MixedResolutionConfig
 from longvid.compress.stc import STCConfig
 from longvid.compress.temporal import TemporalConfig
@@ -62,7 +62,7 @@ class LongVUConfig:
     dino_threshold: float = TemporalConfig.threshold  # temporal reduction threshold (0.83)
     drop_threshold: float = STCConfig.threshold  # spatial token compression theta (0.7, released config)
     context_length: int = 8192  # tokenizer_model_max_length
-    reserve_tokens: int = BUDGET_DEFAULTS.reserve  # inference_max_length: tokens kept free after the prompt (16)
+    reserve_tokens: int = RESERVE_TOKENS  # inference_max_length: tokens kept free after the prompt (16)
     image_newline: bool = True  # is_image_newline: a learned token ends each row of a frame
 
     @property
