@@ -69,13 +69,48 @@ def test_registry_entry_point_groups_are_plural_names(monkeypatch):
     assert Registry("compressor").group == "longvid.compressors"
 
 
-def test_every_registry_publishes_the_trio():
-    """Each kind of part has register_x / create_x / list_x, all bound to its one registry."""
-    from longvid import engines
+REGISTRIES = [  # (module, registry, register_x, create_x, list_x, entry-point group)
+    ("longvid.io.decoders", "DECODERS", "register_decoder", "create_decoder", "list_decoders", "longvid.decoders"),
+    ("longvid.encoders", "ENCODERS", "register_encoder", "create_encoder", "list_encoders", "longvid.encoders"),
+    ("longvid.compress", "COMPRESSORS", "register_compressor", "create_compressor", "list_compressors",
+     "longvid.compressors"),
+    ("longvid.engines", "ENGINES", "register_engine", "create_engine", "list_engines", "longvid.engines"),
+    ("longvid.offline.ocr", "OCR_ENGINES", "register_ocr_engine", "create_ocr_engine", "list_ocr_engines",
+     "longvid.ocr_engines"),
+    ("longvid.offline.speech", "SPEECH_ENGINES", "register_speech_engine", "create_speech_engine",
+     "list_speech_engines", "longvid.speech_engines"),
+    ("longvid.offline.embed", "TEXT_EMBEDDERS", "register_text_embedder", "create_text_embedder",
+     "list_text_embedders", "longvid.text_embedders"),
+    ("longvid.offline.llm", "LLMS", "register_llm", "create_llm", "list_llms", "longvid.llms"),
+    ("longvid.eval.benchmarks.base", "BENCHMARKS", "register_benchmark", "create_benchmark", "list_benchmarks",
+     "longvid.benchmarks"),
+]
 
-    assert engines.create_engine.__self__ is engines.ENGINES
-    assert engines.register_engine.__self__ is engines.ENGINES
-    assert "offline" in engines.list_engines()
+
+@pytest.mark.parametrize("module,reg,register,create,listing,group", REGISTRIES, ids=[r[1] for r in REGISTRIES])
+def test_every_registry_publishes_the_trio(module, reg, register, create, listing, group):
+    """Each kind of part has register_x / create_x / list_x, all bound to its one registry, and a
+    plural entry-point group; every listed name can be looked up."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    registry = getattr(mod, reg)
+    assert isinstance(registry, Registry) and registry.group == group
+    for fn in (register, create, listing):
+        assert getattr(mod, fn).__self__ is registry, fn
+    names = getattr(mod, listing)()
+    assert names, f"{reg} lists nothing"
+    for name in names:
+        assert name in registry
+
+
+def test_model_families_registry():
+    from longvid.models.family import FAMILIES
+    from longvid.models.registry import create_family, list_families
+
+    assert FAMILIES.group == "longvid.families"
+    assert list_families() == ["longva", "longvu"]
+    assert create_family("longvu").name == "longvu"
 
 
 def test_require_names_the_extra():

@@ -109,9 +109,18 @@ def test_index_command_on_ray_prints_each_outcome(ray_pool, folder, capsys):
 
     from longvid.cli import main
 
-    _, cache = ray_pool
+    pool, cache = ray_pool
+    pool.close()  # free the local Ray's two CPUs for the command's own workers
     code = main(["index", *folder, "--ray", "--workers", "2", "--cache", str(cache), "--json", "--no-progress"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1
     assert [o["status"] in ("indexed", "skipped") for o in out] == [True] * 5 + [False]
     assert out[-1]["status"] == "failed" and out[-1]["error"]
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_be_placed_are_an_error_not_a_hang(ray_pool):
+    from longvid.batch.ray_backend import RayBatchError, RayIndexer
+
+    with pytest.raises(RayBatchError, match="did not start within 3 s; the cluster has"):
+        RayIndexer(workers=1, settings=SETTINGS, cpus_per_worker=64, start_timeout_s=3)

@@ -56,7 +56,7 @@ class RayIndexer:
     """A pool of indexing actors on a Ray cluster (or a local Ray started for this process)."""
 
     def __init__(self, *, workers: int = 2, address: str | None = None, settings=None, cache_dir=None,
-                 cpus_per_worker: float = 1.0, max_restarts: int = 2) -> None:
+                 cpus_per_worker: float = 1.0, max_restarts: int = 2, start_timeout_s: float = 120.0) -> None:
         ray = require("ray", extra="ray")
         from longvid.offline.cache import cache_root
         from longvid.offline.config import IndexSettings
@@ -76,6 +76,14 @@ class RayIndexer:
         actor = ray.remote(num_cpus=cpus_per_worker, num_gpus=0, max_restarts=max_restarts,
                            max_task_retries=max_restarts)(IndexWorker)
         self.workers = [actor.remote(self.settings, str(self.cache)) for _ in range(workers)]
+        try:  # an actor that cannot be placed would wait forever: say why instead
+            ray.get([w.pid.remote() for w in self.workers], timeout=start_timeout_s)
+        except ray.exceptions.GetTimeoutError:
+            free = ray.available_resources().get("CPU", 0.0)
+            self.close()
+            raise RayBatchError(
+                f"{workers} workers of {cpus_per_worker:g} CPU each did not start within {start_timeout_s:g} s; "
+                f"the cluster has {free:g} CPUs free. Use fewer --workers, or free the cluster") from None
 
     def worker_pids(self) -> list[int]:
         return self.ray.get([w.pid.remote() for w in self.workers])

@@ -16,6 +16,6 @@ when it is first created.
 from __future__ import annotations
 
 from longvid.encoders.base import FrameEncoder, frames_batch
-from longvid.encoders.registry import ENCODERS, create_encoder, list_encoders
+from longvid.encoders.registry import ENCODERS, create_encoder, list_encoders, register_encoder
 
-__all__ = ["ENCODERS", "FrameEncoder", "create_encoder", "frames_batch", "list_encoders"]
+__all__ = ["ENCODERS", "FrameEncoder", "create_encoder", "frames_batch", "list_encoders", "register_encoder"]
