@@ -78,7 +78,11 @@ class Server:
             rec = self.library.put(VideoRecord(video_id, str(path), name, source, size, duration_s,
                                                state="done" if done else "queued", progress=1.0 if done else 0.0))
         if self.jobs is not None:
-            self.jobs.submit(video_id)
+            try:
+                self.jobs.submit(video_id)
+            except ApiError as exc:  # queue full: no job will pick it up, so say so in the record
+                self.library.update(video_id, state="failed", error={"message": exc.message, "type": "QueueFull"})
+                raise
         return self.library.get(video_id)
 
     def check_readable(self, rec: VideoRecord) -> Path:
@@ -121,14 +125,15 @@ class Server:
     # ------------------------------------------------------------------ index views
     def index_of(self, rec: VideoRecord):
         if self.backend is None:
-            raise ApiError(404, f"the {self.engine.name} engine keeps no index, so there are no keyframes or "
-                           "timeline", "no_index", "video_id")
+            raise ApiError(404, f"the {self.engine.name} engine keeps no index, so it has no timeline or "
+                           "keyframes", "no_index", "video_id")
         if rec.state != "done":
             raise ApiError(409, f"video {rec.id} is not indexed yet ({rec.state}, {rec.progress:.0%}); "
                            "follow GET /v1/videos/{id}/events", "not_indexed", "video_id")
         idx = self.backend.open(rec.path)
         if idx is None:
-            raise ApiError(404, f"this engine shows no timeline for video {rec.id}", "no_index", "video_id")
+            raise ApiError(404, f"the {self.engine.name} engine keeps no index, so it has no timeline or "
+                           f"keyframes for video {rec.id}", "no_index", "video_id")
         return idx
 
     def keyframe_urls(self, rec: VideoRecord, evidence) -> list[str | None]:
