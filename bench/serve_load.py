@@ -57,7 +57,7 @@ def percentiles(xs: list[float]) -> dict:
     xs = sorted(xs)
 
     def q(p: float) -> float:
-        return round(xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))], 3)
+        return round(xs[min(len(xs) - 1, round(p * (len(xs) - 1)))], 3)
 
     return {"n": len(xs), "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": round(xs[-1], 3),
             "mean": round(statistics.fmean(xs), 3)}
@@ -85,13 +85,13 @@ def main() -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    log = open(work / "server.log", "w")  # noqa: SIM115 (open for the server's whole life, closed below)
     proc = subprocess.Popen([sys.executable, "-m", "longvid.cli", "-q", "serve", "--port", str(port),
                              "--cache", str(work / "cache"), "--models-dir", str(cache_root())],
-                            env=env, stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "w"))
+                            env=env, stdout=subprocess.DEVNULL, stderr=log)
     rss: list[tuple[float, float]] = []
     stop = threading.Event()
     t_start = time.perf_counter()
-    phase = {"name": "start"}
     marks: dict[str, float] = {}
 
     def sample() -> None:
@@ -169,7 +169,7 @@ def main() -> int:
                         raise RuntimeError("empty answer")
                     with lock:
                         latencies.append(time.perf_counter() - t)
-                except Exception as exc:  # counted and reported, the run goes on
+                except Exception as exc:  # noqa: BLE001 (counted and reported, the run goes on)
                     with lock:
                         errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
@@ -192,6 +192,7 @@ def main() -> int:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
     total = args.askers * args.questions
     mem = [m for _, m in rss]

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -22,8 +23,8 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("python_multipart")
 httpx = pytest.importorskip("httpx2")  # the HTTP client the openai package uses
 
-from longvid.engines import register_engine  # noqa: E402
-from longvid.types import Answer, Evidence, Moment  # noqa: E402
+from longvid.engines import register_engine
+from longvid.types import Answer, Evidence, Moment
 
 API_KEY = "test-key-123"
 FAKE_ANSWER = "The vault code is 4711 [0:01]."
@@ -33,7 +34,7 @@ class FakeEngine:
     """Indexes in a few progress steps; answers one fixed sentence, streamed word by word."""
 
     name = "serve-fake"
-    indexed: dict[str, int] = {}  # path -> how often it was indexed (class-wide: one per job)
+    indexed: ClassVar[dict[str, int]] = {}  # path -> how often it was indexed (class-wide: one per job)
     gate = threading.Event()  # tests may hold indexing back: cleared = wait
     gate.set()
 
@@ -61,7 +62,7 @@ class WholeAnswerEngine(FakeEngine):
 
     name = "serve-fake-whole"
 
-    def ask(self, video: str, question: str) -> Answer:  # noqa: D102
+    def ask(self, video: str, question: str) -> Answer:
         return super().ask(video, question)
 
 
@@ -135,10 +136,9 @@ def fake_server(tmp_path_factory):
     """A live server with the fake engine, an API key, a 3 MiB upload limit and a 60 s duration limit."""
     _, cache, allowed, ctx = start(tmp_path_factory, engine="serve-fake", api_key=API_KEY,
                                    max_upload_bytes=3 * 2**20, max_duration_s=60.0)
-    with ctx as url:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60) as c, \
-                httpx.Client(base_url=url, timeout=60) as anon:
-            yield Live(url, c, anon, cache, allowed)
+    with ctx as url, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60) as c, \
+            httpx.Client(base_url=url, timeout=60) as anon:
+        yield Live(url, c, anon, cache, allowed)
 
 
 # ----------------------------------------------------------------------------- the real engine
@@ -162,9 +162,8 @@ def real_server(tmp_path_factory):
     from longvid.offline.cache import cache_root
 
     _, cache, allowed, ctx = start(tmp_path_factory, models_dir=str(cache_root()))
-    with ctx as url:
-        with httpx.Client(base_url=url, timeout=300) as c:
-            yield Live(url, c, c, cache, allowed)
+    with ctx as url, httpx.Client(base_url=url, timeout=300) as c:
+        yield Live(url, c, c, cache, allowed)
 
 
 @pytest.fixture(scope="session")

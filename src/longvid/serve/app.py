@@ -27,14 +27,14 @@ from longvid.errors import require
 for _module in ("fastapi", "uvicorn", "python_multipart"):  # one clear message naming the extra
     require(_module, extra="serve", package=_module.replace("_", "-"))
 
-from fastapi import APIRouter, Depends, FastAPI, Request  # noqa: E402
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse  # noqa: E402
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from longvid.serve import apierrors, safety  # noqa: E402
-from longvid.serve.apierrors import ApiError, from_longvid  # noqa: E402
-from longvid.serve.library import Library, VideoRecord  # noqa: E402
-from longvid.serve.openai_api import ChatRequest  # noqa: E402
-from longvid.serve.settings import ServeSettings  # noqa: E402
+from longvid.serve import apierrors, safety
+from longvid.serve.apierrors import ApiError, from_longvid
+from longvid.serve.library import Library, VideoRecord
+from longvid.serve.openai_api import ChatRequest
+from longvid.serve.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
 

@@ -22,20 +22,19 @@ logger = logging.getLogger(__name__)
 STARTUP_TIMEOUT_S = 120.0  # building the engine can load models; a server not up by then failed
 
 
-def _config(settings: ServeSettings, **kw):
+def _config(settings: ServeSettings):
     import uvicorn
 
     from longvid.serve.app import create_app
 
-    app = create_app(settings)
-    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                          timeout_graceful_shutdown=2, **kw), app
+    return uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+                          timeout_graceful_shutdown=2)
 
 
 def serve_forever(settings: ServeSettings) -> None:
     import uvicorn
 
-    config, _ = _config(settings)
+    config = _config(settings)
     server = uvicorn.Server(config)
     logger.info("longvid serve: http://%s:%d/ (model %s)", settings.host, settings.port, settings.model_id)
     server.run()
@@ -46,7 +45,7 @@ def running_server(settings: ServeSettings) -> Iterator[str]:
     """``with running_server(settings) as url:`` a live server on a background thread."""
     import uvicorn
 
-    config, app = _config(settings)
+    config = _config(settings)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="longvid-serve", daemon=True)
     thread.start()
