@@ -46,7 +46,9 @@ def upload_and_wait(page, video: Path) -> None:
     page.click("#upload")
     # the progress bar follows the job, then the question box opens
     page.wait_for_function("['queued', 'running', 'done'].includes(document.body.dataset.state)", timeout=120_000)
-    page.wait_for_selector("#question:not([disabled])", timeout=300_000)
+    page.wait_for_function("['done', 'failed'].includes(document.body.dataset.state)", timeout=300_000)
+    assert page.evaluate("document.body.dataset.state") == "done", page.inner_text("#error")
+    page.wait_for_selector("#question:not([disabled])", timeout=10_000)
     assert page.eval_on_selector("#progress", "p => p.value") == 1
 
 
