@@ -17,12 +17,14 @@ from pathlib import Path
 
 
 def make_folder(root: Path, n: int, duration_s: float) -> list[str]:
-    from longvid.offline.synth import Needle, haystack_parts, write_video
+    from longvid.synth.needles import Needle
+    from longvid.synth.talk import TimedNeedle, haystack_parts, write_video
 
     paths = []
     for i in range(n):
         path = root / f"talk_{i:02d}.mp4"
-        needles = [Needle(duration_s * 0.3, f"Room {100 + i}", f"The meeting number {i} starts at noon.")]
+        needles = [TimedNeedle(duration_s * 0.3, Needle("text", str(100 + i), text=f"Room {100 + i}")),
+                   TimedNeedle(duration_s * 0.6, Needle("speech", "noon", text=f"Meeting {i} starts at noon."))]
         slides, clips, speech = haystack_parts(duration_s, needles, filler_slide_s=15.0, clip_s=5.0)
         write_video(path, duration_s=duration_s, slides=slides, clips=clips, speech=speech, fps=1.0, size=(480, 270))
         paths.append(str(path))

@@ -33,12 +33,15 @@ QUESTIONS = ("What is the vault code?", "Who feeds the cats?", "Where does the t
 
 
 def make_talk(path: Path, duration_s: float, *, variant: int) -> Path:
-    from longvid.offline.synth import Needle, espeak_available, haystack_parts, write_video
+    from longvid.synth.needles import Needle
+    from longvid.synth.speech import espeak_available
+    from longvid.synth.talk import TimedNeedle, haystack_parts, write_video
 
-    needles = [Needle(duration_s * 0.2, f"The vault code is {4711 + variant}", ""),
-               Needle(duration_s * 0.6, "", "The lighthouse keeper feeds seven cats." if espeak_available() else ""),
-               Needle(duration_s * 0.8, "The tour starts at the harbour", "")]
-    slides, clips, speech = haystack_parts(duration_s, [n for n in needles if n.slide or n.said],
+    needles = [TimedNeedle(duration_s * 0.2, Needle("text", str(4711 + variant), text=f"The vault code is {4711 + variant}")),
+               TimedNeedle(duration_s * 0.8, Needle("text", "harbour", text="The tour starts at the harbour"))]
+    if espeak_available():
+        needles.append(TimedNeedle(duration_s * 0.6, Needle("speech", "seven", text="The lighthouse keeper feeds seven cats.")))
+    slides, clips, speech = haystack_parts(duration_s, needles,
                                            filler_slide_s=20.0, clip_s=5.0, speech_every_s=None,
                                            clip_names=("carphone_pristine.mp4",))
     return write_video(path, duration_s=duration_s, slides=slides, clips=clips, speech=speech, fps=1.0,

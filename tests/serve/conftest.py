@@ -118,7 +118,7 @@ def index_gate() -> threading.Event:
 
 @pytest.fixture(scope="session")
 def clip(media) -> Path:
-    """A 2 s generated video (tests/_media.py)."""
+    """A 2 s generated video (longvid.synth.testvideo)."""
     return media("clip.mp4", duration_s=2.0, fps=10, audio="tone")
 
 
@@ -145,7 +145,8 @@ def fake_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def talk_video(tmp_path_factory) -> Path:
     """24 s talk: a welcome slide, the vault-code slide (8-16 s), a closing slide; one spoken line."""
-    from longvid.offline.synth import Slide, Speech, espeak_available, write_video
+    from longvid.synth.speech import espeak_available
+    from longvid.synth.talk import Slide, Speech, write_video
 
     path = tmp_path_factory.mktemp("talk") / "talk.mp4"
     speech = [Speech(17.0, "The lighthouse keeper feeds seven cats.")] if espeak_available() else []

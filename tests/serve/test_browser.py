@@ -24,7 +24,7 @@ def browser():
 @pytest.fixture(scope="module")
 def page_video(tmp_path_factory) -> Path:
     """30 s: a welcome slide, then the vault-code slide from 15 s (not indexed by other tests)."""
-    from longvid.offline.synth import Slide, write_video
+    from longvid.synth.talk import Slide, write_video
 
     path = tmp_path_factory.mktemp("page") / "harbour-talk.mp4"
     slides = [Slide(0, 15, "Welcome aboard\nthe harbour tour", (20, 60, 40)),

@@ -169,7 +169,7 @@ def test_a_server_killed_while_indexing_resumes_the_job(tmp_path):
     import httpx2
 
     from longvid.offline.cache import cache_root
-    from longvid.offline.synth import Slide, write_video
+    from longvid.synth.talk import Slide, write_video
 
     video = write_video(tmp_path / "long.mp4", duration_s=400.0, fps=1.0, size=(320, 180), audio=False,
                         slides=[Slide(i * 40.0, i * 40.0 + 40.0, f"Part {i + 1}", (20 + 20 * i, 40, 90))
