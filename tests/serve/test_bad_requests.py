@@ -30,13 +30,34 @@ def store_listing(live) -> list[str]:
 
 @pytest.mark.parametrize("url,expect", [
     ("http://example.com/v.mp4", "unsupported video URL"),
-    ("data:video/mp4;base64,AAAA", "unsupported video URL"),
+    ("data:text/plain;base64,AAAA", "data:video/<type>;base64"),
+    ("data:video/mp4,notbase64", "data:video/<type>;base64"),
+    ("data:video/mp4;base64,%%%%", "does not decode"),
     ("file://otherhost/etc/passwd", "bad file URL"),
     ("file:relative/path.mp4", "must be absolute"),
     ("file:///tmp/v.mp4?x=1", "bad file URL"),
 ])
 def test_bad_url(fake_server, url, expect):
     assert expect in error_of(ask(fake_server, url), 400, "invalid_url")
+
+
+def test_data_url_videos_are_admitted_like_uploads(fake_server, clip):
+    """A ``data:video/...`` URL (what vLLM clients send) is the video itself: checked and stored
+    like an upload, with the same limits; a bad one leaves the store alone."""
+    import base64
+
+    before = store_listing(fake_server)
+    junk = base64.b64encode(b"hello, I am a text file\n" * 50).decode()
+    assert "not a" in error_of(ask(fake_server, f"data:video/mp4;base64,{junk}"), 400, "invalid_video").lower()
+    big = base64.b64encode(os.urandom(4 * 2**20)).decode()  # the fake server allows 3 MiB
+    assert "larger than this server's limit" in error_of(ask(fake_server, f"data:video/mp4;base64,{big}"), 413,
+                                                         "upload_too_large")
+    assert store_listing(fake_server) == before
+    good = base64.b64encode(clip.read_bytes()).decode()
+    r = ask(fake_server, f"data:video/mp4;base64,{good}")
+    assert r.status_code == 200, r.text
+    (rec,) = [v for v in fake_server.client.get("/v1/videos").json()["data"] if v["source"] == "data"]
+    assert rec["size_bytes"] == clip.stat().st_size
 
 
 def test_disallowed_path(fake_server, clip):

@@ -38,6 +38,10 @@ class RemoteConfig:
     content: ContentLayout = "image_url"  # how frames travel (see the module docstring)
     selection: FrameSelection = "temporal"  # temporal: drop near-duplicates first; uniform: spread evenly
     jpeg_quality: int = 85  # JPEG quality of image_url frames
+    # video_url: seconds each sent frame is shown in the clip. 1 keeps the clip short for servers that
+    # sample a clip by its rate (vLLM); longer lets a server that segments by time (longvid serve)
+    # tell the frames apart
+    clip_frame_s: float = 1.0
     max_tokens: int = 256  # answer length limit sent to the server
     temperature: float = 0.0  # greedy by default, so answers are reproducible
     timeout_s: float = 300.0  # one request, including the server's prefill of every frame
@@ -56,6 +60,8 @@ class RemoteConfig:
             raise RemoteConfigError(f"content={self.content!r}: use 'image_url' or 'video_url'")
         if self.selection not in ("temporal", "uniform"):
             raise RemoteConfigError(f"selection={self.selection!r}: use 'temporal' or 'uniform'")
+        if not (math.isfinite(self.clip_frame_s) and 1.0 <= self.clip_frame_s <= 60.0):
+            raise RemoteConfigError(f"clip_frame_s={self.clip_frame_s!r}: use 1 to 60 seconds per frame")
         if not 1 <= self.jpeg_quality <= 100:
             raise RemoteConfigError(f"jpeg_quality={self.jpeg_quality!r}: use 1..100")
         if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):

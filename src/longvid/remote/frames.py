@@ -31,6 +31,7 @@ from longvid.types import FrameBatch, VideoInfo, format_timestamp
 logger = logging.getLogger(__name__)
 
 HOLD_FACTOR = 4  # survivors held at most: HOLD_FACTOR * max_frames (then thinned by half)
+CLIP_FPS = 1  # frame rate of the clip sent as video_url content: sent frame k is at second k
 
 
 @dataclass(frozen=True)
@@ -127,21 +128,42 @@ def select_frames(video: str, config: RemoteConfig, *, info: VideoInfo | None = 
     return tuple(frames)
 
 
-def frames_to_mp4(frames: Sequence[SentFrame], *, fps: int = 1) -> bytes:
-    """The frames as one small H.264 MP4 (for ``video_url`` content), one frame per 1/fps s."""
+def frames_to_mp4(frames: Sequence[SentFrame], *, frame_s: float = 1.0) -> bytes:
+    """The frames as one small H.264 MP4 (for ``video_url`` content): sent frame k is shown from
+    ``k * frame_s`` to ``(k + 1) * frame_s`` seconds.
+
+    A constant-rate clip rather than the original timestamps: the frames chosen from an hour are
+    minutes apart, and servers sample a clip by its frame rate. The original times travel as text
+    (see ``longvid.remote.request``); a server that reports moments on the clip's own clock
+    (``longvid serve`` does) is mapped back with :func:`frames_in_clip_span`. A frame shown for
+    longer than a second is repeated at ``CLIP_FPS`` (repeats cost H.264 almost nothing), so the
+    clip stays a plain 1 fps video.
+    """
     import av
     from PIL import Image
 
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=fps)
+        stream = out.add_stream("libx264", rate=CLIP_FPS)
         stream.width, stream.height = frames[0].width, frames[0].height
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "23", "preset": "veryfast"}
+        repeats = max(1, round(frame_s * CLIP_FPS))
         for f in frames:
             rgb = np.asarray(Image.open(io.BytesIO(f.jpeg)).convert("RGB"))
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                out.mux(packet)
+            for _ in range(repeats):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                    out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
     return buf.getvalue()
+
+
+def frames_in_clip_span(frames: Sequence[SentFrame], start_s: float, end_s: float, *,
+                        frame_s: float = 1.0) -> list[SentFrame]:
+    """The sent frames shown during ``[start_s, end_s)`` of the clip :func:`frames_to_mp4` made
+    (a span inside one frame's showing gives that frame)."""
+    step = max(1, round(frame_s * CLIP_FPS)) / CLIP_FPS
+    first = max(0, int(start_s / step + 1e-6))
+    last = min(len(frames) - 1, max(first, math.ceil(end_s / step - 1e-6) - 1))
+    return list(frames[first:last + 1])

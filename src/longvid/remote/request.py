@@ -30,12 +30,12 @@ _TIME = re.compile(r"\b(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)\b")
 
 
 def build_messages(frames: Sequence[SentFrame], question: str, *, duration_s: float,
-                   content: str = "image_url") -> list[dict]:
+                   content: str = "image_url", clip_frame_s: float = 1.0) -> list[dict]:
     """The ``messages`` of a chat completion request asking ``question`` about ``frames``."""
     intro = f"The video is {format_timestamp(duration_s)} long. {len(frames)} frames follow, in time order."
     parts: list[dict] = [{"type": "text", "text": intro}]
     if content == "video_url":
-        mp4 = base64.b64encode(frames_to_mp4(frames)).decode("ascii")
+        mp4 = base64.b64encode(frames_to_mp4(frames, frame_s=clip_frame_s)).decode("ascii")
         times = ", ".join(f.label() for f in frames)
         parts.append({"type": "text", "text": f"The clip's frames are from these times, in order: {times}."})
         parts.append({"type": "video_url", "video_url": {"url": "data:video/mp4;base64," + mp4}})

@@ -95,10 +95,17 @@ class Server:
         return path
 
     async def from_url(self, url: str) -> VideoRecord:
-        from longvid.serve.openai_api import LONGVID_SCHEME, check_video_url
+        from longvid.serve.openai_api import LONGVID_SCHEME, check_video_url, decode_data_url
 
-        if check_video_url(url) == "longvid":
+        kind = check_video_url(url)
+        if kind == "longvid":
             return self.record(url[len(LONGVID_SCHEME):])
+        if kind == "data":
+            data = decode_data_url(url, self.settings.max_upload_bytes)
+            suffix = url[len("data:video/"):].split(";", 1)[0].split("+", 1)[0] or "mp4"
+            stored = await asyncio.to_thread(self.uploads.store_bytes, data, f"data-url.{suffix}")
+            return self.add(video_id=stored.id, path=stored.path, name=stored.name, source="data",
+                            size=stored.size_bytes, duration_s=stored.duration_s)
         path = safety.resolve_file_url(url, self.allowed)
 
         def admit():

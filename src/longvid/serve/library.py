@@ -36,7 +36,7 @@ class VideoRecord:
     id: str
     path: str  # where the video's bytes are (the upload store, or an allowed folder for file://)
     name: str  # the name it was uploaded under (display only; never used as a path)
-    source: Literal["upload", "file"]
+    source: Literal["upload", "file", "data"]  # how the video came: upload, file:// URL, data: URL
     size_bytes: int
     duration_s: float
     state: State = "queued"

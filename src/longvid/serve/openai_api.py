@@ -2,8 +2,9 @@
 
 Design decisions:
 - Content parts follow OpenAI / vLLM: ``{"type": "text", "text": ...}`` and
-  ``{"type": "video_url", "video_url": {"url": ...}}`` with ``file:///...`` (under ``--allow-dir``)
-  or ``longvid://<video id>`` (an uploaded video). A request names exactly one video; the
+  ``{"type": "video_url", "video_url": {"url": ...}}`` with ``file:///...`` (under ``--allow-dir``),
+  ``longvid://<video id>`` (an uploaded video) or a ``data:video/...;base64,...`` URL (the video
+  itself, as vLLM clients send it; stored like an upload, with the same limits). A request names exactly one video; the
   question is the text of the last user message (engines answer one question about one video;
   earlier turns are not context for them). Sampling options (``temperature``, ``top_p``, ...) are
   accepted and ignored (the engines decode greedily); ``n`` other than 1 is refused.
@@ -97,15 +98,37 @@ def parse_request(req: ChatRequest) -> Question:
     return Question(last_user_text, videos[0])
 
 
-def check_video_url(url: str) -> Literal["file", "longvid"]:
+def check_video_url(url: str) -> Literal["file", "longvid", "data"]:
     if url.startswith(LONGVID_SCHEME):
         return "longvid"
     if url.startswith("file:"):
         return "file"
+    if url.startswith("data:"):
+        return "data"
     scheme = url.split(":", 1)[0] if ":" in url else ""
     raise ApiError(400, f"unsupported video URL {url[:100]!r}{f' (scheme {scheme!r})' if scheme else ''}: use "
-                   "file:///path/to/video (under --allow-dir) or longvid://<video id> from POST /v1/videos",
-                   "invalid_url", "video_url")
+                   "file:///path/to/video (under --allow-dir), longvid://<video id> from POST /v1/videos, "
+                   "or data:video/mp4;base64,...", "invalid_url", "video_url")
+
+
+def decode_data_url(url: str, max_bytes: int) -> bytes:
+    """The bytes of a ``data:video/...;base64,...`` URL, refused before decoding when too large."""
+    import base64
+    import binascii
+
+    head, sep, payload = url.partition(",")
+    media = head[len("data:"):]
+    if not sep or not media.endswith(";base64") or not media.startswith("video/"):
+        raise ApiError(400, f"a data URL video must be data:video/<type>;base64,<data>, got {head[:60]!r}",
+                       "invalid_url", "video_url")
+    if len(payload) * 3 // 4 > max_bytes:
+        raise ApiError(413, f"the video in the data URL is larger than this server's limit of {max_bytes} bytes "
+                       "(--max-upload-mb)", "upload_too_large", "video_url")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, f"the data URL's base64 payload does not decode ({exc})", "invalid_url",
+                       "video_url") from exc
 
 
 # ----------------------------------------------------------------------------- responses

@@ -163,6 +163,21 @@ class UploadStore:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def store_bytes(self, data: bytes, name: str) -> StoredVideo:
+        """Store a video given whole (a ``data:`` URL's payload), with the upload's checks."""
+        if len(data) > self.max_bytes:
+            raise self._too_large()
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{uuid.uuid4().hex}.", suffix=".part", dir=self.incoming)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            return self._admit(tmp, name, len(data))
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def _admit(self, tmp: Path, name: str, size: int) -> StoredVideo:
         """Probe the temp file; move it into the store under its content hash."""
         from longvid.offline.hashing import content_hash
