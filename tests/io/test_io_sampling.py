@@ -421,3 +421,18 @@ def test_exact_mode_stops_skipping_when_frames_are_sparse(media):
     # 4 repairs switch skipping off; frames already skipped in flight may cost one or two more
     assert 1 <= dec.stats.repairs <= 6 < len(targets) // 2
 
+
+
+def test_capped_rate_bends_a_default_rate_to_a_slow_video(media):
+    """A 0.5 fps timelapse 'at 1 fps' gives each of its frames once; a rate it can give is kept."""
+    from longvid.io import probe
+    from longvid.io.sampling import capped_rate, max_rate
+
+    slow = probe(media("timelapse.mp4", duration_s=20.0, fps=0.5, size=(64, 48)))
+    assert max_rate(slow) == pytest.approx(0.5)
+    assert capped_rate(slow, 1.0) == pytest.approx(0.5)
+    assert capped_rate(slow, 0.25) == 0.25
+    frames = [b for b in sample_frames(slow.path, SamplingConfig(fps=capped_rate(slow, 1.0)))]
+    assert sum(len(b) for b in frames) == 10
+    with pytest.raises(InvalidSamplingError, match="faster than the video's frame rate"):
+        list(sample_frames(slow.path, SamplingConfig(fps=1.0)))  # an explicit rate stays checked

@@ -131,6 +131,24 @@ class SamplingConfig:
 DEFAULT_DECODER: dict[SamplingMode, str] = {"exact": "pyav-exact", "nonref": "pyav-nonref", "keyframes": "pyav-keyframes"}
 
 
+def max_rate(info: VideoInfo) -> float:
+    """The fastest sampling rate that still gives distinct frames: the video's frame rate (twice
+    its average for variable-rate files, whose frames bunch up); 0 when the rate is unknown."""
+    return info.fps * (2.0 if info.is_variable_fps else 1.0)
+
+
+def capped_rate(info: VideoInfo, fps: float) -> float:
+    """``fps``, or the video's :func:`max_rate` when that is slower (a 0.5 fps timelapse sampled
+    "at 1 fps" gives each of its frames once). For callers whose rate is a default rather than a
+    user's explicit request; an explicit too-fast ``SamplingConfig.fps`` stays an error."""
+    limit = max_rate(info)
+    if 0 < limit < fps:
+        logger.info("%s: %.3f fps is faster than the video's own %.3f fps; sampling every frame instead",
+                    info.path, fps, limit)
+        return limit
+    return fps
+
+
 def plan_targets(info: VideoInfo, cfg: SamplingConfig) -> np.ndarray:
     """Sorted target times (float64 seconds) for ``cfg`` on the video ``info`` describes."""
     import numpy as np
@@ -142,7 +160,7 @@ def plan_targets(info: VideoInfo, cfg: SamplingConfig) -> np.ndarray:
     last = start + max(0.0, dur - frame_s)  # time of the last frame
     if cfg.fps is not None:
         # Absurd only relative to the video: faster than its frame rate repeats frames.
-        limit = info.fps * (2.0 if info.is_variable_fps else 1.0)
+        limit = max_rate(info)
         if info.fps > 0 and cfg.fps > limit * 1.0001:
             raise InvalidSamplingError(
                 f"fps={cfg.fps:g} is faster than the video's frame rate ({info.fps:.3f} fps): "

@@ -71,6 +71,7 @@ def run_visual(
 ) -> VisualTrack:
     from longvid.compress.temporal import Settled, TemporalReducer
     from longvid.io import SamplingConfig, sample_frames
+    from longvid.io.sampling import capped_rate
     from longvid.io.scenes import SceneConfig, is_cut, thumbnail, thumbnail_difference
 
     ckpt = settings.checkpoint_frames
@@ -91,7 +92,8 @@ def run_visual(
     scenes = SceneConfig(threshold=settings.hard_cut_diff)  # 64x36 grey thumbnails
     reducer: TemporalReducer[_Frame] = TemporalReducer(settings.temporal)
     chunk = _Chunk()
-    step = 1.0 / settings.fps
+    rate = capped_rate(info, settings.fps)  # a video slower than the index rate: each of its frames
+    step = 1.0 / rate
     total = info.duration_s
     last_read_t = -1e9
 
@@ -114,7 +116,7 @@ def run_visual(
             chunk.reads.append(OcrRead(fr.time_s, " | ".join(text for text, _ in lines)))
             last_read_thumb, last_read_t = fr.thumb, fr.time_s
 
-    for batch in sample_frames(video, SamplingConfig(fps=settings.fps, resize="none", batch_size=16), info=info):
+    for batch in sample_frames(video, SamplingConfig(fps=rate, resize="none", batch_size=16), info=info):
         sel = batch.indices >= n_done
         if not sel.any():
             continue

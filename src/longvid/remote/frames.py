@@ -98,15 +98,16 @@ def select_frames(video: str, config: RemoteConfig, *, info: VideoInfo | None = 
     from longvid.compress.base import uniform_positions
     from longvid.compress.prefilter import prefilter_frames
     from longvid.io.probe import probe
-    from longvid.io.sampling import SamplingConfig, sample_frames
+    from longvid.io.sampling import DEFAULT_FPS, SamplingConfig, capped_rate, sample_frames
 
     info = info or probe(video)
     size = fit_pixels(*info.display_size, config.max_pixels)
-    rate = {} if config.fps is None else {"fps": config.fps}
+    # the default rate bends to a slow video; a rate the caller chose is checked as given
+    rate = config.fps if config.fps is not None else capped_rate(info, DEFAULT_FPS)
     if config.selection == "uniform":
         scfg = SamplingConfig(num_frames=config.max_frames, resize="none")
     else:
-        scfg = SamplingConfig(**rate, resize="none")
+        scfg = SamplingConfig(fps=rate, resize="none")
     batches: Iterable[FrameBatch] = sample_frames(video, scfg, progress, info=info)
     if config.selection == "temporal":
         batches = prefilter_frames(batches)
