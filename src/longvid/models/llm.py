@@ -7,6 +7,8 @@ Design decisions:
   instance of the LLM plus the multimodal weights the caller expects: a missing, extra or
   misshapen weight is a :class:`ModelLoadError` naming it. Only then does transformers'
   ``from_pretrained`` load the LLM (dtype, tied embeddings, RoPE buffers are its business).
+- The tokenizer is loaded with that same text config passed in, never letting transformers read
+  ``config.json`` (whose ``model_type`` it does not know).
 """
 
 from __future__ import annotations
@@ -79,11 +81,16 @@ def llm_shapes(text_config, model_class: str) -> dict[str, tuple[int, ...]]:
     return expected_shapes(meta_instance(getattr(transformers, model_class), text_config))
 
 
-def load_tokenizer(folder: Path):
+def load_tokenizer(folder: Path, text_config=None):
+    """The folder's tokenizer. ``text_config`` (the LLM config built by :func:`llm_config`) is
+    handed to transformers so it never parses ``config.json`` itself: that file's ``model_type``
+    (``cambrian_llama``) is unknown to it, and a generic config cannot read Llama-3.2's ``llama3``
+    ``rope_scaling`` (it fails on ``max_position_embeddings``)."""
     transformers = require("transformers", extra="models")
+    kwargs = {} if text_config is None else {"config": text_config}
     try:
-        with quiet_transformers():  # it reads config.json, whose model_type it does not know
-            return transformers.AutoTokenizer.from_pretrained(str(folder))
+        with quiet_transformers():
+            return transformers.AutoTokenizer.from_pretrained(str(folder), **kwargs)
     except Exception as exc:  # transformers raises many kinds here
         raise ModelLoadError(
             f"cannot load the tokenizer from {folder} ({type(exc).__name__}: {exc}); the folder must hold "

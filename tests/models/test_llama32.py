@@ -1,0 +1,55 @@
+"""LongVU_Llama3_2 checkpoints: the released layout (``cambrian_llama``, tied embeddings, ``llama3``
+rope scaling, the Llama-3.2 chat template) loads and generates, and its prompt is reproducible."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from longvid.models.generate import GenerationConfig  # noqa: E402
+
+GREEDY = GenerationConfig(max_new_tokens=5, do_sample=False)
+
+
+@pytest.fixture(scope="module")
+def llama_dir(tmp_path_factory):
+    from longvid.models.testing import make_longvu
+
+    return make_longvu(tmp_path_factory.mktemp("longvu_llama"), llm="llama3_2")
+
+
+@pytest.fixture(scope="module")
+def llama_engine(llama_dir):
+    from longvid.models.engine import load_engine
+
+    return load_engine(str(llama_dir.folder), vision_towers=llama_dir.vision_towers, generation=GREEDY)
+
+
+def test_tiny_layout_keeps_the_released_keys(llama_dir):
+    cfg = json.loads((llama_dir.folder / "config.json").read_text())
+    assert cfg["model_type"] == "cambrian_llama"
+    assert cfg["rope_scaling"]["rope_type"] == "llama3" and cfg["rope_scaling"]["factor"] == 32.0
+    assert cfg["tie_word_embeddings"] is True
+
+
+def test_plain_autotokenizer_fails_on_this_layout(llama_dir):
+    """The failure the loader must avoid: transformers reading the unknown config by itself."""
+    import transformers
+
+    with pytest.raises(AttributeError, match="max_position_embeddings"):
+        transformers.AutoTokenizer.from_pretrained(str(llama_dir.folder))
+
+
+def test_llama32_checkpoint_loads_and_generates(llama_engine, short_video):
+    m = llama_engine.model
+    assert type(m.llm).__name__ == "LlamaForCausalLM"
+    rs = m.llm.config.rope_parameters if hasattr(m.llm.config, "rope_parameters") else m.llm.config.rope_scaling
+    assert rs["rope_type"] == "llama3"
+    assert m.llm.lm_head.weight.data_ptr() == m.llm.model.embed_tokens.weight.data_ptr()  # tied
+    assert m.tokenizer.bos_token == "<|begin_of_text|>"
+    r = llama_engine.run(str(short_video), "what color is the square?")
+    assert r.new_tokens >= 1 and 0 < len(r.visual_tokens) <= r.budget
+    assert r.answer.engine == "longvu"
