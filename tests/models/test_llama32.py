@@ -53,3 +53,18 @@ def test_llama32_checkpoint_loads_and_generates(llama_engine, short_video):
     r = llama_engine.run(str(short_video), "what color is the square?")
     assert r.new_tokens >= 1 and 0 < len(r.visual_tokens) <= r.budget
     assert r.answer.engine == "longvu"
+
+
+@pytest.mark.parametrize("llm", ["qwen2", "llama3_2"])
+def test_tokenizer_is_the_class_the_folder_declares(tmp_path, llm):
+    """Not the class transformers maps the LLM's model type to: the words round-trip with spaces."""
+    from longvid.models.llm import load_tokenizer
+    from longvid.models.testing import make_tokenizer
+
+    saved = make_tokenizer(tmp_path, llm)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "cambrian_llama",
+                                                      "rope_scaling": {"rope_type": "llama3", "factor": 32.0}}))
+    tok = load_tokenizer(tmp_path)
+    assert type(tok) is type(saved)
+    ids = tok("what is in the video", add_special_tokens=False)["input_ids"]
+    assert tok.decode(ids) == "what is in the video"

@@ -100,6 +100,6 @@ def build_model(model: str, *, family: str | ModelFamily | None = None, device="
     connector.to(device=device, dtype=dtype)
     load_module_weights(connector, weights.load(conn_shapes, strip=spec.connector_prefix), where=str(folder))
     llm = load_llm(folder, text_cfg, spec.llm.model_class, dtype=dtype, device=device)
-    parts = LoadedParts(cfg, llm, load_tokenizer(folder, text_cfg), connector.eval(), encoders, model)
+    parts = LoadedParts(cfg, llm, load_tokenizer(folder), connector.eval(), encoders, model)
     logger.info("loaded %s (%s) from %s", fam.name, raw.get("model_type"), folder)
     return fam.build_model(parts)
