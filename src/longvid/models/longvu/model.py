@@ -157,7 +157,7 @@ class LongVUModel(VideoLLM):
             raise VideoTooShortError("the video gave no frames to encode")
         agg, ts, idx = torch.cat(agg_parts), torch.cat(ts_parts), torch.cat(idx_parts)
         if reduce:
-            sel = apply_guard(torch.arange(len(idx)), tcfg.max_frames)
+            sel = apply_guard(torch.arange(len(idx)), tcfg.max_frames, tcfg.guard_pick)
             agg, ts, idx = agg[sel.to(agg.device)], ts[sel], idx[sel]
         tokens = self.connector.project(agg)
         qs = self.config.query_side
