@@ -68,3 +68,38 @@ def test_tokenizer_is_the_class_the_folder_declares(tmp_path, llm):
     assert type(tok) is type(saved)
     ids = tok("what is in the video", add_special_tokens=False)["input_ids"]
     assert tok.decode(ids) == "what is in the video"
+
+
+def released_llama32_prompt(question: str, date: str) -> str:
+    """What the released environment's Llama-3.2 template rendered for a video question."""
+    return ("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+            f"Cutting Knowledge Date: December 2023\nToday Date: {date}\n\n"
+            "You are a helpful assistant.<|eot_id|>"
+            f"<|start_header_id|>user<|end_header_id|>\n\n<image>\n{question}<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+def test_llama32_prompt_is_reproducible(llama_engine):
+    from longvid.models.prompt import RELEASED_DATE_STRING, build_prompt
+
+    tok = llama_engine.model.tokenizer
+    q = "what color is the square?"
+    assert RELEASED_DATE_STRING == "26 Jul 2024"
+    parts = build_prompt(tok, q)
+    assert parts.text == released_llama32_prompt(q, "26 Jul 2024")
+    assert build_prompt(tok, q, date_string="01 Jan 2025").text == released_llama32_prompt(q, "01 Jan 2025")
+    # None: the template's own choice (today's date where the renderer offers strftime_now)
+    import datetime
+
+    today = build_prompt(tok, q, date_string=None).text
+    assert "Today Date: " in today and ("26 Jul 2024" in today or datetime.date.today().strftime("%Y") in today)
+
+
+def test_chatml_prompt_ignores_the_date(longvu_dir):
+    from longvid.models.llm import load_tokenizer
+    from longvid.models.prompt import build_prompt
+
+    tok = load_tokenizer(longvu_dir.folder)
+    a = build_prompt(tok, "what is it?").text
+    assert a == build_prompt(tok, "what is it?", date_string=None).text
+    assert "Date" not in a
