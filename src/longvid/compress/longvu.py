@@ -60,7 +60,15 @@ from longvid.compress.mixed_resolution import (
     resolution_plan,
 )
 from longvid.compress.stc import STCConfig, fit_mask, stc_keep_mask
-from longvid.compress.temporal import Row, Settled, TemporalConfig, TemporalReducer, by_batch, rows_of
+from longvid.compress.temporal import (
+    Row,
+    Settled,
+    TemporalConfig,
+    TemporalReducer,
+    by_batch,
+    guard_positions,
+    rows_of,
+)
 from longvid.errors import InvalidFeaturesError
 from longvid.types import FrameFeatures, StageStats, VisualTokens
 
@@ -399,7 +407,7 @@ class LongVUStream:
             guard = self.c.temporal.max_frames
             n_s = len(surv)
             if self.reduce and guard is not None and n_s > guard:
-                surv = surv.select(uniform_positions(n_s, guard))
+                surv = surv.select(guard_positions(n_s, guard, self.c.temporal.guard_pick))
                 note = f"{n_s} survivors subsampled uniformly to the {guard}-frame guard"
             stats.append(StageStats("temporal", t_in, len(surv), t_in * self.nh, len(surv) * self.nh,
                                     self.seconds["temporal"], note))

@@ -5,7 +5,11 @@ Design decisions:
   cosine similarity to every frame of its window, itself included (as the released code does);
   the window's middle frame (position ``len // 2``, also for a short last window) scores 0 and is
   always kept; frames scoring below 0.83 are kept. Then, above 400 survivors, a uniform
-  subsample to 400 (LongVU's memory guard).
+  subsample to 400 (LongVU's memory guard). The guard picks survivor ``floor(i * n / 400)``
+  for ``i = 0..399`` (the start of each of 400 equal spans), as the released code does, so a
+  checkpoint sees the frames it was evaluated with; ``guard_pick="centre"`` takes the centre of
+  each span instead (``uniform_positions``, what longvid's other subsamplers use), which keeps
+  the first and last spans symmetric.
 - The score comes from one W x W Gram product per window (batched over windows): the frames are
   read once, in float32 whatever the input dtype. No T x T similarity is ever formed.
 - When to apply it: ``T >= budget // 64``, equality included (a frame count equal to
@@ -27,7 +31,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import torch
 
@@ -39,6 +43,10 @@ from longvid.types import FrameFeatures, StageStats
 P = TypeVar("P")
 B = TypeVar("B")
 
+# which survivor of each of the guard's equal spans is kept: its first ("start", the released
+# LongVU code's int(i * n / k)) or its middle ("centre", longvid's uniform_positions)
+GuardPick = Literal["start", "centre"]
+
 
 @dataclass(frozen=True)
 class TemporalConfig:
@@ -46,6 +54,7 @@ class TemporalConfig:
     threshold: float = 0.83  # LongVU: keep frames whose mean cosine similarity in the window is below this
     keep_middle: bool = True  # LongVU: the window's middle frame scores 0, so it is always kept
     max_frames: int | None = 400  # LongVU memory guard: more survivors are subsampled uniformly to this
+    guard_pick: GuardPick = "start"  # the released code's floor(i * n / max_frames); "centre": span centres
     # apply only when T >= budget // divisor; None: the tokens of a low-resolution frame (8x8 = 64
     # by MixedResolutionConfig's default; inside LongVU, its own low grid). See divisor().
     budget_divisor: int | None = None
@@ -57,6 +66,8 @@ class TemporalConfig:
             raise InvalidFeaturesError(f"max_frames must be >= 1 or None, got {self.max_frames}")
         if self.budget_divisor is not None and self.budget_divisor < 1:
             raise InvalidFeaturesError(f"budget_divisor must be >= 1 or None, got {self.budget_divisor}")
+        if self.guard_pick not in ("start", "centre"):
+            raise InvalidFeaturesError(f"guard_pick must be 'start' or 'centre', got {self.guard_pick!r}")
 
     def divisor(self, low_tokens: int | None = None) -> int:
         """The divisor in ``T >= budget // divisor``: ``budget_divisor`` when set, else
@@ -223,11 +234,21 @@ def kept_positions(settled: Sequence[Settled]) -> torch.Tensor:
     return torch.tensor([s.position for s in settled if s.kept], dtype=torch.long)
 
 
-def apply_guard(kept: torch.Tensor, max_frames: int | None) -> torch.Tensor:
-    """LongVU's memory guard: more than ``max_frames`` survivors -> uniform subsample of them."""
+def guard_positions(n: int, k: int, pick: GuardPick = "start") -> torch.Tensor:
+    """``k`` of ``n`` positions, one per equal span: its start (``floor(i * (n / k))``, computed
+    in float64 as the released code's Python floats are) or its centre."""
+    if k >= n:
+        return torch.arange(n)
+    if pick == "centre":
+        return uniform_positions(n, k)
+    return (torch.arange(k, dtype=torch.float64) * (n / k)).floor().to(torch.long)
+
+
+def apply_guard(kept: torch.Tensor, max_frames: int | None, pick: GuardPick = "start") -> torch.Tensor:
+    """LongVU's memory guard: more than ``max_frames`` survivors -> one per equal span of them."""
     if max_frames is None or kept.numel() <= max_frames:
         return kept
-    return kept[uniform_positions(kept.numel(), max_frames)]
+    return kept[guard_positions(kept.numel(), max_frames, pick)]
 
 
 def temporal_reduce(
@@ -258,7 +279,7 @@ def temporal_reduce(
     for i in range(0, t, step):
         settled.extend(red.push(x[i:i + step]))
     settled.extend(red.finish())
-    kept = apply_guard(kept_positions(settled), config.max_frames)
+    kept = apply_guard(kept_positions(settled), config.max_frames, config.guard_pick)
     scores = torch.tensor([r.score for r in settled], dtype=torch.float32)
     note = f"guard: subsampled to {config.max_frames}" if config.max_frames and kept.numel() == config.max_frames \
         and torch.count_nonzero(scores < config.threshold) > config.max_frames else ""

@@ -7,6 +7,8 @@ Design decisions:
   instance of the LLM plus the multimodal weights the caller expects: a missing, extra or
   misshapen weight is a :class:`ModelLoadError` naming it. Only then does transformers'
   ``from_pretrained`` load the LLM (dtype, tied embeddings, RoPE buffers are its business).
+- The tokenizer is loaded with a blank config passed in, never letting transformers read
+  ``config.json`` (whose ``model_type`` it does not know; see :func:`load_tokenizer`).
 """
 
 from __future__ import annotations
@@ -80,10 +82,20 @@ def llm_shapes(text_config, model_class: str) -> dict[str, tuple[int, ...]]:
 
 
 def load_tokenizer(folder: Path):
+    """The folder's tokenizer, as its ``tokenizer_config.json`` declares it.
+
+    transformers is handed a blank config so that it never parses ``config.json`` itself: that
+    file's ``model_type`` (``cambrian_llama``, ``llava_qwen``) is unknown to it, and the generic
+    config it falls back to cannot read Llama-3.2's ``llama3`` ``rope_scaling`` (it fails on
+    ``max_position_embeddings``). The blank config has no ``model_type``, as that fallback had,
+    so the tokenizer class is the one the folder names (a typed ``LlamaConfig`` or ``Qwen2Config``
+    would make transformers swap in its own class for the model type, which decodes differently).
+    """
     transformers = require("transformers", extra="models")
+    blank = getattr(transformers, "PreTrainedConfig", None) or transformers.PretrainedConfig
     try:
-        with quiet_transformers():  # it reads config.json, whose model_type it does not know
-            return transformers.AutoTokenizer.from_pretrained(str(folder))
+        with quiet_transformers():
+            return transformers.AutoTokenizer.from_pretrained(str(folder), config=blank())
     except Exception as exc:  # transformers raises many kinds here
         raise ModelLoadError(
             f"cannot load the tokenizer from {folder} ({type(exc).__name__}: {exc}); the folder must hold "

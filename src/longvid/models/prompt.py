@@ -11,6 +11,12 @@ Design decisions:
 - The text after the placeholder (question and template tail) is what LongVU's query-guided
   resolution ranks frames against, so :class:`PromptParts` keeps it separately.
 - A tokenizer without a chat template gets ChatML, with a warning naming the fallback.
+- The Llama-3.2 template writes "Today Date: ..." into the system block, today's date by
+  default, so the same question gave a different prompt every day. ``date_string`` is passed to
+  the template: by default ``RELEASED_DATE_STRING``, what the released LongVU environment
+  rendered (it pins transformers 4.42.4, whose templates have no ``strftime_now``, so the
+  Llama-3.2 template fell back to its fixed date); ``None`` lets the template choose (today).
+  Templates that do not use the variable (ChatML) ignore it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 IMAGE_PLACEHOLDER = "<image>"
 DEFAULT_SYSTEM = "You are a helpful assistant."  # LongVU's and LongVA's Qwen2 conversation template
+# the date line the released LongVU_Llama3_2 environment rendered (the template's own fallback)
+RELEASED_DATE_STRING = "26 Jul 2024"
 
 _CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -44,7 +52,8 @@ class PromptParts:
         return int(self.before_ids.numel() + self.after_ids.numel())
 
 
-def render(tokenizer, question: str, *, system: str | None = DEFAULT_SYSTEM) -> str:
+def render(tokenizer, question: str, *, system: str | None = DEFAULT_SYSTEM,
+           date_string: str | None = RELEASED_DATE_STRING) -> str:
     if IMAGE_PLACEHOLDER in question:
         raise ValueError(f"the question must not contain {IMAGE_PLACEHOLDER!r}; the video goes there")
     messages = []
@@ -55,14 +64,16 @@ def render(tokenizer, question: str, *, system: str | None = DEFAULT_SYSTEM) -> 
     if not template:
         logger.warning("the tokenizer has no chat template; using ChatML")
         template = _CHATML
+    extra = {} if date_string is None else {"date_string": date_string}
     return tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False,
-                                         add_generation_prompt=True)
+                                         add_generation_prompt=True, **extra)
 
 
-def build_prompt(tokenizer, question: str, *, system: str | None = DEFAULT_SYSTEM) -> PromptParts:
+def build_prompt(tokenizer, question: str, *, system: str | None = DEFAULT_SYSTEM,
+                 date_string: str | None = RELEASED_DATE_STRING) -> PromptParts:
     import torch
 
-    text = render(tokenizer, question, system=system)
+    text = render(tokenizer, question, system=system, date_string=date_string)
     if text.count(IMAGE_PLACEHOLDER) != 1:
         raise ValueError(f"the chat template must keep exactly one {IMAGE_PLACEHOLDER!r}, got {text!r}")
     before, after = text.split(IMAGE_PLACEHOLDER)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -42,42 +43,101 @@ CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# The Llama-3.2 Instruct layout, reduced to what a video question uses: a system block that
+# opens with the knowledge cutoff and today's date (``date_string``; when the caller gives none,
+# ``strftime_now`` where the renderer defines it, else the template's fixed fallback date), then
+# header-delimited turns. Written here from the rendered format, so tests can check the date line.
+LLAMA32_FALLBACK_DATE = "26 Jul 2024"
+LLAMA32 = (
+    "{{ bos_token }}"
+    "{% if date_string is not defined %}{% if strftime_now is defined %}"
+    "{% set date_string = strftime_now('%d %b %Y') %}"
+    "{% else %}{% set date_string = '" + LLAMA32_FALLBACK_DATE + "' %}{% endif %}{% endif %}"
+    "{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] %}"
+    "{% set rest = messages[1:] %}{% else %}{% set sys = '' %}{% set rest = messages %}{% endif %}"
+    "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+    "Today Date: {{ date_string }}\n\n{{ sys }}<|eot_id|>"
+    "{% for m in rest %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n{{ m['content'] }}<|eot_id|>"
+    "{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+LLMKind = Literal["qwen2", "llama3_2"]
 
 
-def make_tokenizer(folder: Path):
+def make_tokenizer(folder: Path, llm: LLMKind = "qwen2"):
+    """A word-level tokenizer with the LLM family's special tokens and chat template."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["[UNK]", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    vocab = {t: i for i, t in enumerate(specials + sorted(set(WORDS)) + list(".,?!:\n"))}
+    if llm == "llama3_2":
+        specials = ["[UNK]", "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
+                    "<|end_header_id|>", "<|eot_id|>"]
+        extra = sorted(set("cutting knowledge date december today jul 2023 2024".split())) + list("0123456789")
+    else:
+        specials = ["[UNK]", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        extra = []
+    words = sorted(set(WORDS) | set(extra))
+    vocab = {t: i for i, t in enumerate(specials + words + list(".,?!:\n"))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.add_special_tokens(specials[1:])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<|im_end|>",
-                                   pad_token="<|endoftext|>")
-    fast.chat_template = CHATML
+    if llm == "llama3_2":
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", bos_token="<|begin_of_text|>",
+                                       eos_token="<|eot_id|>", pad_token="<|end_of_text|>")
+        fast.chat_template = LLAMA32
+    else:
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<|im_end|>",
+                                       pad_token="<|endoftext|>")
+        fast.chat_template = CHATML
     fast.save_pretrained(str(folder))
     return fast
 
 
-def qwen2_config(vocab_size: int, **kw) -> dict:
-    from transformers import Qwen2Config
-
-    cfg = Qwen2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, vocab_size=vocab_size, max_position_embeddings=4096,
-                      tie_word_embeddings=False, **kw)
+def _plain(cfg) -> dict:
     d = cfg.to_dict()
     for k in ("transformers_version", "dtype", "torch_dtype"):
         d.pop(k, None)
     return d
 
 
-def llm_state(cfg_dict: dict) -> dict[str, torch.Tensor]:
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+def qwen2_config(vocab_size: int, **kw) -> dict:
+    from transformers import Qwen2Config
 
+    return _plain(Qwen2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                              num_key_value_heads=2, vocab_size=vocab_size, max_position_embeddings=4096,
+                              tie_word_embeddings=False, **kw))
+
+
+# Llama-3.2's RoPE scaling as its released configs write it (the key the old loader tripped on)
+LLAMA32_ROPE_SCALING = {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                        "original_max_position_embeddings": 8192, "rope_type": "llama3"}
+
+
+def llama32_config(vocab_size: int, **kw) -> dict:
+    """A tiny Llama-3.2: tied embeddings, ``llama3`` rope scaling, 128k positions, as released."""
+    from transformers import LlamaConfig
+
+    d = _plain(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2, head_dim=8, vocab_size=vocab_size, max_position_embeddings=131072,
+                           tie_word_embeddings=True, rope_theta=500000.0, bos_token_id=1, eos_token_id=5, **kw))
+    # the released file's spelling, whatever today's transformers would write
+    d.pop("rope_parameters", None)
+    d["rope_scaling"] = dict(LLAMA32_ROPE_SCALING)
+    d["rope_theta"] = 500000.0
+    return d
+
+
+def llm_state(cfg_dict: dict) -> dict[str, torch.Tensor]:
+    import transformers
+
+    llama = cfg_dict.get("model_type") in ("llama", "cambrian_llama")
+    conf, model = ("LlamaConfig", "LlamaForCausalLM") if llama else ("Qwen2Config", "Qwen2ForCausalLM")
     torch.manual_seed(0)
     d = {k: v for k, v in cfg_dict.items() if k not in ("model_type", "architectures")}
-    return {k: v.contiguous() for k, v in Qwen2ForCausalLM(Qwen2Config.from_dict(d)).state_dict().items()}
+    m = getattr(transformers, model)(getattr(transformers, conf).from_dict(d))
+    state = {k: v.contiguous() for k, v in m.state_dict().items()}
+    if getattr(m.config, "tie_word_embeddings", False):
+        state.pop("lm_head.weight", None)  # tied checkpoints store the embedding once
+    return state
 
 
 def randomize(module: torch.nn.Module, seed: int = 1) -> None:
@@ -132,10 +192,14 @@ def tiny_clip_config():
 LONGVU_TOWERS = ["siglip/CLIP-ViT-SO400M-14-384", "facebook/dinov2-giant-res378"]
 
 
-def longvu_config(vocab_size: int, *, context: int, lowres_token: int = 8) -> dict:
-    d = qwen2_config(vocab_size)
+def longvu_config(vocab_size: int, *, context: int, lowres_token: int = 8, llm: LLMKind = "qwen2") -> dict:
+    if llm == "llama3_2":
+        d = llama32_config(vocab_size)
+        d.update({"architectures": ["CambrianLlamaForCausalLM"], "model_type": "cambrian_llama"})
+    else:
+        d = qwen2_config(vocab_size)
+        d.update({"architectures": ["CambrianQwenForCausalLM"], "model_type": "cambrian_qwen"})
     d.update({
-        "architectures": ["CambrianQwenForCausalLM"], "model_type": "cambrian_qwen",
         "mm_projector_type": "sva", "mm_vision_tower_aux_list": LONGVU_TOWERS,
         "mm_vision_tower_aux_token_len_list": [576, 576], "mm_vision_select_layer": -2,
         "mm_vision_select_feature": "patch", "mm_hidden_size": 1024, "vision_hidden_size": 32,
@@ -148,18 +212,20 @@ def longvu_config(vocab_size: int, *, context: int, lowres_token: int = 8) -> di
     return d
 
 
-def make_longvu(root: Path, *, context: int = 1200, lowres_token: int = 8) -> TinyCheckpoint:
-    """A LongVU_Qwen2 folder (``root/LongVU_tiny``) and its two tower folders under ``root``.
+def make_longvu(root: Path, *, context: int = 1200, lowres_token: int = 8, llm: LLMKind = "qwen2") -> TinyCheckpoint:
+    """A LongVU folder (``root/LongVU_tiny``) and its two tower folders under ``root``.
 
-    ``context``: ``tokenizer_model_max_length``; ``lowres_token``: the low-resolution side.
+    ``context``: ``tokenizer_model_max_length``; ``lowres_token``: the low-resolution side;
+    ``llm``: ``"qwen2"`` (LongVU_Qwen2_7B's layout) or ``"llama3_2"`` (LongVU_Llama3_2_3B's:
+    ``cambrian_llama``, tied embeddings, ``llama3`` rope scaling, the Llama-3.2 chat template).
     """
     from longvid.models.longvu.family import LongVUFamily
 
     root = Path(root)
     folder = root / "LongVU_tiny"
     folder.mkdir(parents=True)
-    tok = make_tokenizer(folder)
-    cfg = longvu_config(len(tok), context=context, lowres_token=lowres_token)
+    tok = make_tokenizer(folder, llm)
+    cfg = longvu_config(len(tok), context=context, lowres_token=lowres_token, llm=llm)
     (folder / "config.json").write_text(json.dumps(cfg, indent=2))
     fam = LongVUFamily()
     conn = fam.build_connector(fam.parse_config(cfg), [32, 48])

@@ -11,7 +11,8 @@ Design decisions:
 - Options the released checkpoints never used (``connector_only: false`` sampler layers inside the
   LLM, ``frame_pos``, several query groups, ``mm_use_im_start_end``) are rejected with a clear
   error rather than half-supported.
-- Defaults for keys a config may lack live here once, each with its source; those the compressor
+- Defaults for keys a config may lack live here once, each with its source (for ``highres``
+  the released code's own reading of a missing key: off); those the compressor
   also uses (low-resolution grid, thresholds, the reserve) are the compressor's own defaults,
   imported from ``longvid.compress``, so the two cannot diverge.
 """
@@ -56,7 +57,9 @@ class LongVUConfig:
     image_token_len: int = 144  # tokens per frame at high resolution
     connector_depth: int = 3  # aggregator layers
     aggregator_heads: int = 16  # fixed in the released aggregator code
-    highres: bool = True  # mixed resolution on (released video models)
+    # mixed resolution; a config without the key means off, as the released code reads it
+    # (getattr(config, "highres", False)); the released video configs all write true
+    highres: bool = False
     # low-resolution side of mixed resolution: the compressor's default low grid (8x8)
     lowres_token: int = MixedResolutionConfig.low_grid[0]
     dino_threshold: float = TemporalConfig.threshold  # temporal reduction threshold (0.83)
@@ -64,6 +67,16 @@ class LongVUConfig:
     context_length: int = 8192  # tokenizer_model_max_length
     reserve_tokens: int = RESERVE_TOKENS  # inference_max_length: tokens kept free after the prompt (16)
     image_newline: bool = True  # is_image_newline: a learned token ends each row of a frame
+    # The released code measures the text as the whole input_ids, the <image> id included, in its
+    # frame-drop trigger and its mixed-resolution band test: their budget is one below ours
+    # (longvid never makes the placeholder a token). Set 0 to decide on longvid's own budget.
+    placeholder_tokens: int = 1
+
+    @property
+    def drop_divisor(self) -> int:
+        """Tokens per frame in the frame-drop trigger: the low grid's with ``highres``, else a
+        whole frame's (``image_token_len``), as the released code picks it."""
+        return self.lowres_token ** 2 if self.highres else self.image_token_len
 
     @property
     def llm(self) -> LLMSpec:

@@ -97,17 +97,27 @@ class LongVUModel(VideoLLM):
                                  mixed_resolution=mixed)
 
     def temporal_config(self):
-        """Stage 1 as the config sets it: its threshold, and ``T >= budget // low tokens`` with the
-        config's own low grid (64 for the releases' 8x8) deciding whether it runs."""
+        """Stage 1 as the config sets it: its threshold, and the divisor of the trigger
+        ``T >= drop_budget // divisor``: the low grid's tokens (64 for the releases' 8x8) with
+        ``highres``, else ``image_token_len`` (see :meth:`drop_budget`)."""
         from longvid.compress.temporal import TemporalConfig
 
-        lh, lw = self.config.low_grid
-        return TemporalConfig(threshold=self.config.dino_threshold, budget_divisor=lh * lw)
+        return TemporalConfig(threshold=self.config.dino_threshold, budget_divisor=self.config.drop_divisor)
+
+    def drop_budget(self, budget: int) -> int:
+        """The budget the frame-drop trigger divides: the visual budget less the ``<image>`` id
+        the released code counts as text (``placeholder_tokens``), at least 1."""
+        return max(1, budget - self.config.placeholder_tokens)
+
+    def drops_frames(self, num_frames: int, budget: int) -> bool:
+        """Whether temporal reduction runs: ``T >= max(1, drop_budget // divisor)``."""
+        div = self.config.drop_divisor
+        return num_frames >= max(1, self.drop_budget(budget) // div)
 
     def llm_token_count(self, num_frames: int, budget: int, compressor=None) -> TokenCount:
         """An upper bound: temporal reduction runs before the compressor (it may drop frames, and
         then the budget is the bound) and row newlines are added after it, within the budget."""
-        if self.temporal_config().applies(num_frames, budget):
+        if self.drops_frames(num_frames, budget):
             return TokenCount(budget, exact=False)
         c = super().llm_token_count(num_frames, budget, compressor)
         rows = num_frames * self.config.query_side if self.config.image_newline else 0
@@ -123,7 +133,7 @@ class LongVUModel(VideoLLM):
 
         t0 = time.perf_counter()
         tcfg = self.temporal_config()
-        reduce = tcfg.applies(num_frames, budget)
+        reduce = self.drops_frames(num_frames, budget)
         reducer: TemporalReducer[SampledFrame] | None = TemporalReducer(tcfg) if reduce else None
         token_towers, temporal_tower = self.encoders[:-1], self.encoders[-1]
         picture = content_mask(self.encoders[0].grid, content_wh)
@@ -157,13 +167,14 @@ class LongVUModel(VideoLLM):
             raise VideoTooShortError("the video gave no frames to encode")
         agg, ts, idx = torch.cat(agg_parts), torch.cat(ts_parts), torch.cat(idx_parts)
         if reduce:
-            sel = apply_guard(torch.arange(len(idx)), tcfg.max_frames)
+            sel = apply_guard(torch.arange(len(idx)), tcfg.max_frames, tcfg.guard_pick)
             agg, ts, idx = agg[sel.to(agg.device)], ts[sel], idx[sel]
         tokens = self.connector.project(agg)
         qs = self.config.query_side
         n = qs * qs
         stats = StageStats("temporal", pushed, len(idx), pushed * n, len(idx) * n, time.perf_counter() - t0,
-                           "" if reduce else f"not applied: {pushed} frames < budget // {tcfg.budget_divisor}")
+                           "" if reduce else f"not applied: {pushed} frames < "
+                           f"{self.drop_budget(budget)} // {tcfg.budget_divisor}")
         return LongVUFrames(FrameFeatures(tokens, (qs, qs), ts, idx), agg, stats)
 
     def exact_low_resolution(self, vt: VisualTokens, frames: LongVUFrames) -> VisualTokens:
