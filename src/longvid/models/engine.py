@@ -29,7 +29,7 @@ from longvid.engines import ENGINES, check_question
 from longvid.errors import BudgetError, InvalidSamplingError
 from longvid.io.sampling import DEFAULT_FPS
 from longvid.models.generate import GenerationConfig
-from longvid.models.prompt import DEFAULT_SYSTEM
+from longvid.models.prompt import DEFAULT_SYSTEM, RELEASED_DATE_STRING
 from longvid.models.registry import list_families
 from longvid.types import Answer, Evidence, Moment, VisualTokens
 
@@ -44,6 +44,7 @@ class EngineConfig:
     max_frames: int | None = None  # cap before compression (None: LongVU has none)
     context_length: int | None = None  # None: the model's own (8192 for LongVU releases)
     system: str = DEFAULT_SYSTEM  # system prompt of the released Qwen2 conversation template
+    date_string: str | None = RELEASED_DATE_STRING  # Llama-3.2 template date line; None: today's date
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     evidence_frames: int = 5  # frames cited in Answer.evidence
 
@@ -100,7 +101,7 @@ class VideoLLMEngine:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         m, cfg = self.model, self.config
-        parts = build_prompt(m.tokenizer, question, system=cfg.system)
+        parts = build_prompt(m.tokenizer, question, system=cfg.system, date_string=cfg.date_string)
         budget = m.context_budget(parts.num_text_tokens, cfg.context_length)
         if budget < 1:
             raise BudgetError(f"the prompt takes {parts.num_text_tokens} tokens, leaving {budget} of the "
@@ -138,7 +139,7 @@ class VideoLLMEngine:
         from longvid.models.prompt import PromptParts, build_prompt, splice
 
         m, cfg = self.model, self.config
-        parts = build_prompt(m.tokenizer, context, system=cfg.system)
+        parts = build_prompt(m.tokenizer, context, system=cfg.system, date_string=cfg.date_string)
         cont = torch.tensor(m.tokenizer(continuation, add_special_tokens=False)["input_ids"], dtype=torch.long)
         if cont.numel() == 0:
             raise ValueError("the continuation is empty after tokenization; nothing to score")
