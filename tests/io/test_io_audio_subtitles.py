@@ -191,3 +191,20 @@ def test_explicit_encoding_overrides_detection(tmp_path):
     latin = srt_text(ACCENTED).encode("latin-1")
     assert detect_encoding(latin) == "cp1252"  # Windows-1252 reads Latin-1's letters the same
     assert detect_encoding(b"\xef\xbb\xbf" + latin) == "utf-8"  # a BOM is believed
+
+
+def test_sidecar_fingerprint_follows_the_files(tmp_path):
+    from longvid.io.subtitles import sidecar_fingerprint
+
+    video = make_video(tmp_path / "clip.mp4", duration_s=1.0, fps=5)
+    assert sidecar_fingerprint(video) == ""
+    write_srt(tmp_path / "clip.srt", [(0.0, 1.0, "one")])
+    first = sidecar_fingerprint(video)
+    assert first and sidecar_fingerprint(video) == first
+    write_srt(tmp_path / "clip.srt", [(0.0, 1.0, "two")])
+    assert sidecar_fingerprint(video) not in ("", first)
+    (tmp_path / "clip.srt").rename(tmp_path / "clip.en.srt")  # same bytes, another name: another key
+    renamed = sidecar_fingerprint(video)
+    assert renamed not in ("", first)
+    write_srt(tmp_path / "other.srt", [(0.0, 1.0, "not this video's")])
+    assert sidecar_fingerprint(video) == renamed

@@ -193,7 +193,11 @@ def sidecar_fingerprint(path: str | os.PathLike) -> str:
         return ""
     h = hashlib.blake2b(digest_size=8)
     for f in files:
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        try:
+            data = f.read_bytes()
+        except OSError:  # unreadable: skipped by read_subtitles, and readable later is a change
+            data = b"\0unreadable"
+        h.update(f.name.encode() + b"\0" + data + b"\0")
     return h.hexdigest()
 
 
@@ -210,7 +214,7 @@ def read_subtitles(
         for side in sidecar_files(path):
             try:
                 cues.extend(_read_sidecar(side, encoding))
-            except NotAVideoError as exc:
+            except (NotAVideoError, OSError) as exc:
                 logger.warning("sidecar subtitle file %s could not be parsed (%s); skipped", side, exc)
     unique = {(round(c.start_s, 3), round(c.end_s, 3), c.text): c for c in cues}
     return sorted(unique.values(), key=lambda c: (c.start_s, c.end_s))

@@ -244,11 +244,11 @@ class LLMAnswerer:
                 if bare_time:  # a bare time: say what is there
                     raw = f"{raw} {evidence_line(cited[0])}"
                 return Drafted(raw, True, tuple(cited), timings)
-        if tags_only(evidence[0]):  # the best match is a look, not a line: say so, do not quote tags
-            return cannot_see(evidence, timings)
         best = textual[0]
         if relevance(question, evidence_line(best)) >= 0.5:
             return Drafted(f"Best matching moment: {evidence_line(best)}", True, (best,), timings)
+        if tags_only(evidence[0]):  # the best match is a look, not a line: say so, do not quote tags
+            return cannot_see(evidence, timings)
         draft = "" if declined else f" (the model's draft, {raw!r}, is not supported by the evidence)"
         text = f"No answer grounded in the video was found{draft}. Best evidence: {evidence_line(best)}"
         return Drafted(text, False, (best,), timings)
