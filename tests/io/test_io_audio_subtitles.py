@@ -127,3 +127,84 @@ def test_audio_keeps_time_over_gaps_and_overlaps(tmp_path):
     # after the overlap the tone is still in phase with the clock: sample k is sin(2 pi 440 k / rate)
     k = np.arange(int(2.5 * rate), int(2.7 * rate))
     assert np.abs(s[k] - 0.5 * np.sin(2 * np.pi * 440 * k / rate)).max() < 0.01
+
+
+ACCENTED = [(0.5, 1.5, "Café à Noël, déjà vu"), (2.0, 3.25, "Ça coûte très cher, señor")]
+ACCENTED_1252 = [(0.5, 1.5, "Café à Noël — déjà vu"), (2.0, 3.25, "Ça coûte “très” cher, señor…")]
+
+
+def srt_text(cues) -> str:
+    def ts(s: float) -> str:
+        ms = int(round(s * 1000))
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+    return "\n".join(f"{i}\n{ts(a)} --> {ts(b)}\n{t}\n" for i, (a, b, t) in enumerate(cues, 1))
+
+
+# (codec written by the test, cues): Latin-1 cannot hold the em dash or curly quotes
+ENCODINGS = {
+    "utf-8": ACCENTED_1252,
+    "utf-8-sig": ACCENTED_1252,  # UTF-8 with a BOM
+    "utf-16-le-bom": ACCENTED_1252,
+    "utf-16-be-bom": ACCENTED_1252,
+    "latin-1": ACCENTED,
+    "cp1252": ACCENTED_1252,
+}
+
+
+def encode(text: str, name: str) -> bytes:
+    if name == "utf-16-le-bom":
+        return b"\xff\xfe" + text.encode("utf-16-le")
+    if name == "utf-16-be-bom":
+        return b"\xfe\xff" + text.encode("utf-16-be")
+    return text.encode(name)
+
+
+@pytest.mark.parametrize("name", sorted(ENCODINGS))
+def test_sidecar_srt_in_any_common_encoding(tmp_path, name, caplog):
+    cues_in = ENCODINGS[name]
+    video = make_video(tmp_path / "film.mp4", duration_s=4.0, fps=5)
+    (tmp_path / "film.srt").write_bytes(encode(srt_text(cues_in), name))
+    with caplog.at_level("WARNING"):
+        cues = read_subtitles(video)
+    assert [c.text for c in cues] == [t for _, _, t in cues_in]
+    assert [x for c in cues for x in (c.start_s, c.end_s)] == pytest.approx([x for a, b, _ in cues_in for x in (a, b)], abs=1e-3)
+    assert "Invalid data" not in caplog.text and "skipped" not in caplog.text
+
+
+def test_vtt_in_latin1(tmp_path):
+    video = make_video(tmp_path / "film.mkv", duration_s=4.0, fps=5)
+    body = "WEBVTT\n\n00:00:01.000 --> 00:00:02.500\nCafé à Noël, déjà vu\n"
+    (tmp_path / "film.fr.vtt").write_bytes(body.encode("latin-1"))
+    cues = read_subtitles(video)
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == [(pytest.approx(1.0), pytest.approx(2.5), "Café à Noël, déjà vu")]
+
+
+def test_explicit_encoding_overrides_detection(tmp_path):
+    from longvid.io.subtitles import detect_encoding
+
+    text = srt_text([(0.0, 1.0, "Zażółć gęślą jaźń")])  # Polish: Windows-1250 only
+    video = make_video(tmp_path / "pl.mp4", duration_s=2.0, fps=5)
+    (tmp_path / "pl.srt").write_bytes(text.encode("cp1250"))
+    assert [c.text for c in read_subtitles(video, encoding="cp1250")] == ["Zażółć gęślą jaźń"]
+    assert detect_encoding("déjà".encode("utf-8")) == "utf-8"
+    latin = srt_text(ACCENTED).encode("latin-1")
+    assert detect_encoding(latin) == "cp1252"  # Windows-1252 reads Latin-1's letters the same
+    assert detect_encoding(b"\xef\xbb\xbf" + latin) == "utf-8"  # a BOM is believed
+
+
+def test_sidecar_fingerprint_follows_the_files(tmp_path):
+    from longvid.io.subtitles import sidecar_fingerprint
+
+    video = make_video(tmp_path / "clip.mp4", duration_s=1.0, fps=5)
+    assert sidecar_fingerprint(video) == ""
+    write_srt(tmp_path / "clip.srt", [(0.0, 1.0, "one")])
+    first = sidecar_fingerprint(video)
+    assert first and sidecar_fingerprint(video) == first
+    write_srt(tmp_path / "clip.srt", [(0.0, 1.0, "two")])
+    assert sidecar_fingerprint(video) not in ("", first)
+    (tmp_path / "clip.srt").rename(tmp_path / "clip.en.srt")  # same bytes, another name: another key
+    renamed = sidecar_fingerprint(video)
+    assert renamed not in ("", first)
+    write_srt(tmp_path / "other.srt", [(0.0, 1.0, "not this video's")])
+    assert sidecar_fingerprint(video) == renamed

@@ -118,3 +118,57 @@ def test_error_messages_say_what_to_do(tmp_path):
     with pytest.raises(NotAVideoError) as exc:
         probe(tmp_path / "x.mp4")
     assert ".mp4" in str(exc.value) and "x.mp4" in str(exc.value)
+
+
+# ----------------------------------------------------------------------------- input kinds
+def test_named_pipe_is_named(tmp_path):
+    import os
+
+    fifo = tmp_path / "stream.mp4"
+    os.mkfifo(fifo)  # opening it would block: the check must not open it
+    with pytest.raises(NotAVideoError, match="named pipe") as err:
+        probe(fifo)
+    assert "empty file" not in str(err.value)
+
+
+def test_character_device_is_named():
+    from pathlib import Path
+
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    with pytest.raises(NotAVideoError, match="character device") as err:
+        probe("/dev/zero")
+    assert "empty file" not in str(err.value)
+
+
+def test_socket_is_named(tmp_path):
+    from pathlib import Path
+
+    import socket
+    import tempfile
+
+    # AF_UNIX paths are limited to ~100 bytes: a long pytest folder gets a short one instead
+    folder = tmp_path if len(str(tmp_path)) < 90 else Path(tempfile.mkdtemp(prefix="lv"))
+    path = folder / "s.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        with pytest.raises(NotAVideoError, match="socket") as err:
+            probe(path)
+        assert "empty file" not in str(err.value)
+    finally:
+        sock.close()
+
+
+def test_broken_symlink_is_named(tmp_path):
+    link = tmp_path / "movie.mp4"
+    link.symlink_to(tmp_path / "gone.mp4")
+    with pytest.raises(VideoNotFoundError, match="broken link") as err:
+        probe(link)
+    assert "gone.mp4" in str(err.value)
+
+
+def test_symlink_to_a_video_is_followed(sample_video, tmp_path):
+    link = tmp_path / "link.mp4"
+    link.symlink_to(sample_video)
+    assert probe(link).duration_s == pytest.approx(probe(sample_video).duration_s)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -76,16 +77,46 @@ def _looks_like_container(path: Path) -> bool:
 
 
 def check_path(path: str | os.PathLike) -> Path:
-    """The path as a Path, or a typed error if it is not a readable, non-empty file."""
+    """The path as a Path, or a typed error if it is not a readable, non-empty regular file.
+
+    The kind of path is read from ``lstat``/``stat`` without opening it (opening a named pipe
+    blocks until a writer comes; a device never ends), so each kind gets its own message: a
+    broken symbolic link, a directory, a named pipe, a character or block device, a socket.
+    """
     p = Path(path)
+    name = repr(str(p))
     if not p.exists():
-        raise VideoNotFoundError(f"video not found: {str(p)!r} does not exist; check the path")
-    if p.is_dir():
-        raise VideoNotFoundError(f"{str(p)!r} is a directory, not a video file; pass a file inside it")
+        if p.is_symlink():
+            target = os.readlink(p)
+            raise VideoNotFoundError(
+                f"{name} is a symbolic link to {target!r}, which does not exist (a broken link); "
+                "point the link at the video again or pass the video's own path"
+            )
+        raise VideoNotFoundError(f"video not found: {name} does not exist; check the path")
+    mode = p.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise VideoNotFoundError(f"{name} is a directory, not a video file; pass a file inside it")
+    if stat.S_ISFIFO(mode):
+        raise NotAVideoError(
+            f"{name} is a named pipe (FIFO), not a file: a video must be a regular file, which can be "
+            "read more than once and seeked; save the stream to a file first (e.g. ffmpeg -i - -c copy video.mkv)"
+        )
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "character" if stat.S_ISCHR(mode) else "block"
+        raise NotAVideoError(
+            f"{name} is a {kind} device, not a video file; pass a video file (to read a camera or "
+            "disc, record or rip it to a file first)"
+        )
+    if stat.S_ISSOCK(mode):
+        raise NotAVideoError(
+            f"{name} is a socket, not a video file; save what it serves to a file and pass that"
+        )
+    if not stat.S_ISREG(mode):
+        raise NotAVideoError(f"{name} is not a regular file; pass a video file")
     if not os.access(p, os.R_OK):
-        raise VideoNotFoundError(f"{str(p)!r} is not readable (permissions); fix them or copy the file")
+        raise VideoNotFoundError(f"{name} is not readable (permissions); fix them or copy the file")
     if p.stat().st_size == 0:
-        raise NotAVideoError(f"{str(p)!r} is an empty file (0 bytes), not a video; re-download or re-export it")
+        raise NotAVideoError(f"{name} is an empty file (0 bytes), not a video; re-download or re-export it")
     return p
 
 

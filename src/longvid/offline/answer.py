@@ -11,6 +11,13 @@ Design decisions:
   cites, when it cites any), and that evidence must share key words with the question; otherwise the engine says it could not find
   a grounded answer and shows the best evidence, never the invention.
 - The evidence an answer cites is ordered by how many of the answer's key words it contains.
+- Visual tags (ImageNet class names from a frame classifier) are never an answer: "pinwheel" or
+  "anemone fish" for "when does the cartoon rabbit appear" misleads more than it helps. Evidence
+  that holds only tags is kept out of the LLM's prompt; when it is all there is (or it outranks
+  every piece of text evidence and no grounded answer was found), the answer says plainly that
+  the offline engine cannot see what is shown, names the moments whose labels are close to the
+  question's words as places to look (without the labels), and points to a video-LLM
+  (``--model``) or a vision server (``--engine openai``).
 """
 
 from __future__ import annotations
@@ -61,6 +68,30 @@ def evidence_line(ev: Evidence) -> str:
     if ev.tags and not parts:
         parts.append(f"looks like: {', '.join(ev.tags)}")
     return f"{ev.moment.label()} " + " | ".join(parts)
+
+
+CANNOT_SEE = (
+    "The offline engine cannot see what is shown in the video: it reads speech, subtitles and "
+    "on-screen text, and its image labels are too rough to answer this. To ask about what is shown, "
+    "use a video-LLM (--model ID_OR_DIR) or a vision-capable server (--engine openai)."
+)
+
+
+def tags_only(ev: Evidence) -> bool:
+    """Evidence that holds nothing but visual tags (no speech, subtitle or on-screen text)."""
+    return not ev.transcript and not ev.on_screen_text
+
+
+def cannot_see(evidence: list[Evidence], timings: dict[str, float] | None = None) -> Drafted:
+    """The answer for a question only visual tags bear on: what the engine cannot do, where to look."""
+    leads = [e for e in evidence if tags_only(e) and e.extra.get("matched_tags")][:3]
+    text = CANNOT_SEE
+    if leads:
+        words = list(dict.fromkeys(w for e in leads for _, w, _ in e.extra["matched_tags"]))
+        where = ", ".join(e.moment.label() for e in leads)
+        text += (f" Moments worth watching, where the image labels are close to "
+                 f"{', '.join(repr(w) for w in words)}: {where}.")
+    return Drafted(text, False, tuple(leads), dict(timings or {}))
 
 
 def pack_evidence(evidence: list[Evidence], tokenizer, budget_tokens: int) -> list[Evidence]:
@@ -177,7 +208,10 @@ class LLMAnswerer:
         """
         if not evidence:
             return Drafted("Nothing in the video matches this question.", False, ())
-        packed = pack_evidence(evidence, self.tokenizer, self.context_tokens)
+        textual = [e for e in evidence if not tags_only(e)]
+        if not textual:  # only tags bear on it: no model call, no tag as an answer
+            return cannot_see(evidence)
+        packed = pack_evidence(textual, self.tokenizer, self.context_tokens)
         t0 = time.perf_counter()
         raw = self.generate(question, [evidence_line(e) for e in packed])
         timings = {"generate_s": time.perf_counter() - t0}
@@ -210,9 +244,11 @@ class LLMAnswerer:
                 if bare_time:  # a bare time: say what is there
                     raw = f"{raw} {evidence_line(cited[0])}"
                 return Drafted(raw, True, tuple(cited), timings)
-        best = evidence[0]
+        best = textual[0]
         if relevance(question, evidence_line(best)) >= 0.5:
             return Drafted(f"Best matching moment: {evidence_line(best)}", True, (best,), timings)
+        if tags_only(evidence[0]):  # the best match is a look, not a line: say so, do not quote tags
+            return cannot_see(evidence, timings)
         draft = "" if declined else f" (the model's draft, {raw!r}, is not supported by the evidence)"
         text = f"No answer grounded in the video was found{draft}. Best evidence: {evidence_line(best)}"
         return Drafted(text, False, (best,), timings)

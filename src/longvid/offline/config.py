@@ -63,6 +63,8 @@ class QueryConfig:
     context_tokens: int = 1024  # evidence budget in LLM tokens; the prompt stays well under the model's 32k
     llm: LLMConfig = field(default_factory=LLMConfig)
     grounded_word_fraction: float = 0.75  # share of an answer's key words that must appear in the evidence
+    tag_min_cosine: float = 0.5  # a question word matches an ImageNet tag at this text-embedding cosine ("bicycle" ~ "mountain bike" 0.61); measured in docs/offline.md
+    tag_margin: float = 0.15  # ...and only tags within this of the best-matching tag in the video (fewer stray matches)
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,23 @@
 Design decisions:
 - ``Indexer.index(video)`` returns a loaded ``VideoIndex``; an existing matching index is reused
   (no model is loaded at all), so every question after the first costs only retrieval + answer.
-- Resumable: each stage checkpoints into a work folder beside the index
-  (``<settings key>.work/``): the visual pass every ``checkpoint_frames`` frames, speech after
+- Resumable: each stage checkpoints into a stage folder beside the index
+  (``<settings key>.stages/``): the visual pass every ``checkpoint_frames`` frames, speech after
   every audio chunk (``speech.jsonl``, one line per chunk, each line final). An interrupted run
   (Ctrl-C, crash, power) resumes from the last checkpoint; nothing completed is redone.
+- A finished stage's result stays in the stage folder (``visual.npz`` + ``visual.json``, the
+  keyframes, ``speech.jsonl`` + ``speech.done``; ~16 MB per hour of video, mostly frame
+  features): the index key is the video's content, the settings *and* the sidecar subtitle
+  files (``longvid.io.subtitles.sidecar_fingerprint``: their names and bytes), so adding or
+  editing a ``.srt`` makes a new index whose visual and speech stages are read back from here
+  (no model loaded, no frame decoded) and only the subtitles, timeline and embeddings are
+  redone. The same video with another ``.srt`` never gets the first one's index; switching back
+  finds the earlier index again. ``rebuild=True`` clears the stage folder too.
 - Models are created on first need and kept by the ``Indexer`` (one per engine), so indexing a
   folder of videos loads each model once.
 - A video without an audio stream gets a visual-only index (logged, and recorded in the
   manifest), never an error; a video whose audio holds no speech simply has no transcript.
-- Subtitles (embedded, or sidecar files beside the video) are read when the index is built; the
-  key is the video's content, so a sidecar file added later needs ``rebuild=True``.
+- Subtitles (embedded, or sidecar files beside the video) are read when the index is built.
 - Progress: ``progress(stage, done, total)`` after each step of each stage (stage names:
   "visual", "speech", "embed"); the CLI draws one bar per stage from it.
 """
@@ -29,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from longvid.offline.cache import cache_root
+from longvid.io.subtitles import sidecar_files
+from longvid.offline.cache import atomic_path, cache_root
 from longvid.offline.config import INDEX_FORMAT_VERSION, IndexSettings
 from longvid.offline.hashing import content_hash
 from longvid.offline.store import VideoIndex, index_folder, open_index, read_manifest, write_index
@@ -85,7 +93,22 @@ class Indexer:
 
     # ------------------------------------------------------------------ lookup
     def folder_for(self, video: str | os.PathLike) -> Path:
-        return index_folder(self.cache, content_hash(video), self.settings.key())
+        """The index folder of ``video``: content hash / settings key (+ sidecar fingerprint)."""
+        key = self.settings.key()
+        side = self.sidecars_of(video)
+        return index_folder(self.cache, content_hash(video), f"{key}-s{side}" if side else key)
+
+    def stages_for(self, video: str | os.PathLike) -> Path:
+        """The stage folder of ``video``: checkpoints and finished visual and speech results,
+        shared by the indexes of every sidecar variant."""
+        return index_folder(self.cache, content_hash(video), self.settings.key() + ".stages")
+
+    def sidecars_of(self, video: str | os.PathLike) -> str:
+        if not self.settings.subtitles:
+            return ""
+        from longvid.io.subtitles import sidecar_fingerprint
+
+        return sidecar_fingerprint(video)
 
     def find(self, video: str | os.PathLike) -> VideoIndex | None:
         """The existing, verified index of ``video`` for these settings, or None."""
@@ -97,6 +120,12 @@ class Indexer:
             logger.warning("index at %s was made by another version or with other settings: rebuilding", folder)
             shutil.rmtree(folder)
             return None
+        # an index made before sidecars were part of the key records none: it may hold the cues of
+        # a sidecar file since removed or changed, so it is rebuilt (the stages it needs are redone)
+        if manifest.get("sidecars", {}).get("fingerprint") != self.sidecars_of(video):
+            logger.warning("index at %s was made from other subtitle files: rebuilding", folder)
+            shutil.rmtree(folder)
+            return None
         return open_index(folder, manifest)
 
     # ------------------------------------------------------------------ build
@@ -105,22 +134,34 @@ class Indexer:
 
         info = probe(video)  # typed errors for a missing / non-video / broken file
         folder = self.folder_for(video)
-        if rebuild and folder.exists():
-            shutil.rmtree(folder)
+        work = self.stages_for(video)
+        if rebuild:
+            for old in (folder, work):
+                if old.exists():
+                    shutil.rmtree(old)
         found = self.find(video)
         if found is not None:
             return found
         t_all = time.perf_counter()
-        work = folder.with_name(folder.name + ".work")
         work.mkdir(parents=True, exist_ok=True)
         timings: dict[str, float] = {}
+        reused: list[str] = []
 
         t0 = time.perf_counter()
-        track = self._visual(str(video), work, info)
+        track = load_visual(work)
+        if track is None:
+            track = self._visual(str(video), work, info)
+            save_visual(work, track)
+        else:
+            logger.info("%s: visual pass read back from %s (frames not decoded again)", video, work)
+            reused.append("visual")
         timings["visual_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        speech, speech_note = self._speech(str(video), work, info)
+        speech, speech_note, speech_reused = self._speech(str(video), work, info)
+        if speech_reused:
+            logger.info("%s: transcript read back from %s", video, work)
+            reused.append("speech")
         timings["speech_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -155,11 +196,20 @@ class Indexer:
             "ocr_reads": sum(1 for r in track.reads if r.text is not None),
             "speech": speech_note,
             "subtitle_cues": len(subs),
+            "sidecars": {"fingerprint": self.sidecars_of(video),
+                         "files": [f.name for f in sidecar_files(video)] if self.settings.subtitles else []},
+            "reused_stages": reused,
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        write_index(folder, manifest, segments, emb, work / "keyframes")
-        shutil.rmtree(work, ignore_errors=True)
+        # the index takes a copy of the keyframes: the stage folder keeps its own for the next variant
+        shipped = work / f".keyframes.{os.getpid()}"
+        if shipped.exists():
+            shutil.rmtree(shipped)
+        if (work / "keyframes").exists():
+            shutil.copytree(work / "keyframes", shipped)
+        write_index(folder, manifest, segments, emb, shipped)
+        shutil.rmtree(shipped, ignore_errors=True)
         logger.info("indexed %s: %d segments in %.1f s", video, len(segments), timings["total_s"])
         return open_index(folder, read_manifest(folder))
 
@@ -175,15 +225,20 @@ class Indexer:
             progress=lambda d, t: self._report("visual", d, t),
         )
 
-    def _speech(self, video: str, work: Path, info) -> tuple[list[TimedText], str]:
+    def _speech(self, video: str, work: Path, info) -> tuple[list[TimedText], str, bool]:
+        """(transcript, note for the manifest, whether it was read back from a finished run)."""
         if self.settings.speech == "none":
-            return [], "disabled"
+            return [], "disabled", False
         if not info.has_audio:
             logger.info("%s has no audio stream: visual-only index", video)
-            return [], "no audio stream"
+            return [], "no audio stream", False
         from longvid.io import iter_audio
 
         path = work / "speech.jsonl"
+        done_marker = work / "speech.done"
+        if done_marker.exists() and path.exists():
+            items = [TimedText(**d) for line in path.read_text().splitlines() for d in json.loads(line)["items"]]
+            return items, done_marker.read_text(), True
         items: list[TimedText] = []
         done_until = 0.0
         if path.exists():
@@ -221,7 +276,40 @@ class Indexer:
                 os.fsync(f.fileno())
                 self._report("speech", min(until, total), total)
         self._report("speech", total, total)
-        return items, f"{len(items)} segments" if items else "no speech found"
+        note = f"{len(items)} segments" if items else "no speech found"
+        with atomic_path(done_marker) as tmp:
+            tmp.write_text(note)
+        return items, note, False
+
+
+# ---------------------------------------------------------------------- finished visual stage
+_VISUAL_ARRAYS = ("times", "features", "probs", "kept", "cuts")
+
+
+def save_visual(work: Path, track) -> None:
+    """Keep a finished visual pass (arrays, OCR reads, keyframe names); its checkpoints go."""
+    with atomic_path(work / "visual.npz", suffix=".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{n: getattr(track, n) for n in _VISUAL_ARRAYS})
+    meta = {"reads": [[r.time_s, r.text] for r in track.reads], "keyframes": {str(k): v for k, v in track.keyframes.items()}}
+    with atomic_path(work / "visual.json") as tmp:  # written last: the pair counts only when complete
+        tmp.write_text(json.dumps(meta))
+    shutil.rmtree(work / "visual", ignore_errors=True)
+
+
+def load_visual(work: Path):
+    """The finished visual pass kept in ``work``, or None."""
+    if not ((work / "visual.json").exists() and (work / "visual.npz").exists()):
+        return None
+    from longvid.offline.ocr import OcrRead
+    from longvid.offline.visual import VisualTrack
+
+    meta = json.loads((work / "visual.json").read_text())
+    with np.load(work / "visual.npz") as z:
+        arrays = {n: z[n] for n in _VISUAL_ARRAYS}
+    return VisualTrack(
+        **arrays, reads=[OcrRead(float(t), txt) for t, txt in meta["reads"]],
+        keyframes={int(k): v for k, v in meta["keyframes"].items()},
+    )
 
 
 def embed_query(indexer: Indexer, text: str) -> np.ndarray:
