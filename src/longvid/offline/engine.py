@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 
 from longvid.engines import ENGINES, check_question
 from longvid.offline.config import OfflineConfig
@@ -48,7 +47,10 @@ class OfflineEngine:
 
     # ------------------------------------------------------------------ indexing
     def index(self, video: str | os.PathLike, *, rebuild: bool | None = None) -> VideoIndex:
-        key = str(Path(video).resolve())
+        from longvid.io.probe import check_path
+
+        check_path(video)  # a typed error for a missing file or a pipe before anything reads it
+        key = str(self.indexer.folder_for(video))  # content, settings and sidecar subtitles
         if key not in self._indexes:
             self._indexes[key] = self.indexer.index(video, rebuild=self.rebuild if rebuild is None else rebuild)
         return self._indexes[key]
@@ -61,7 +63,8 @@ class OfflineEngine:
         query = check_question(query)
         idx = self.index(video)
         k = k or self.config.query.top_k
-        return hybrid_search(idx, query, embed_query(self.indexer, query), k, self.config.query)
+        return hybrid_search(idx, query, embed_query(self.indexer, query), k, self.config.query,
+                             embedder=self.indexer.model("embedder"))
 
     def answerer(self):
         if self._answerer is None:
