@@ -1,11 +1,23 @@
 """longvid engines as an lmms-eval model ("longvid"), found through lmms-eval's entry points.
 
-Usage: ``python -m lmms_eval --model longvid --model_args engine=offline --tasks videomme``.
+Usage: ``python -m lmms_eval --model longvid --model_args engine=offline,max_new_tokens=16 --tasks T``
+(``--force_simple`` selects the simple model instead of the chat one).
 
 Design decisions:
 - Registered with the ``lmms_eval.models`` entry-point group, whose payload lmms-eval expects to
   be a model manifest (or a callable returning one): ``lmms_eval_manifests`` returns it, naming
   the class by its import path so lmms-eval imports it only when chosen.
+- Both of lmms-eval 0.7's model kinds are registered in one manifest: ``LongvidChatLMM``
+  (``is_simple = False``, the default lmms-eval picks: requests carry ``doc_to_messages``) and
+  ``LongvidLMM`` (simple: requests carry ``doc_to_visual``). Both end in the same per-request
+  step (video, prompt, generation settings), so the two paths answer alike.
+- ``--model_args``: ``engine`` and ``batch_size`` are the adapter's; generation settings
+  (``max_new_tokens``, ``until``, and greedy-only sampling keys) are defaults that a task's
+  ``generation_kwargs`` override per request; everything else goes to the engine's constructor,
+  and one it does not take is an error listing those it does.
+- Multiple choice: a prompt with options (``A. ... B. ...``) goes to the engine's ``choose``
+  where it has one (the offline engine: one option letter, or a lower-case "none of the options
+  is supported" that letter extractors do not read as a guess); other engines get ``ask``.
 - ``LongvidLMM`` subclasses lmms-eval's ``lmms`` base when lmms-eval is importable; otherwise it
   is a plain class with the same methods, so the adapter can be used and tested without
   lmms-eval (which brings heavy dependencies).
@@ -38,7 +50,12 @@ except ImportError:
 
 MODEL_ID = "longvid"
 CLASS_PATH = "longvid.eval.lmms_adapter.LongvidLMM"
+CHAT_CLASS_PATH = "longvid.eval.lmms_adapter.LongvidChatLMM"
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".ts")
+# generation settings the adapter applies itself; engines answer greedily, so sampling settings
+# are accepted only with their greedy values
+GENERATION_KEYS = ("max_new_tokens", "until")
+GREEDY_VALUES = {"temperature": (0, 0.0), "do_sample": (False,), "top_p": (1, 1.0, None), "num_beams": (1,)}
 
 
 @dataclass(frozen=True)
@@ -52,12 +69,12 @@ class Manifest:
 
 
 def lmms_eval_manifests():
-    """Entry-point payload for lmms-eval: the manifest of the ``longvid`` model."""
+    """Entry-point payload for lmms-eval: the manifest of the ``longvid`` model (chat and simple)."""
     try:
         from lmms_eval.models.registry_v2 import ModelManifest
     except ImportError:
         ModelManifest = Manifest
-    return [ModelManifest(model_id=MODEL_ID, simple_class_path=CLASS_PATH)]
+    return [ModelManifest(model_id=MODEL_ID, simple_class_path=CLASS_PATH, chat_class_path=CHAT_CLASS_PATH)]
 
 
 def parse_model_args(arg_string: str) -> dict[str, Any]:
@@ -66,19 +83,68 @@ def parse_model_args(arg_string: str) -> dict[str, Any]:
     return parse_option_string(arg_string)
 
 
+def generation_settings(gen_kwargs: dict | None, where: str) -> dict[str, Any]:
+    """The settings of ``gen_kwargs`` the adapter applies ({max_new_tokens, until}); a sampling
+    setting other than its greedy value is an error (engines decode greedily); other keys (task
+    extras such as ``image_aspect_ratio``) are ignored with a debug line."""
+    out = {}
+    for key, value in (gen_kwargs or {}).items():
+        if key in GENERATION_KEYS:
+            out[key] = value
+        elif key in GREEDY_VALUES:
+            if value not in GREEDY_VALUES[key]:
+                raise LongvidError(
+                    f"{where}: {key}={value!r} asks for sampling; longvid engines decode greedily "
+                    f"(use {key}={GREEDY_VALUES[key][0]!r} or leave it out)"
+                )
+        else:
+            logger.debug("%s: generation setting %s=%r does not apply to longvid engines", where, key, value)
+    if out.get("max_new_tokens") is not None:
+        out["max_new_tokens"] = int(out["max_new_tokens"])
+    return out
+
+
+def _create_engine(name: str, options: dict[str, Any]):
+    import inspect
+
+    from longvid.engines import ENGINES, create_engine
+
+    try:
+        return create_engine(name, **options)
+    except TypeError as exc:
+        try:
+            params = [p for p in inspect.signature(ENGINES.get(name)).parameters if p != "self"]
+        except Exception:  # the registry could not say: the original error is still the news
+            params = []
+        raise LongvidError(
+            f"--model_args: engine {name!r} does not take {sorted(options)} ({exc}); "
+            f"it takes {params or 'other options'}, plus the adapter's engine, batch_size and "
+            f"generation settings {list(GENERATION_KEYS) + list(GREEDY_VALUES)}"
+        ) from exc
+
+
+def _cut(text: str, until) -> str:
+    for stop in [until] if isinstance(until, str) else (until or []):
+        if stop and stop in text:
+            text = text.split(stop, 1)[0]
+    return text
+
+
 class LongvidLMM(_LmmsBase):
-    """Any longvid engine behind lmms-eval's model interface."""
+    """Any longvid engine behind lmms-eval's simple model interface."""
 
     is_simple = True  # lmms-eval "simple" model: requests carry doc_to_visual
 
-    def __init__(self, engine: str | Any = "offline", batch_size: int = 1, **engine_options: Any) -> None:
+    def __init__(self, engine: str | Any = "offline", batch_size: int = 1, **options: Any) -> None:
         if HAVE_LMMS_EVAL:
             super().__init__()
         self.task_dict: dict = getattr(self, "task_dict", {}) or {}
+        gen = {k: options.pop(k) for k in [*GENERATION_KEYS, *GREEDY_VALUES] if k in options}
+        self.generation = generation_settings(gen, "--model_args")
         if isinstance(engine, str):
-            from longvid.engines import create_engine
-
-            engine = create_engine(engine, **engine_options)
+            engine = _create_engine(engine, options)
+        elif options:
+            raise LongvidError(f"options {sorted(options)} given with an engine object; configure the engine itself")
         self.engine = engine
         self.batch_size_per_gpu = int(batch_size)
 
@@ -97,8 +163,8 @@ class LongvidLMM(_LmmsBase):
         except (KeyError, IndexError, TypeError) as exc:
             raise LongvidError(f"no document {doc_id} of task {task!r} split {split!r} in task_dict") from exc
 
-    def _video(self, doc_to_visual, task: str, split: str, doc_id: int) -> str:
-        visuals = doc_to_visual(self._doc(task, split, doc_id)) if callable(doc_to_visual) else doc_to_visual
+    @staticmethod
+    def _pick_video(visuals, task: str, doc_id: int) -> str:
         flat = []
         for v in visuals if isinstance(visuals, (list, tuple)) else [visuals]:
             flat.extend(v if isinstance(v, (list, tuple)) else [v])
@@ -112,17 +178,34 @@ class LongvidLMM(_LmmsBase):
             )
         return videos[0]
 
+    def _video(self, doc_to_visual, task: str, split: str, doc_id: int) -> str:
+        visuals = doc_to_visual(self._doc(task, split, doc_id)) if callable(doc_to_visual) else doc_to_visual
+        return self._pick_video(visuals, task, doc_id)
+
+    def respond(self, video: str, prompt: str, gen_kwargs: dict | None, task: str) -> str:
+        """One request's answer: multiple choice through ``choose``, else ``ask``; cut at ``until``."""
+        settings = {**self.generation, **generation_settings(gen_kwargs, f"task {task!r}")}
+        from longvid.offline.choices import parse_options
+
+        stem, options = parse_options(prompt)
+        if options and callable(getattr(self.engine, "choose", None)):
+            return self.engine.choose(video, stem or prompt, options).text
+        kwargs = {}
+        if settings.get("max_new_tokens") is not None:
+            if _accepts(self.engine.ask, "max_new_tokens"):
+                kwargs["max_new_tokens"] = settings["max_new_tokens"]
+            else:
+                logger.debug("engine %r has no max_new_tokens; answers keep their length", self.engine)
+        text = self.engine.ask(video, prompt, **kwargs).text
+        return _cut(text, settings.get("until"))
+
     # ------------------------------------------------------------------ lmms interface
     def generate_until(self, requests) -> list[str]:
         out = []
         for req in requests:
             contexts, gen_kwargs, doc_to_visual, doc_id, task, split = req.args
             video = self._video(doc_to_visual, task, split, doc_id)
-            text = self.engine.ask(video, contexts).text
-            until = (gen_kwargs or {}).get("until") or []
-            for stop in [until] if isinstance(until, str) else until:
-                if stop and stop in text:
-                    text = text.split(stop, 1)[0]
+            text = self.respond(video, contexts, gen_kwargs, task)
             out.append(text)
             if getattr(self, "cache_hook", None) is not None:
                 self.cache_hook.add_partial("generate_until", (contexts, gen_kwargs), text)
@@ -146,3 +229,48 @@ class LongvidLMM(_LmmsBase):
 
     def generate_until_multi_round(self, requests) -> list[str]:
         raise NotImplementedError("longvid engines answer single-round questions")
+
+
+def _accepts(fn, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def messages_video_and_text(messages, task: str, doc_id: int) -> tuple[str, str]:
+    """(video path, prompt) of a chat request's messages: its video items and its text parts
+    (user turns; a system turn's text goes first)."""
+    visuals, texts = [], []
+    for msg in messages or []:
+        msg = msg if isinstance(msg, dict) else msg.model_dump()
+        content = msg.get("content")
+        for item in [content] if isinstance(content, (str, dict)) else (content or []):
+            if isinstance(item, str):
+                texts.append(item)
+            elif item.get("type") == "text":
+                texts.append(item.get("text") or "")
+            elif item.get("type") == "video":
+                visuals.append(item.get("url") or item.get("video"))
+    return LongvidLMM._pick_video(visuals, task, doc_id), "\n".join(t for t in texts if t)
+
+
+class LongvidChatLMM(LongvidLMM):
+    """The chat model (lmms-eval 0.7's recommended kind): requests carry ``doc_to_messages``."""
+
+    is_simple = False
+
+    def generate_until(self, requests) -> list[str]:
+        out = []
+        for req in requests:
+            contexts, doc_to_messages, gen_kwargs, doc_id, task, split = req.args
+            doc = self._doc(task, split, doc_id)
+            messages = doc_to_messages(doc) if callable(doc_to_messages) else doc_to_messages
+            video, prompt = messages_video_and_text(messages, task, doc_id)
+            text = self.respond(video, prompt or contexts, gen_kwargs, task)
+            out.append(text)
+            if getattr(self, "cache_hook", None) is not None:
+                self.cache_hook.add_partial("generate_until", (contexts, gen_kwargs), text)
+        return out

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 from longvid.registry import Registry
 from longvid.errors import CorruptVideoError
 from longvid.io.options import DecodeMode, OnTruncated, check_choice
-from longvid.io.probe import open_input, video_stream
+from longvid.io.probe import index_entries, open_input, video_stream
 
 if TYPE_CHECKING:
     import av
@@ -481,7 +481,7 @@ def _keyframe_times(vs) -> list[float] | None:
     """Sorted keyframe times (decode times, a frame or two early) from an MP4/MOV index."""
     if not vs.container.format.name.startswith("mov,mp4"):
         return None
-    entries = vs.index_entries
+    entries = index_entries(vs)  # None on a PyAV without the index API: assume keyframes anywhere
     if not entries:
         return None
     tb = float(vs.time_base)

@@ -147,7 +147,7 @@ def open_input(path: str | os.PathLike) -> Iterator[av.container.InputContainer]
 
 def video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
     """The main video stream (not a cover image), or NoVideoStreamError."""
-    covers = [s for s in container.streams.video if s.disposition & _attached_pic_flag()]
+    covers = [s for s in container.streams.video if is_attached_picture(s)]
     streams = [s for s in container.streams.video if s not in covers]
     if not streams:
         kinds = sorted({s.type for s in container.streams if s not in covers}) or ["none"]
@@ -159,10 +159,26 @@ def video_stream(container: av.container.InputContainer, path: str) -> av.video.
     return streams[0]
 
 
-def _attached_pic_flag() -> int:
+# PyAV compatibility, feature-detected (not version-compared): longvid runs on the PyAV that
+# lmms-eval installs (15.x) as well as on the newest one.
+def _flag_value(flag) -> int:
+    """A disposition as an int: PyAV 17.1+ makes it an ``IntFlag``; earlier ones a plain ``Flag``
+    (``int()`` refuses it, ``.value`` works on both)."""
+    return int(getattr(flag, "value", flag))
+
+
+def is_attached_picture(stream) -> bool:
+    """Whether a video stream is a cover image (an "attached picture"), not the video."""
     import av
 
-    return int(av.stream.Disposition.attached_pic)
+    return bool(_flag_value(stream.disposition) & _flag_value(av.stream.Disposition.attached_pic))
+
+
+def index_entries(vs):
+    """The demuxer's index of a stream (MP4/MOV list every packet, keyframes marked), or None
+    where PyAV does not expose it (``VideoStream.index_entries`` is new in PyAV 17); callers
+    then know no more than they would for a container without an index."""
+    return getattr(vs, "index_entries", None)
 
 
 # Containers whose stated duration is an estimate (from the bit rate or a few timestamps) or
@@ -344,7 +360,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         num_frames = int(vs.frames) if vs.frames else (int(round(duration_s * fps)) if fps else None)
         num_keyframes = None
         if container.format.name.startswith("mov,mp4"):
-            entries = vs.index_entries
+            entries = index_entries(vs)
             if entries is not None and len(entries):
                 num_keyframes = sum(1 for e in entries if e.is_keyframe)
         info = VideoInfo(

@@ -178,7 +178,7 @@ class LLMAnswerer:
         self.context_tokens = context_tokens
         self.grounded_fraction = grounded_fraction
 
-    def generate(self, question: str, lines: list[str]) -> str:
+    def generate(self, question: str, lines: list[str], max_new_tokens: int | None = None) -> str:
         import torch
 
         msgs = [
@@ -194,11 +194,11 @@ class LLMAnswerer:
         ids = self.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
         with torch.inference_mode():
             out = self.model.generate(
-                **ids, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.eos_token_id
+                **ids, max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.eos_token_id
             )
         return self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
-    def answer(self, question: str, evidence: list[Evidence]) -> Drafted:
+    def answer(self, question: str, evidence: list[Evidence], max_new_tokens: int | None = None) -> Drafted:
         """The answer to ``question`` from ``evidence`` (best first), checked against it.
 
         The model's answer is kept when its key words/numbers are in the evidence and the
@@ -213,7 +213,7 @@ class LLMAnswerer:
             return cannot_see(evidence)
         packed = pack_evidence(textual, self.tokenizer, self.context_tokens)
         t0 = time.perf_counter()
-        raw = self.generate(question, [evidence_line(e) for e in packed])
+        raw = self.generate(question, [evidence_line(e) for e in packed], max_new_tokens)
         timings = {"generate_s": time.perf_counter() - t0}
         hay = "\n".join(evidence_line(e) for e in packed)
         declined = not raw or raw.strip().rstrip(".").lower() == NOT_FOUND.rstrip(".").lower()

@@ -6,6 +6,9 @@ Design decisions:
   without the LLM. Loaded indexes and models stay in the engine, so one engine answers many
   questions about many videos quickly (load the LLM once: ~2 s from the safetensors cache).
 - The LLM is only loaded when a question is asked; indexing and search never load it.
+- ``choose(video, question, options)`` answers a multiple-choice question with one option letter
+  (or says none is supported; ``longvid.offline.choices``); ``ask(..., max_new_tokens=N)`` caps
+  one answer's length (an evaluation task's generation setting) without a new engine.
 """
 
 from __future__ import annotations
@@ -79,21 +82,42 @@ class OfflineEngine:
             )
         return self._answerer
 
-    def ask(self, video: str | os.PathLike, question: str) -> Answer:
-        question = check_question(question)
+    def _prepare(self, video, query: str) -> tuple[list[Evidence], object, dict[str, float]]:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         self.index(video)
         timings["index_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        evidence = self.search(video, question)
+        evidence = self.search(video, query)
         timings["retrieve_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         answerer = self.answerer()
         timings["llm_load_s"] = time.perf_counter() - t0
-        drafted = answerer.answer(question, evidence)
+        return evidence, answerer, timings
+
+    def ask(self, video: str | os.PathLike, question: str, *, max_new_tokens: int | None = None) -> Answer:
+        question = check_question(question)
+        evidence, answerer, timings = self._prepare(video, question)
+        drafted = answerer.answer(question, evidence, max_new_tokens)
         timings.update(drafted.timings_s)
         return Answer(question, drafted.text, drafted.cited, drafted.grounded, self.name,
+                      {k: round(v, 3) for k, v in timings.items()})
+
+    def choose(self, video: str | os.PathLike, question: str, options) -> Answer:
+        """One of ``options`` (``choices.Option``, or texts lettered A, B, ...) as its letter, or
+        ``choices.NONE_SUPPORTED``; ``grounded`` says whether an option was supported."""
+        from longvid.offline.choices import Option, choose
+
+        question = check_question(question)
+        options = [o if isinstance(o, Option) else Option(chr(ord("A") + i), str(o)) for i, o in enumerate(options)]
+        # retrieve for the question and the options' words together: the evidence for an option
+        # ("4172") need not share words with the question ("which code is shown?")
+        query = " ".join([question, *(o.text for o in options)])
+        evidence, answerer, timings = self._prepare(video, query)
+        t0 = time.perf_counter()
+        picked = choose(question, options, evidence, answerer)
+        timings["choose_s"] = time.perf_counter() - t0
+        return Answer(question, picked.text, picked.cited, picked.letter is not None, self.name,
                       {k: round(v, 3) for k, v in timings.items()})
 
     def close(self) -> None:
