@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
 
-from longvid.errors import BudgetError, ModelLoadError  # noqa: E402
-from longvid.models.generate import GenerationConfig  # noqa: E402
+from longvid.errors import BudgetError, ModelLoadError
+from longvid.models.generate import GenerationConfig
 
 QUESTION = "what is red in this video ?"
 
@@ -216,3 +216,35 @@ def test_uniform_by_name_promised_count_and_positions(qwen, video, budget):
 def test_merging_compressor_refused(qwen):
     with pytest.raises(BudgetError, match="merged grid"):
         qwen.prepare(static_video(8), QUESTION, compressor="avg_pool_2x2", budget=1000)
+
+
+@pytest.mark.parametrize("hw", [(84, 112), (96, 160), (720, 1280), (1080, 1920), (50, 300)])
+def test_target_size_is_smart_resize(qwen, hw):
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    pre = qwen.pre
+    assert pre.target_hw(*hw) == smart_resize(*hw, factor=28, min_pixels=pre.min_pixels, max_pixels=pre.max_pixels)
+    frames = np.random.default_rng(1).integers(0, 255, (2, *hw, 3), dtype=np.uint8)
+    once = pre.resize(frames)
+    assert tuple(once.shape[2:]) == pre.target_hw(*hw) and once.dtype == torch.uint8
+    again = pre.resize(once.permute(0, 2, 3, 1).numpy())
+    assert torch.equal(once, again)  # the sampler's per-batch resize and the pixels' agree
+
+
+def test_pixels_match_the_released_image_processor_on_a_still(qwen, qwen_dir):
+    """Without torchvision the video processor cannot run, but the PIL image processor can: a still
+    image is a video of two identical frames (it repeats the image over the temporal patch)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    ip = Qwen2VLImageProcessorPil.from_pretrained(str(qwen_dir))
+    rng = np.random.default_rng(0)
+    for hw, exact in (((84, 112), True), ((96, 160), False)):
+        img = rng.integers(0, 255, (*hw, 3), dtype=np.uint8)
+        ref = ip(images=[img], return_tensors="pt")
+        pv, thw = qwen.pre(np.stack([img, img]))
+        assert thw.tolist() == ref["image_grid_thw"].tolist()
+        diff = (pv - ref["pixel_values"]).abs()
+        if exact:  # no resize: layout and normalisation are the processor's, to float precision
+            assert float(diff.max()) < 1e-5
+        else:  # torch's antialiased bicubic against PIL's bicubic: close, not bit-equal
+            assert float(diff.mean()) < 0.01

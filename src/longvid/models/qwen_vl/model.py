@@ -55,7 +55,7 @@ class Prepared:
 
 @dataclass(frozen=True)
 class SampledVideo:
-    frames: np.ndarray  # (T, H, W, 3) uint8
+    frames: np.ndarray  # (T, H, W, 3) uint8, at the processor's size
     timestamps_s: np.ndarray  # (T,)
     fps: float  # the sampling rate the temporal positions are spaced by
 
@@ -109,8 +109,11 @@ class QwenVLModel:
         info = probe(video)
         cfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames, resize="none")
         frames, times = [], []
+        size = None
         for b in sample_frames(video, cfg, progress, info=info):
-            frames.append(b.frames)
+            # shrink each batch to the processor's size as it arrives: memory is the resized frames
+            size = size or self.pre.target_hw(*b.frames.shape[1:3])
+            frames.append(self.pre.resize(b.frames, size).permute(0, 2, 3, 1).numpy())
             times.append(b.timestamps_s)
         arr, ts = np.concatenate(frames), np.concatenate(times)
         span = float(ts[-1] - ts[0]) if len(ts) > 1 else 0.0

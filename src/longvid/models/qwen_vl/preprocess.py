@@ -81,14 +81,25 @@ class VideoPreprocessor:
         h, w = self.target_hw(height, width)
         return h // self.factor, w // self.factor
 
+    def resize(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """uint8 ``(T, H, W, 3)`` -> uint8 ``(T, 3, h, w)`` at ``size`` (default: ``target_hw``).
+
+        Per frame, so the sampler can shrink each batch as it arrives (bounded memory) and a
+        second call at the same size changes nothing.
+        """
+        height, width = frames.shape[1:3]
+        h, w = size or self.target_hw(height, width)
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+        if (h, w) == (height, width):
+            return x
+        y = F.interpolate(x.float(), size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+        return y.round().clamp(0, 255).to(torch.uint8)  # the processor resizes uint8 frames
+
     def __call__(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 RGB ``(T, H, W, 3)`` -> (``pixel_values_videos`` (N, C*tp*p*p), ``video_grid_thw`` (1, 3))."""
-        t, height, width, _ = frames.shape
-        h, w = self.target_hw(height, width)
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-        if (h, w) != (height, width):
-            x = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
-            x = x.round().clamp(0, 255)  # the processor resizes uint8 frames
+        t = frames.shape[0]
+        x = self.resize(frames).float()
+        h, w = x.shape[2:]
         x = x * self.rescale_factor
         mean = torch.tensor(self.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.std).view(1, 3, 1, 1)

@@ -66,14 +66,14 @@ def make_qwen2_5_vl(folder: str | Path, *, seed: int = 0, tokens_per_second: int
     folder.mkdir(parents=True, exist_ok=True)
     tok = make_tokenizer()
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
-    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32, patch_size=14,
-                  spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=tokens_per_second,
-                  window_size=56, fullatt_block_indexes=[1])
-    text = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=2, vocab_size=len(tok), max_position_embeddings=4096,
-                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]},
-                tie_word_embeddings=False, bos_token_id=None, eos_token_id=ids["<|im_end|>"],
-                pad_token_id=ids["<|endoftext|>"])
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 32, "patch_size": 14,
+                  "spatial_merge_size": 2, "temporal_patch_size": 2, "tokens_per_second": tokens_per_second,
+                  "window_size": 56, "fullatt_block_indexes": [1]}
+    text = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "vocab_size": len(tok), "max_position_embeddings": 4096,
+                "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]},
+                "tie_word_embeddings": False, "bos_token_id": None, "eos_token_id": ids["<|im_end|>"],
+                "pad_token_id": ids["<|endoftext|>"]}
     cfg = Qwen2_5_VLConfig(vision_config=vision, text_config=text, image_token_id=ids["<|image_pad|>"],
                            video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
                            vision_end_token_id=ids["<|vision_end|>"], bos_token_id=None,
