@@ -248,3 +248,9 @@ def test_pixels_match_the_released_image_processor_on_a_still(qwen, qwen_dir):
             assert float(diff.max()) < 1e-5
         else:  # torch's antialiased bicubic against PIL's bicubic: close, not bit-equal
             assert float(diff.mean()) < 0.01
+
+
+def test_odd_frame_count_pads_the_last_group(qwen):
+    prep = qwen.prepare(static_video(9), QUESTION)  # 9 frames -> 5 groups, the last one frame repeated
+    assert len(prep.visual) == 5 * 12 and prep.num_frames == 9
+    assert sorted(prep.visual.tokens_per_frame()) == [0, 2, 4, 6, 8]

@@ -86,20 +86,20 @@ class QwenVLEngine:
         timings = {"visual_s": t1 - t0, "generate_s": time.perf_counter() - t1}
         logger.info("qwen2_5_vl: %d visual tokens (%s)", len(prep.visual),
                     "; ".join(f"{s.stage} {s.tokens_in}->{s.tokens_out}" for s in prep.visual.stats))
-        answer = Answer(question=question, text=text, evidence=self._evidence(prep.visual, video), grounded=False,
+        answer = Answer(question=question, text=text, evidence=self._evidence(prep.visual, video, prep.num_frames), grounded=False,
                         engine=self.name, timings_s=timings)
         return QwenVLResult(answer, prep.visual, prep.position_ids, prep.text_tokens, cfg.max_video_tokens, len(ids))
 
     def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
         return self.run(video, question, on_text=on_text).answer
 
-    def _evidence(self, vt: VisualTokens, video: str) -> tuple[Evidence, ...]:
+    def _evidence(self, vt: VisualTokens, video: str, num_frames: int) -> tuple[Evidence, ...]:
         per = vt.tokens_per_frame()
         ts = {int(f): float(t) for f, t in zip(vt.frame_indices.tolist(), vt.timestamps_s.tolist())}
         top = sorted(per, key=lambda f: (-per[f], f))[: self.config.evidence_frames]
         tp = self.model.pre.temporal_patch_size
         return tuple(Evidence(Moment(ts[f], ts[f], video=video, score=float(per[f])),
-                              extra={"frame_index": f, "frame_indices": list(range(f, f + tp)),
+                              extra={"frame_index": f, "frame_indices": list(range(f, min(f + tp, num_frames))),
                                      "visual_tokens": per[f]}) for f in sorted(top))
 
 

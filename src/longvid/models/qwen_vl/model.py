@@ -51,6 +51,7 @@ class Prepared:
     full_positions: torch.Tensor  # (3, 1, L_full): the uncompressed sequence's positions
     kept: torch.Tensor  # (L,) the position of each compressed-sequence entry in the uncompressed one
     text_tokens: int
+    num_frames: int  # sampled frames (an odd count's last group repeats its one frame)
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,8 @@ class QwenVLModel:
                                        note=f"{self.pre.temporal_patch_size} frames per group"),)
         vt = VisualTokens(vt.tokens, vt.frame_indices, vt.timestamps_s, vt.cells, stats,
                           vt.cell_grids if vt.cell_grids is not None else torch.tensor(ff.grid).expand(len(vt), 2))
-        return Prepared(embeds, full_pos[:, :, kept].to(self.device), ids, vt, full_pos, kept, text_tokens)
+        return Prepared(embeds, full_pos[:, :, kept].to(self.device), ids, vt, full_pos, kept, text_tokens,
+                        len(sampled.timestamps_s))
 
     # ------------------------------------------------------------------ generation
     @torch.inference_mode()
