@@ -254,3 +254,27 @@ def test_odd_frame_count_pads_the_last_group(qwen):
     prep = qwen.prepare(static_video(9), QUESTION)  # 9 frames -> 5 groups, the last one frame repeated
     assert len(prep.visual) == 5 * 12 and prep.num_frames == 9
     assert sorted(prep.visual.tokens_per_frame()) == [0, 2, 4, 6, 8]
+
+
+def test_compressed_equals_the_full_sequence_with_dropped_tokens_masked(qwen, video):
+    """Reference: transformers' own forward on the uncompressed prompt (its own video embedding,
+    its own 3D positions) with the dropped video tokens masked out as keys must give the same
+    last-position logits as longvid's compressed sequence: same tokens, same slots, same phases."""
+    s = qwen.sample(video, fps=4.0, num_frames=None, max_frames=None)
+    prep = qwen.prepare(s, QUESTION, compressor="uniform", budget=36)
+    pv, thw = qwen.pixels(s.frames)
+    full_ids = qwen.prompt_ids(QUESTION, int(thw.prod()) // 4)
+    mm = (full_ids == qwen.video_token_id).long() * 2
+    spg = torch.tensor([qwen.second_per_grid(s.fps)])
+    pos, _ = qwen.model.model.get_rope_index(full_ids, mm_token_type_ids=mm, video_grid_thw=thw,
+                                             second_per_grid_ts=spg)
+    mask = torch.zeros_like(full_ids)
+    mask[0, prep.kept] = 1
+    assert int(mask.sum()) < full_ids.shape[1]  # something really was dropped
+    with torch.inference_mode():
+        ref = qwen.model(input_ids=full_ids, attention_mask=mask, position_ids=pos, pixel_values_videos=pv,
+                         video_grid_thw=thw, mm_token_type_ids=mm).logits[0, -1]
+        mine = qwen.model(inputs_embeds=prep.inputs_embeds, position_ids=prep.position_ids).logits[0, -1]
+        plain = qwen.model(inputs_embeds=prep.inputs_embeds).logits[0, -1]  # 1D positions: must differ
+    assert torch.allclose(mine, ref, atol=1e-4), float((mine - ref).abs().max())
+    assert not torch.allclose(plain, ref, atol=1e-3)
