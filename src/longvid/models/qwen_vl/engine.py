@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from longvid.engines import check_question
 from longvid.errors import BudgetError, InvalidSamplingError
 from longvid.models.generate import GenerationConfig
+from longvid.models.qwen_vl.model import QWEN_FPS, QWEN_MAX_FRAMES, QWEN_MAX_VIDEO_TOKENS
 from longvid.types import Answer, Evidence, Moment, VisualTokens
 
 logger = logging.getLogger(__name__)
@@ -28,16 +29,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class QwenVLEngineConfig:
-    fps: float | None = 2.0  # Qwen2.5-VL's video processor default; None with num_frames
+    fps: float | None = QWEN_FPS  # Qwen2.5-VL's processor default; replaced by num_frames when that is given
     num_frames: int | None = None  # a fixed count instead of a rate
-    max_frames: int | None = 768  # Qwen2.5-VL's default cap on sampled frames
-    max_video_tokens: int = 24_576  # Qwen2.5-VL's own default budget of video tokens
+    max_frames: int | None = QWEN_MAX_FRAMES  # Qwen2.5-VL's default cap on sampled frames
+    max_video_tokens: int = QWEN_MAX_VIDEO_TOKENS  # Qwen2.5-VL's own default budget of video tokens
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(do_sample=False))
     evidence_frames: int = 5
 
     def __post_init__(self) -> None:
         if self.num_frames is not None and self.fps is not None:
-            if self.fps != QwenVLEngineConfig.fps:
+            if self.fps != QWEN_FPS:
                 raise InvalidSamplingError(f"fps={self.fps} and num_frames={self.num_frames} both given: "
                                            "sample at a rate or a fixed count, not both")
             object.__setattr__(self, "fps", None)  # a count replaces the default rate

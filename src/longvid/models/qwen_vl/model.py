@@ -38,6 +38,10 @@ from longvid.types import FrameFeatures, StageStats, VisualTokens
 logger = logging.getLogger(__name__)
 
 VIDEO_PAD = "<|video_pad|>"
+# Qwen2.5-VL's own video defaults (its processor's), the one place they live
+QWEN_FPS = 2.0
+QWEN_MAX_FRAMES = 768
+QWEN_MAX_VIDEO_TOKENS = 24_576
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,7 @@ class QwenVLModel:
 
     # ------------------------------------------------------------------ the prompt with compression
     def prepare(self, video: str | SampledVideo, question: str, *, compressor=None, budget: int | None = None,
-                fps: float | None = 2.0, num_frames: int | None = None, max_frames: int | None = None,
+                fps: float | None = QWEN_FPS, num_frames: int | None = None, max_frames: int | None = None,
                 progress=None) -> Prepared:
         from longvid.compress import create_compressor
         from longvid.compress.base import Query
