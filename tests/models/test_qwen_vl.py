@@ -214,7 +214,9 @@ def test_uniform_by_name_promised_count_and_positions(qwen, video, budget):
 
 
 def test_merging_compressor_refused(qwen):
-    with pytest.raises(BudgetError, match="merged grid"):
+    from longvid.errors import InvalidFeaturesError
+
+    with pytest.raises(InvalidFeaturesError, match="merged grid"):
         qwen.prepare(static_video(8), QUESTION, compressor="avg_pool_2x2", budget=1000)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from longvid.errors import BudgetError, ModelLoadError, require
+from longvid.errors import BudgetError, InvalidFeaturesError, ModelLoadError, require
 from longvid.models.qwen_vl.preprocess import VideoPreprocessor
 from longvid.types import FrameFeatures, StageStats, VisualTokens
 
@@ -200,7 +200,7 @@ class QwenVLModel:
         n_cell = ff.grid[0] * ff.grid[1]
         if vt.cell_grids is not None and not bool((vt.cell_grids == torch.tensor(ff.grid)).all()) \
                 or bool((vt.cells < 0).any()):
-            raise BudgetError(f"{compressor!r} merged or resized tokens; on Qwen-VL only compressors that keep "
+            raise InvalidFeaturesError(f"{compressor!r} merged or resized tokens; on Qwen-VL only compressors that keep "
                               "tokens on the merged grid (longvu_temporal, uniform) have a position to keep")
         g = torch.tensor([groups(int(f)) for f in vt.frame_indices.tolist()], dtype=torch.long)
         video_rows = g * n_cell + vt.cells.cpu()  # each survivor's place in the uncompressed video block
