@@ -1,0 +1,128 @@
+"""The Qwen2.5-VL engine: ``ask(video, question)`` with longvid's ``Answer``, evidence and provenance.
+
+Design decisions:
+- The same surface as the other video-LLM engines (``run``/``ask``, ``on_text`` streaming, an
+  ``Answer`` whose evidence are the frames that reached the LLM); the model object is
+  :class:`~longvid.models.qwen_vl.model.QwenVLModel`, transformers' own classes underneath.
+- Defaults are Qwen2.5-VL's own video defaults, each in one field: 2 fps, at most 768 frames,
+  24,576 video tokens. Without a compressor a video over the token budget is refused with the
+  numbers (never cropped silently); with one, the budget is the compressor's.
+- Evidence: the groups with the most surviving tokens; each cites both frames of its temporal
+  group (the group's first frame's time, and ``frame_indices`` of the pair in ``extra``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from longvid.engines import check_question
+from longvid.errors import BudgetError, InvalidSamplingError
+from longvid.models.generate import GenerationConfig
+from longvid.models.qwen_vl.model import QWEN_FPS, QWEN_MAX_FRAMES, QWEN_MAX_VIDEO_TOKENS
+from longvid.types import Answer, Evidence, Moment, VisualTokens
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QwenVLEngineConfig:
+    fps: float | None = QWEN_FPS  # Qwen2.5-VL's processor default; replaced by num_frames when that is given
+    num_frames: int | None = None  # a fixed count instead of a rate
+    max_frames: int | None = QWEN_MAX_FRAMES  # Qwen2.5-VL's default cap on sampled frames
+    max_video_tokens: int = QWEN_MAX_VIDEO_TOKENS  # Qwen2.5-VL's own default budget of video tokens
+    generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(do_sample=False))
+    evidence_frames: int = 5
+
+    def __post_init__(self) -> None:
+        if self.num_frames is not None and self.fps is not None:
+            if self.fps != QWEN_FPS:
+                raise InvalidSamplingError(f"fps={self.fps} and num_frames={self.num_frames} both given: "
+                                           "sample at a rate or a fixed count, not both")
+            object.__setattr__(self, "fps", None)  # a count replaces the default rate
+        if self.max_video_tokens < 1:
+            raise BudgetError(f"max_video_tokens must be >= 1, got {self.max_video_tokens}")
+
+
+@dataclass(frozen=True)
+class QwenVLResult:
+    answer: Answer
+    visual_tokens: VisualTokens
+    position_ids: object  # (3, 1, L) torch tensor: the rotary positions the LLM saw
+    text_tokens: int
+    budget: int
+    new_tokens: int
+
+
+class QwenVLEngine:
+    """Answers questions about a video with Qwen2.5-VL, optionally compressing between tower and LLM."""
+
+    name = "qwen2_5_vl"
+
+    def __init__(self, model, *, config: QwenVLEngineConfig = QwenVLEngineConfig(), compressor=None,
+                 progress: Callable[[str, float, float], None] | None = None) -> None:
+        self.model = model
+        self.config = config
+        self.compressor = compressor
+        self.progress = progress
+
+    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> QwenVLResult:
+        question = check_question(question)
+        cfg, m = self.config, self.model
+        t0 = time.perf_counter()
+        progress = None if self.progress is None else (lambda d, t: self.progress("visual", d, t))
+        prep = m.prepare(video, question, compressor=self.compressor, budget=cfg.max_video_tokens, fps=cfg.fps,
+                         num_frames=cfg.num_frames, max_frames=cfg.max_frames, progress=progress)
+        if len(prep.visual) > cfg.max_video_tokens:
+            raise BudgetError(f"{len(prep.visual)} video tokens exceed max_video_tokens={cfg.max_video_tokens}: "
+                              "sample fewer frames (fps, max_frames) or pass a compressor (longvu_temporal)")
+        t1 = time.perf_counter()
+        streamer = _Stream(m.tokenizer, on_text) if on_text is not None else None
+        g = cfg.generation
+        ids = m.generate(prep, max_new_tokens=g.max_new_tokens, do_sample=g.do_sample, temperature=g.temperature,
+                         top_p=g.top_p, on_token=streamer.put if streamer else None)
+        text = m.tokenizer.decode(ids, skip_special_tokens=True)
+        timings = {"visual_s": t1 - t0, "generate_s": time.perf_counter() - t1}
+        logger.info("qwen2_5_vl: %d visual tokens (%s)", len(prep.visual),
+                    "; ".join(f"{s.stage} {s.tokens_in}->{s.tokens_out}" for s in prep.visual.stats))
+        answer = Answer(question=question, text=text, evidence=self._evidence(prep.visual, video, prep.num_frames), grounded=False,
+                        engine=self.name, timings_s=timings)
+        return QwenVLResult(answer, prep.visual, prep.position_ids, prep.text_tokens, cfg.max_video_tokens, len(ids))
+
+    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
+        return self.run(video, question, on_text=on_text).answer
+
+    def _evidence(self, vt: VisualTokens, video: str, num_frames: int) -> tuple[Evidence, ...]:
+        per = vt.tokens_per_frame()
+        ts = {int(f): float(t) for f, t in zip(vt.frame_indices.tolist(), vt.timestamps_s.tolist())}
+        top = sorted(per, key=lambda f: (-per[f], f))[: self.config.evidence_frames]
+        tp = self.model.pre.temporal_patch_size
+        return tuple(Evidence(Moment(ts[f], ts[f], video=video, score=float(per[f])),
+                              extra={"frame_index": f, "frame_indices": list(range(f, min(f + tp, num_frames))),
+                                     "visual_tokens": per[f]}) for f in sorted(top))
+
+
+class _Stream:
+    """Calls ``on_text`` with each new piece of decoded text (full decode, new suffix only)."""
+
+    def __init__(self, tokenizer, on_text: Callable[[str], None]) -> None:
+        self.tokenizer, self.on_text, self.ids, self.emitted = tokenizer, on_text, [], ""
+
+    def put(self, tok: int) -> None:
+        self.ids.append(tok)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if not text.endswith("\ufffd") and len(text) > len(self.emitted) and text.startswith(self.emitted):
+            self.on_text(text[len(self.emitted):])
+            self.emitted = text
+
+
+def load_qwen_vl_engine(model: str = "Qwen/Qwen2.5-VL-7B-Instruct", *, device: str = "cpu", dtype=None,
+                        compressor=None, progress=None, **engine_options) -> QwenVLEngine:
+    """A ready engine for a Qwen2.5-VL folder or hub id; ``engine_options`` fill :class:`QwenVLEngineConfig`."""
+    from longvid.models.qwen_vl.model import QwenVLModel
+
+    config = QwenVLEngineConfig(**engine_options)
+    return QwenVLEngine(QwenVLModel.from_pretrained(model, device=device, dtype=dtype), config=config,
+                        compressor=compressor, progress=progress)

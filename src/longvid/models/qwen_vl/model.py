@@ -1,0 +1,270 @@
+"""Qwen2.5-VL through transformers, with a longvid compressor between its vision tower and its LLM.
+
+Design decisions:
+- The model is transformers' own ``Qwen2_5_VLForConditionalGeneration`` loaded with
+  ``from_pretrained`` (its key mapping, tied weights, RoPE), not rebuilt from parts: the vision
+  tower, the 2x2 merger and the LLM are the released modules. longvid adds sampling (its io,
+  exact timestamps), the compressor, and the position bookkeeping.
+- A temporal group (the tower's 3D patch of 2 frames) is the compressor's "frame": the merged
+  tokens of one group are one ``FrameFeatures`` row on the merged grid, so a temporal compressor
+  drops whole groups and never half of one, and a token is always a whole 2x2 merge window.
+- 3D rotary positions (t, h, w) are computed once, by transformers' ``get_rope_index``, on the
+  *uncompressed* sequence; the compressed sequence takes, for each surviving token, its position
+  there, and the text around the video keeps its positions too. So a surviving token sees
+  exactly the rotary phase it would have seen without compression, and the answer's positions
+  continue from the same maximum.
+- Generation is a greedy/sampling loop over ``inputs_embeds`` with explicit position ids (the
+  model's own ``rope_deltas`` bookkeeping assumes an uncompressed sequence). With compression
+  "none" the loop gives transformers' ``generate`` token for token (a test checks it).
+- Provenance: each token records the sampled index and time of the first frame of its group
+  and its cell on the merged grid; the group's second frame is ``index + 1``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from longvid.errors import BudgetError, InvalidFeaturesError, ModelLoadError, require
+from longvid.models.qwen_vl.preprocess import VideoPreprocessor
+from longvid.types import FrameFeatures, StageStats, VisualTokens
+
+logger = logging.getLogger(__name__)
+
+VIDEO_PAD = "<|video_pad|>"
+# Qwen2.5-VL's own video defaults (its processor's), the one place they live
+QWEN_FPS = 2.0
+QWEN_MAX_FRAMES = 768
+QWEN_MAX_VIDEO_TOKENS = 24_576
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One question about one video, ready for the LLM."""
+
+    inputs_embeds: torch.Tensor  # (1, L, D)
+    position_ids: torch.Tensor  # (3, 1, L): (t, h, w) rotary positions
+    input_ids: torch.Tensor  # (1, L), the compressed sequence's ids (video pads where tokens are)
+    visual: VisualTokens  # what stands where the video pads are, with provenance
+    full_positions: torch.Tensor  # (3, 1, L_full): the uncompressed sequence's positions
+    kept: torch.Tensor  # (L,) the position of each compressed-sequence entry in the uncompressed one
+    text_tokens: int
+    num_frames: int  # sampled frames (an odd count's last group repeats its one frame)
+
+
+@dataclass(frozen=True)
+class SampledVideo:
+    frames: np.ndarray  # (T, H, W, 3) uint8, at the processor's size
+    timestamps_s: np.ndarray  # (T,)
+    fps: float  # the sampling rate the temporal positions are spaced by
+
+
+class QwenVLModel:
+    """A loaded Qwen2.5-VL checkpoint with longvid's sampling and compression."""
+
+    family = "qwen2_5_vl"
+
+    def __init__(self, model, tokenizer, preprocessor: VideoPreprocessor, chat_template: str | None,
+                 source: str) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.pre = preprocessor
+        self.chat_template = chat_template
+        self.source = source
+        self.video_token_id = int(model.config.video_token_id)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, *, device: str = "cpu", dtype=None) -> QwenVLModel:
+        transformers = require("transformers", extra="models")
+        from longvid.models.checkpoint import resolve_model_dir
+        from longvid.models.loader import default_dtype
+
+        path = resolve_model_dir(str(folder))
+        dtype = dtype or default_dtype(device)
+        try:
+            model = transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{path}: not a loadable Qwen2.5-VL checkpoint ({exc}); the folder needs "
+                                 "config.json, *.safetensors and the processor files of the release") from exc
+        tok = transformers.AutoTokenizer.from_pretrained(str(path))
+        template = getattr(tok, "chat_template", None)
+        tpl_file = path / "chat_template.json"
+        if tpl_file.is_file():  # the processor's template, when the release ships one, wins
+            template = json.loads(tpl_file.read_text()).get("chat_template", template)
+        return cls(model.to(device).eval(), tok, VideoPreprocessor.from_folder(path), template, str(folder))
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    # ------------------------------------------------------------------ sampling and pixels
+    def sample(self, video: str, *, fps: float | None, num_frames: int | None, max_frames: int | None,
+               progress=None) -> SampledVideo:
+        """Frames at exact times from longvid's io, sized for the processor by ``target_hw``."""
+        from longvid.io.probe import probe
+        from longvid.io.sampling import SamplingConfig, sample_frames
+
+        info = probe(video)
+        cfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames, resize="none")
+        frames, times = [], []
+        size = None
+        for b in sample_frames(video, cfg, progress, info=info):
+            # shrink each batch to the processor's size as it arrives: memory is the resized frames
+            size = size or self.pre.target_hw(*b.frames.shape[1:3])
+            frames.append(self.pre.resize(b.frames, size).permute(0, 2, 3, 1).numpy())
+            times.append(b.timestamps_s)
+        arr, ts = np.concatenate(frames), np.concatenate(times)
+        span = float(ts[-1] - ts[0]) if len(ts) > 1 else 0.0
+        # a count: the rate is the one the count gives (the temporal positions are spaced by it)
+        rate = cfg.fps if cfg.fps is not None else ((len(ts) - 1) / span if span > 0 else 1.0)
+        return SampledVideo(arr, ts, float(rate))
+
+    def pixels(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.pre(frames)
+
+    def second_per_grid(self, fps: float) -> float:
+        """Seconds covered by one temporal group: the temporal positions' spacing."""
+        return self.pre.temporal_patch_size / fps
+
+    # ------------------------------------------------------------------ text
+    def prompt_text(self, question: str) -> str:
+        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
+        return self.tokenizer.apply_chat_template(messages, chat_template=self.chat_template, tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def prompt_ids(self, question: str, n_video_tokens: int) -> torch.Tensor:
+        """The processor's expansion: the one video pad becomes one pad per LLM token."""
+        text = self.prompt_text(question)
+        if text.count(VIDEO_PAD) != 1:
+            raise ModelLoadError(f"the chat template must put one {VIDEO_PAD} for a video, got {text.count(VIDEO_PAD)}")
+        text = text.replace(VIDEO_PAD, VIDEO_PAD * n_video_tokens)
+        return torch.tensor([self.tokenizer(text, add_special_tokens=False)["input_ids"]], dtype=torch.long)
+
+    # ------------------------------------------------------------------ vision
+    @torch.inference_mode()
+    def video_features(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
+        """Merged tokens ``(groups * h * w, D)`` in the LLM's space: tower, then 2x2 merger."""
+        out = self.model.model.get_video_features(pixel_values_videos=pixel_values.to(self.device),
+                                                   video_grid_thw=grid_thw.to(self.device), return_dict=True)
+        return torch.cat(list(out.pooler_output), dim=0)
+
+    def frame_features(self, feats: torch.Tensor, grid_thw: torch.Tensor, sampled: SampledVideo) -> FrameFeatures:
+        """One row per temporal group on the merged grid, timed at the group's first frame."""
+        gt, gh, gw = (int(v) for v in grid_thw[0])
+        m = self.pre.merge_size
+        grid = (gh // m, gw // m)
+        first = torch.arange(gt) * self.pre.temporal_patch_size  # sampled index of each group's first frame
+        ts = torch.as_tensor(sampled.timestamps_s, dtype=torch.float64)[first.clamp(max=len(sampled.timestamps_s) - 1)]
+        return FrameFeatures(feats.view(gt, grid[0] * grid[1], -1), grid, ts, first)
+
+    # ------------------------------------------------------------------ the prompt with compression
+    def prepare(self, video: str | SampledVideo, question: str, *, compressor=None, budget: int | None = None,
+                fps: float | None = QWEN_FPS, num_frames: int | None = None, max_frames: int | None = None,
+                progress=None) -> Prepared:
+        from longvid.compress import create_compressor
+        from longvid.compress.base import Query
+
+        sampled = video if isinstance(video, SampledVideo) else self.sample(
+            video, fps=fps, num_frames=num_frames, max_frames=max_frames, progress=progress)
+        pv, thw = self.pixels(sampled.frames)
+        feats = self.video_features(pv, thw)
+        ff = self.frame_features(feats, thw, sampled)
+        n_full = feats.shape[0]
+        full_ids = self.prompt_ids(question, n_full)
+        is_video = full_ids[0] == self.video_token_id
+        start = int(is_video.nonzero()[0, 0])
+        spg = torch.tensor([self.second_per_grid(sampled.fps)])
+        full_pos, _ = self.model.model.get_rope_index(
+            full_ids, mm_token_type_ids=(is_video.long() * 2)[None], video_grid_thw=thw, second_per_grid_ts=spg)
+        text_tokens = int((~is_video).sum())
+
+        if compressor is None or compressor == "none":
+            vt = _all_tokens(ff)
+        else:
+            comp = create_compressor(compressor) if isinstance(compressor, str) else compressor
+            if budget is None:
+                raise BudgetError("a compressor needs a budget of visual tokens: pass budget=")
+            after = full_ids[0, start + n_full:]
+            query = Query(text=question, embedding=self.model.get_input_embeddings()(after.to(self.device)).float()
+                          .to(feats.dtype))
+            with torch.inference_mode():
+                vt = comp(ff, budget=budget, query=query)
+        groups = ff.frame_indices.tolist().index  # group of a first-frame index
+        n_cell = ff.grid[0] * ff.grid[1]
+        if vt.cell_grids is not None and not bool((vt.cell_grids == torch.tensor(ff.grid)).all()) \
+                or bool((vt.cells < 0).any()):
+            raise InvalidFeaturesError(f"{compressor!r} merged or resized tokens; on Qwen-VL only compressors that keep "
+                              "tokens on the merged grid (longvu_temporal, uniform) have a position to keep")
+        g = torch.tensor([groups(int(f)) for f in vt.frame_indices.tolist()], dtype=torch.long)
+        video_rows = g * n_cell + vt.cells.cpu()  # each survivor's place in the uncompressed video block
+        kept = torch.cat([torch.arange(start), start + video_rows, torch.arange(start + n_full, full_ids.shape[1])])
+        ids = full_ids[:, kept]
+        with torch.inference_mode():
+            embeds = self.model.get_input_embeddings()(ids.to(self.device))
+            mask = ids[0].to(self.device) == self.video_token_id
+            embeds[0, mask] = vt.tokens.to(embeds.dtype)
+        stats = vt.stats + (StageStats("qwen_vl_groups", frames_in=len(sampled.timestamps_s), frames_out=len(ff),
+                                       tokens_in=n_full, tokens_out=len(vt),
+                                       note=f"{self.pre.temporal_patch_size} frames per group"),)
+        vt = VisualTokens(vt.tokens, vt.frame_indices, vt.timestamps_s, vt.cells, stats,
+                          vt.cell_grids if vt.cell_grids is not None else torch.tensor(ff.grid).expand(len(vt), 2))
+        return Prepared(embeds, full_pos[:, :, kept].to(self.device), ids, vt, full_pos, kept, text_tokens,
+                        len(sampled.timestamps_s))
+
+    # ------------------------------------------------------------------ generation
+    @torch.inference_mode()
+    def generate(self, prep: Prepared, *, max_new_tokens: int = 128, do_sample: bool = False,
+                 temperature: float = 1.0, top_p: float = 1.0,
+                 on_token: Callable[[int], None] | None = None) -> list[int]:
+        """New token ids after the prompt (greedy by default), positions continuing the 3D ones."""
+        from longvid.models.generate import stop_token_ids
+
+        stops = set(stop_token_ids(self.tokenizer)) | _ids(self.model.generation_config.eos_token_id)
+        out = self.model(inputs_embeds=prep.inputs_embeds, position_ids=prep.position_ids, use_cache=True)
+        cache = out.cache if hasattr(out, "cache") else out.past_key_values
+        nxt = int(prep.position_ids.max()) + 1  # as transformers' rope_deltas: max position + 1
+        logits = out.logits[0, -1]
+        new: list[int] = []
+        for step in range(max_new_tokens):
+            tok = _pick(logits, do_sample, temperature, top_p)
+            new.append(tok)
+            if on_token is not None:
+                on_token(tok)
+            if tok in stops or step == max_new_tokens - 1:
+                break
+            pos = torch.full((3, 1, 1), nxt + step, dtype=torch.long, device=self.device)
+            emb = self.model.get_input_embeddings()(torch.tensor([[tok]], device=self.device))
+            out = self.model(inputs_embeds=emb, position_ids=pos, cache=cache, use_cache=True)
+            cache = out.cache if hasattr(out, "cache") else out.past_key_values
+            logits = out.logits[0, -1]
+        return new
+
+
+def _ids(v) -> set[int]:
+    if v is None:
+        return set()
+    return {int(x) for x in (v if isinstance(v, (list, tuple)) else [v])}
+
+
+def _pick(logits: torch.Tensor, do_sample: bool, temperature: float, top_p: float) -> int:
+    if not do_sample:
+        return int(logits.argmax())
+    probs = (logits.float() / temperature).softmax(-1)
+    sorted_p, order = probs.sort(descending=True)
+    keep = sorted_p.cumsum(-1) - sorted_p < top_p
+    sorted_p = sorted_p * keep
+    return int(order[torch.multinomial(sorted_p / sorted_p.sum(), 1)])
+
+
+def _all_tokens(ff: FrameFeatures) -> VisualTokens:
+    t, n, d = ff.features.shape
+    return VisualTokens(ff.features.reshape(t * n, d), ff.frame_indices.repeat_interleave(n),
+                        ff.timestamps_s.repeat_interleave(n), torch.arange(n).repeat(t),
+                        (StageStats("none", t, t, t * n, t * n),), torch.tensor(ff.grid).expand(t * n, 2))

@@ -1,0 +1,104 @@
+"""A tiny random Qwen2.5-VL checkpoint in the released on-disk layout, built offline.
+
+Design decisions:
+- The model is transformers' own ``Qwen2_5_VLForConditionalGeneration`` with a tiny config
+  (LLM hidden 32, 2 layers; a 2-block vision tower, patch 14, 2x2 merger, temporal patch 2),
+  seeded, saved with ``save_pretrained``; the processor (image + video processors, tokenizer,
+  chat template) is saved with ``save_pretrained`` too, so the folder loads like a released one.
+- The tokenizer is a word-level vocabulary built here with the Qwen-VL special tokens
+  (``<|vision_start|>``, ``<|video_pad|>``, ...): nothing is downloaded. Answers are random words.
+- Frames are kept small by the video processor's pixel bounds (``min_pixels``/``max_pixels``),
+  so a 112x84 test video gives an 8x6 patch grid, 4x3 merged tokens per pair of frames.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from longvid.errors import require
+
+SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+            "<|image_pad|>", "<|video_pad|>")
+WORDS = ("the", "a", "video", "what", "is", "in", "this", "shows", "red", "green", "blue", "cat", "dog",
+         "person", "speaker", "says", "on", "screen", "when", "does", "happen", "system", "user", "assistant",
+         "you", "are", "helpful", "describe", "it", "and", "of", "to", "?", ".", ",", ":")
+
+# The released Qwen2.5-VL chat template's structure (ChatML with vision markers), written here.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for c in message['content'] %}"
+    "{% if c['type'] == 'video' or 'video' in c %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif c['type'] == 'image' or 'image' in c %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif 'text' in c %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # the released processors' normalisation (OpenAI CLIP)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+PIXELS = (28 * 28 * 4, 28 * 28 * 16)  # min, max pixels of a frame: tiny grids for tests
+
+
+def make_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(("[UNK]",) + SPECIALS + WORDS)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.add_special_tokens(list(SPECIALS))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>")
+
+
+def make_qwen2_5_vl(folder: str | Path, *, seed: int = 0, tokens_per_second: int = 4) -> Path:
+    """Write a seeded tiny Qwen2.5-VL checkpoint and processor into ``folder``; return it."""
+    require("transformers", extra="models")
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = make_tokenizer()
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 32, "patch_size": 14,
+                  "spatial_merge_size": 2, "temporal_patch_size": 2, "tokens_per_second": tokens_per_second,
+                  "window_size": 56, "fullatt_block_indexes": [1]}
+    text = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "vocab_size": len(tok), "max_position_embeddings": 4096,
+                "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]},
+                "tie_word_embeddings": False, "bos_token_id": None, "eos_token_id": ids["<|im_end|>"],
+                "pad_token_id": ids["<|endoftext|>"]}
+    cfg = Qwen2_5_VLConfig(vision_config=vision, text_config=text, image_token_id=ids["<|image_pad|>"],
+                           video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+                           vision_end_token_id=ids["<|vision_end|>"], bos_token_id=None,
+                           eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+                           tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(cfg).eval()
+    with torch.no_grad():  # random init is tiny; widen it so greedy answers differ between inputs
+        for p in model.parameters():
+            p.normal_(0.0, 0.2)
+    model.save_pretrained(str(folder))
+    tok.chat_template = CHAT_TEMPLATE
+    tok.save_pretrained(str(folder))
+    # the released processor files, keys as transformers' Qwen2-VL processors write them (written
+    # directly: the video processor class needs torchvision, which the tests do not)
+    common = {"size": {"shortest_edge": PIXELS[0], "longest_edge": PIXELS[1]}, "patch_size": 14,
+              "temporal_patch_size": 2, "merge_size": 2, "image_mean": list(CLIP_MEAN), "image_std": list(CLIP_STD),
+              "do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+              "do_convert_rgb": True, "resample": 3}
+    files = {"preprocessor_config.json": {**common, "image_processor_type": "Qwen2VLImageProcessor",
+                                          "processor_class": "Qwen2_5_VLProcessor"},
+             "video_preprocessor_config.json": {**common, "video_processor_type": "Qwen2VLVideoProcessor",
+                                                "processor_class": "Qwen2_5_VLProcessor", "fps": 2.0,
+                                                "min_frames": 4, "max_frames": 768, "do_sample_frames": False},
+             "chat_template.json": {"chat_template": CHAT_TEMPLATE}}
+    for name, body in files.items():
+        (folder / name).write_text(json.dumps(body, indent=2))
+    return folder
