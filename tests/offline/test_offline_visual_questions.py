@@ -125,7 +125,7 @@ class ScriptedAnswerer(LLMAnswerer):
                          context_tokens=1024, grounded_fraction=0.75)
         self.reply, self.prompts = reply, []
 
-    def generate(self, question, lines):
+    def generate(self, question, lines, max_new_tokens=None):
         self.prompts.append(lines)
         return self.reply
 

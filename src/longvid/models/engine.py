@@ -229,6 +229,10 @@ def load_engine(model: str, *, family=None, device: str = "cpu", dtype=None,
 def _register_engine(name: str) -> None:
     from longvid.models.registry import get_family
 
+    native = getattr(get_family(name), "create_engine", None)
+    if native is not None:  # a family with its own engine (a transformers-native model)
+        ENGINES.register(name)(native)
+        return
     default = get_family(name).default_checkpoint
 
     def create(model: str = default, **options) -> VideoLLMEngine:
