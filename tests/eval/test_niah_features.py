@@ -68,3 +68,16 @@ def test_lmms_adapter_loglikelihood_on_a_real_video_llm(haystack_60s, longva_eng
     )
     ((logprob, greedy),) = lm.loglikelihood([req])
     assert math.isfinite(logprob) and logprob < 0 and isinstance(greedy, bool)
+
+
+def test_only_families_with_per_frame_tokens_get_the_feature_adapter(tmp_path_factory, longva_engine):
+    """LongVU's frame reduction looks across frames, so needles inserted after encoding are not
+    what it would see: ``auto`` gives it the video adapter; LongVA gets the feature adapter."""
+    from longvid.eval.niah.adapters import feature_engine_for
+    from longvid.models.engine import load_engine
+    from longvid.models.testing import make_longvu
+
+    ckpt = make_longvu(tmp_path_factory.mktemp("longvu"))
+    longvu = load_engine(str(ckpt.folder), vision_towers=ckpt.vision_towers)
+    assert feature_engine_for(longvu) is None
+    assert isinstance(feature_engine_for(longva_engine), VideoLLMFeatures)

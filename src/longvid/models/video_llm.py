@@ -53,6 +53,10 @@ class VideoLLM(ABC):
     source: str
 
     family: ClassVar[str] = ""  # the registered family name
+    # whether the tokens of frames encoded on their own (``frame_tokens``) are exactly what the LLM
+    # sees for them inside a video: true when no stage looks across frames (LongVA); false for LongVU,
+    # whose frame reduction decides over the whole sequence. Feature-level V-NIAH needs it.
+    per_frame_tokens: ClassVar[bool] = False
 
     @classmethod
     def from_parts(cls, parts: LoadedParts) -> VideoLLM:

@@ -1,7 +1,7 @@
 """Feature-level access to a video-LLM engine, for V-NIAH as LongVA runs it.
 
 Design decisions:
-- Wraps a ``longvid.models`` engine whose family model exposes ``frame_tokens`` (LongVA: CLIP,
+- Wraps a ``longvid.models`` engine whose model declares ``per_frame_tokens`` (LongVA: CLIP,
   projector, 2x2 pool, 144 tokens per frame, frames concatenated with no separators). It gives
   ``FeatureEngineAdapter`` the three calls it needs: ``encode_frames`` (frames -> per-frame
   tokens), ``generate_from_features`` (greedy generation) and ``greedy_match_from_features``
@@ -35,11 +35,13 @@ def _crop_resize(frames: np.ndarray, side: int) -> np.ndarray:
 
 class VideoLLMFeatures:
     def __init__(self, engine, *, max_new_tokens: int = 32) -> None:
+        from longvid.models.video_llm import VideoLLM
+
         model = getattr(engine, "model", None)
-        if model is None or not hasattr(model, "frame_tokens"):
+        if not isinstance(model, VideoLLM) or not model.per_frame_tokens:
             raise LongvidError(
-                f"engine {getattr(engine, 'name', engine)!r} has no frame-level encoder "
-                "(frame_tokens); use the video adapter for it"
+                f"engine {getattr(engine, 'name', engine)!r} does not declare per-frame tokens (a stage of "
+                "its model looks across frames, or it has no frame-level encoder); use the video adapter for it"
             )
         self.engine = engine
         self.model = model

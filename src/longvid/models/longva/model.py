@@ -64,6 +64,7 @@ class LongVAModel(VideoLLM):
     connector: LongVAConnector
 
     family = "longva"
+    per_frame_tokens = True  # CLIP, projector, 2x2 pool per frame; frames concatenated as they are
 
     @property
     def encoder(self):
