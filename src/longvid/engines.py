@@ -22,6 +22,7 @@ ENGINES: Registry = Registry("engine", builtins={
     "offline": "longvid.offline.engine",
     "longvu": "longvid.models.engine",
     "longva": "longvid.models.engine",
+    "qwen2_vl": "longvid.models.engine",
     "qwen2_5_vl": "longvid.models.engine",
     "openai": "longvid.remote.engine",
 })

@@ -149,13 +149,13 @@ def test_family_registry():
     import longvid.models
     from longvid.models.family import ModelFamily
 
-    assert longvid.models.list_families() == ["longva", "longvu", "qwen2_5_vl"]
+    assert longvid.models.list_families() == ["longva", "longvu", "qwen2_5_vl", "qwen2_vl"]
     for name in longvid.models.list_families():
         fam = longvid.models.create_family(name)
         assert isinstance(fam, ModelFamily) and fam.name == name
         assert longvid.models.get_family(name) is type(fam)
     claimed = [t for n in longvid.models.list_families() for t in longvid.models.get_family(n).model_types]
-    assert sorted(claimed) == ["cambrian_llama", "cambrian_qwen", "llava_qwen", "qwen2_5_vl"]
+    assert sorted(claimed) == ["cambrian_llama", "cambrian_qwen", "llava_qwen", "qwen2_5_vl", "qwen2_vl"]
     with pytest.raises(KeyError, match="longva, longvu"):
         longvid.models.get_family("llama_vid")
 

@@ -110,6 +110,7 @@ class ModelFamily(ABC):
 FAMILIES: Registry[ModelFamily] = Registry("family", plural="families", builtins={
     "longva": "longvid.models.longva.family",
     "longvu": "longvid.models.longvu.family",
+    "qwen2_vl": "longvid.models.qwen_vl.family",
     "qwen2_5_vl": "longvid.models.qwen_vl.family",
 })
 

@@ -1,10 +1,10 @@
-"""The Qwen2.5-VL engine: ``ask(video, question)`` with longvid's ``Answer``, evidence and provenance.
+"""The Qwen-VL engine (Qwen2-VL, Qwen2.5-VL): ``ask(video, question)`` with longvid's ``Answer``, evidence and provenance.
 
 Design decisions:
 - The same surface as the other video-LLM engines (``run``/``ask``, ``on_text`` streaming, an
   ``Answer`` whose evidence are the frames that reached the LLM); the model object is
   :class:`~longvid.models.qwen_vl.model.QwenVLModel`, transformers' own classes underneath.
-- Defaults are Qwen2.5-VL's own video defaults, each in one field: 2 fps, at most 768 frames,
+- Defaults are Qwen-VL's own video defaults (the same for both generations), each in one field: 2 fps, at most 768 frames,
   24,576 video tokens. Without a compressor a video over the token budget is refused with the
   numbers (never cropped silently); with one, the budget is the compressor's.
 - Evidence: the groups with the most surviving tokens; each cites both frames of its temporal
@@ -22,6 +22,7 @@ from longvid.engines import check_question
 from longvid.errors import BudgetError, InvalidSamplingError
 from longvid.models.generate import GenerationConfig
 from longvid.models.qwen_vl.model import QWEN_FPS, QWEN_MAX_FRAMES, QWEN_MAX_VIDEO_TOKENS
+from longvid.models.qwen_vl.variants import VARIANTS
 from longvid.types import Answer, Evidence, Moment, VisualTokens
 
 logger = logging.getLogger(__name__)
@@ -29,10 +30,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class QwenVLEngineConfig:
-    fps: float | None = QWEN_FPS  # Qwen2.5-VL's processor default; replaced by num_frames when that is given
+    fps: float | None = QWEN_FPS  # Qwen-VL's processor default; replaced by num_frames when that is given
     num_frames: int | None = None  # a fixed count instead of a rate
-    max_frames: int | None = QWEN_MAX_FRAMES  # Qwen2.5-VL's default cap on sampled frames
-    max_video_tokens: int = QWEN_MAX_VIDEO_TOKENS  # Qwen2.5-VL's own default budget of video tokens
+    max_frames: int | None = QWEN_MAX_FRAMES  # Qwen-VL's default cap on sampled frames
+    max_video_tokens: int = QWEN_MAX_VIDEO_TOKENS  # Qwen-VL's own default budget of video tokens
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(do_sample=False))
     evidence_frames: int = 5
 
@@ -57,12 +58,11 @@ class QwenVLResult:
 
 
 class QwenVLEngine:
-    """Answers questions about a video with Qwen2.5-VL, optionally compressing between tower and LLM."""
-
-    name = "qwen2_5_vl"
+    """Answers questions about a video with Qwen2-VL / Qwen2.5-VL, optionally compressing between tower and LLM."""
 
     def __init__(self, model, *, config: QwenVLEngineConfig = QwenVLEngineConfig(), compressor=None,
                  progress: Callable[[str, float, float], None] | None = None) -> None:
+        self.name = model.family  # the engine's name is its family's: qwen2_vl, qwen2_5_vl
         self.model = model
         self.config = config
         self.compressor = compressor
@@ -85,7 +85,7 @@ class QwenVLEngine:
                          top_p=g.top_p, on_token=streamer.put if streamer else None)
         text = m.tokenizer.decode(ids, skip_special_tokens=True)
         timings = {"visual_s": t1 - t0, "generate_s": time.perf_counter() - t1}
-        logger.info("qwen2_5_vl: %d visual tokens (%s)", len(prep.visual),
+        logger.info("%s: %d visual tokens (%s)", self.name, len(prep.visual),
                     "; ".join(f"{s.stage} {s.tokens_in}->{s.tokens_out}" for s in prep.visual.stats))
         answer = Answer(question=question, text=text, evidence=self._evidence(prep.visual, video, prep.num_frames), grounded=False,
                         engine=self.name, timings_s=timings)
@@ -118,9 +118,9 @@ class _Stream:
             self.emitted = text
 
 
-def load_qwen_vl_engine(model: str = "Qwen/Qwen2.5-VL-7B-Instruct", *, device: str = "cpu", dtype=None,
+def load_qwen_vl_engine(model: str = VARIANTS["qwen2_5_vl"].default_checkpoint, *, device: str = "cpu", dtype=None,
                         compressor=None, progress=None, **engine_options) -> QwenVLEngine:
-    """A ready engine for a Qwen2.5-VL folder or hub id; ``engine_options`` fill :class:`QwenVLEngineConfig`."""
+    """A ready engine for a Qwen2-VL or Qwen2.5-VL folder or hub id (its ``model_type`` picks which); ``engine_options`` fill :class:`QwenVLEngineConfig`."""
     from longvid.models.qwen_vl.model import QwenVLModel
 
     config = QwenVLEngineConfig(**engine_options)

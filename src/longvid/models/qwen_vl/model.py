@@ -1,7 +1,10 @@
-"""Qwen2.5-VL through transformers, with a longvid compressor between its vision tower and its LLM.
+"""Qwen2-VL / Qwen2.5-VL through transformers, with a longvid compressor between tower and LLM.
 
 Design decisions:
-- The model is transformers' own ``Qwen2_5_VLForConditionalGeneration`` loaded with
+- One path for both generations; what differs (the transformers class, how temporal positions
+  are spaced) is a :class:`~longvid.models.qwen_vl.variants.QwenVLVariant`, picked from the
+  checkpoint's ``model_type``.
+- The model is transformers' own class (``Qwen2_5_VLForConditionalGeneration``, ...) loaded with
   ``from_pretrained`` (its key mapping, tied weights, RoPE), not rebuilt from parts: the vision
   tower, the 2x2 merger and the LLM are the released modules. longvid adds sampling (its io,
   exact timestamps), the compressor, and the position bookkeeping.
@@ -33,12 +36,13 @@ import torch
 
 from longvid.errors import BudgetError, InvalidFeaturesError, ModelLoadError, require
 from longvid.models.qwen_vl.preprocess import VideoPreprocessor
+from longvid.models.qwen_vl.variants import VARIANTS, QwenVLVariant, variant_for
 from longvid.types import FrameFeatures, StageStats, VisualTokens
 
 logger = logging.getLogger(__name__)
 
 VIDEO_PAD = "<|video_pad|>"
-# Qwen2.5-VL's own video defaults (its processor's), the one place they live
+# Qwen-VL's own video defaults (its processor's, the same for Qwen2-VL and Qwen2.5-VL), the one place they live
 QWEN_FPS = 2.0
 QWEN_MAX_FRAMES = 768
 QWEN_MAX_VIDEO_TOKENS = 24_576
@@ -66,12 +70,11 @@ class SampledVideo:
 
 
 class QwenVLModel:
-    """A loaded Qwen2.5-VL checkpoint with longvid's sampling and compression."""
-
-    family = "qwen2_5_vl"
+    """A loaded Qwen2-VL or Qwen2.5-VL checkpoint with longvid's sampling and compression."""
 
     def __init__(self, model, tokenizer, preprocessor: VideoPreprocessor, chat_template: str | None,
-                 source: str) -> None:
+                 source: str, variant: QwenVLVariant = VARIANTS["qwen2_5_vl"]) -> None:
+        self.variant = variant
         self.model = model
         self.tokenizer = tokenizer
         self.pre = preprocessor
@@ -87,18 +90,26 @@ class QwenVLModel:
         from longvid.models.loader import default_dtype
 
         path = resolve_model_dir(str(folder))
+        cfg_file = path / "config.json"
+        if not cfg_file.is_file():
+            raise ModelLoadError(f"{path} has no config.json; pass the folder (or hub id) of a released Qwen-VL model")
+        variant = variant_for(json.loads(cfg_file.read_text()).get("model_type"), where=str(cfg_file))
         dtype = dtype or default_dtype(device)
         try:
-            model = transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained(str(path), dtype=dtype)
+            model = getattr(transformers, variant.model_class).from_pretrained(str(path), dtype=dtype)
         except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"{path}: not a loadable Qwen2.5-VL checkpoint ({exc}); the folder needs "
+            raise ModelLoadError(f"{path}: not a loadable {variant.label} checkpoint ({exc}); the folder needs "
                                  "config.json, *.safetensors and the processor files of the release") from exc
         tok = transformers.AutoTokenizer.from_pretrained(str(path))
         template = getattr(tok, "chat_template", None)
         tpl_file = path / "chat_template.json"
         if tpl_file.is_file():  # the processor's template, when the release ships one, wins
             template = json.loads(tpl_file.read_text()).get("chat_template", template)
-        return cls(model.to(device).eval(), tok, VideoPreprocessor.from_folder(path), template, str(folder))
+        return cls(model.to(device).eval(), tok, VideoPreprocessor.from_folder(path), template, str(folder), variant)
+
+    @property
+    def family(self) -> str:
+        return self.variant.family
 
     @property
     def device(self) -> torch.device:
@@ -130,8 +141,19 @@ class QwenVLModel:
         return self.pre(frames)
 
     def second_per_grid(self, fps: float) -> float:
-        """Seconds covered by one temporal group: the temporal positions' spacing."""
+        """Seconds covered by one temporal group (Qwen2.5-VL spaces temporal positions by it)."""
         return self.pre.temporal_patch_size / fps
+
+    def rope_index(self, ids: torch.Tensor, grid_thw: torch.Tensor, fps: float) -> torch.Tensor:
+        """transformers' 3D positions ``(3, 1, L)`` of an uncompressed prompt with one video.
+
+        Qwen2.5-VL's temporal positions follow the seconds each group covers; Qwen2-VL's are the
+        group index (its ``get_rope_index`` takes no timing).
+        """
+        timing = {"second_per_grid_ts": torch.tensor([self.second_per_grid(fps)])} if self.variant.timed_positions else {}
+        pos, _ = self.model.model.get_rope_index(ids, mm_token_type_ids=(ids == self.video_token_id).long() * 2,
+                                                 video_grid_thw=grid_thw, **timing)
+        return pos
 
     # ------------------------------------------------------------------ text
     def prompt_text(self, question: str) -> str:
@@ -180,9 +202,7 @@ class QwenVLModel:
         full_ids = self.prompt_ids(question, n_full)
         is_video = full_ids[0] == self.video_token_id
         start = int(is_video.nonzero()[0, 0])
-        spg = torch.tensor([self.second_per_grid(sampled.fps)])
-        full_pos, _ = self.model.model.get_rope_index(
-            full_ids, mm_token_type_ids=(is_video.long() * 2)[None], video_grid_thw=thw, second_per_grid_ts=spg)
+        full_pos = self.rope_index(full_ids, thw, sampled.fps)
         text_tokens = int((~is_video).sum())
 
         if compressor is None or compressor == "none":

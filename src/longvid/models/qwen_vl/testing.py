@@ -1,8 +1,10 @@
-"""A tiny random Qwen2.5-VL checkpoint in the released on-disk layout, built offline.
+"""Tiny random Qwen2-VL / Qwen2.5-VL checkpoints in the released on-disk layout, built offline.
 
 Design decisions:
-- The model is transformers' own ``Qwen2_5_VLForConditionalGeneration`` with a tiny config
-  (LLM hidden 32, 2 layers; a 2-block vision tower, patch 14, 2x2 merger, temporal patch 2),
+- The model is transformers' own class (``Qwen2_5_VLForConditionalGeneration`` or
+  ``Qwen2VLForConditionalGeneration``) with a tiny config (LLM hidden 32, 2 layers; a 2-block
+  vision tower, patch 14, 2x2 merger, temporal patch 2; Qwen2.5-VL's with one windowed and one
+  full-attention block and ``tokens_per_second``, Qwen2-VL's full attention and no timing),
   seeded, saved with ``save_pretrained``; the processor (image + video processors, tokenizer,
   chat template) is saved with ``save_pretrained`` too, so the folder loads like a released one.
 - The tokenizer is a word-level vocabulary built here with the Qwen-VL special tokens
@@ -58,29 +60,44 @@ def make_tokenizer():
 
 def make_qwen2_5_vl(folder: str | Path, *, seed: int = 0, tokens_per_second: int = 4) -> Path:
     """Write a seeded tiny Qwen2.5-VL checkpoint and processor into ``folder``; return it."""
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 32,
+              "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+              "tokens_per_second": tokens_per_second, "window_size": 56, "fullatt_block_indexes": [1]}
+    return _make(folder, "Qwen2_5_VL", vision, seed)
+
+
+def make_qwen2_vl(folder: str | Path, *, seed: int = 0) -> Path:
+    """Write a seeded tiny Qwen2-VL checkpoint and processor into ``folder``; return it."""
+    # Qwen2-VL's tower: embed_dim wide, mlp_ratio, its merger out to hidden_size (the LLM's width)
+    vision = {"depth": 2, "embed_dim": 32, "hidden_size": 32, "mlp_ratio": 2, "num_heads": 2, "patch_size": 14,
+              "spatial_merge_size": 2, "temporal_patch_size": 2}
+    return _make(folder, "Qwen2VL", vision, seed)
+
+
+def _make(folder: str | Path, prefix: str, vision: dict, seed: int) -> Path:
     require("transformers", extra="models")
     import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    import transformers
 
+    config_cls = getattr(transformers, f"{prefix}Config")
+    model_cls = getattr(transformers, f"{prefix}ForConditionalGeneration")
+    processor = "Qwen2_5_VLProcessor" if prefix == "Qwen2_5_VL" else "Qwen2VLProcessor"
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tok = make_tokenizer()
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
-    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 32, "patch_size": 14,
-                  "spatial_merge_size": 2, "temporal_patch_size": 2, "tokens_per_second": tokens_per_second,
-                  "window_size": 56, "fullatt_block_indexes": [1]}
     text = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
                 "num_key_value_heads": 2, "vocab_size": len(tok), "max_position_embeddings": 4096,
                 "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]},
                 "tie_word_embeddings": False, "bos_token_id": None, "eos_token_id": ids["<|im_end|>"],
                 "pad_token_id": ids["<|endoftext|>"]}
-    cfg = Qwen2_5_VLConfig(vision_config=vision, text_config=text, image_token_id=ids["<|image_pad|>"],
+    cfg = config_cls(vision_config=vision, text_config=text, image_token_id=ids["<|image_pad|>"],
                            video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
                            vision_end_token_id=ids["<|vision_end|>"], bos_token_id=None,
                            eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
                            tie_word_embeddings=False)
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(cfg).eval()
+    model = model_cls(cfg).eval()
     with torch.no_grad():  # random init is tiny; widen it so greedy answers differ between inputs
         for p in model.parameters():
             p.normal_(0.0, 0.2)
@@ -94,9 +111,9 @@ def make_qwen2_5_vl(folder: str | Path, *, seed: int = 0, tokens_per_second: int
               "do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
               "do_convert_rgb": True, "resample": 3}
     files = {"preprocessor_config.json": {**common, "image_processor_type": "Qwen2VLImageProcessor",
-                                          "processor_class": "Qwen2_5_VLProcessor"},
+                                          "processor_class": processor},
              "video_preprocessor_config.json": {**common, "video_processor_type": "Qwen2VLVideoProcessor",
-                                                "processor_class": "Qwen2_5_VLProcessor", "fps": 2.0,
+                                                "processor_class": processor, "fps": 2.0,
                                                 "min_frames": 4, "max_frames": 768, "do_sample_frames": False},
              "chat_template.json": {"chat_template": CHAT_TEMPLATE}}
     for name, body in files.items():
