@@ -37,6 +37,8 @@ class FakeEngine:
     indexed: ClassVar[dict[str, int]] = {}  # path -> how often it was indexed (class-wide: one per job)
     gate = threading.Event()  # tests may hold indexing back: cleared = wait
     gate.set()
+    midway = threading.Event()  # tests may hold indexing in its first stage: cleared = wait there
+    midway.set()
 
     def __init__(self, progress=None) -> None:
         self.progress = progress or (lambda *a: None)
@@ -47,6 +49,8 @@ class FakeEngine:
             for i in range(1, 4):
                 time.sleep(0.02)
                 self.progress(stage, i, 3)
+                if stage == "visual" and i == 1:
+                    FakeEngine.midway.wait(30)
         FakeEngine.indexed[str(video)] = FakeEngine.indexed.get(str(video), 0) + 1
 
     def ask(self, video: str, question: str, on_text=None) -> Answer:
@@ -108,6 +112,12 @@ def fake_answer() -> str:
 def index_counts() -> dict[str, int]:
     """video path -> how many times the fake engine indexed it."""
     return FakeEngine.indexed
+
+
+@pytest.fixture(scope="session")
+def index_midway() -> threading.Event:
+    """Clear it to hold the fake engine's indexing just after its first progress report."""
+    return FakeEngine.midway
 
 
 @pytest.fixture(scope="session")

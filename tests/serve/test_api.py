@@ -29,13 +29,22 @@ def test_models_lists_the_served_model(fake_server):
     assert [m["id"] for m in r.json()["data"]] == ["longvid-serve-fake"]
 
 
-def test_upload_indexes_once_with_progress_events(fake_server, media, index_counts):
+def test_upload_indexes_once_with_progress_events(fake_server, media, index_counts, index_midway):
     video = media("upload-once.mp4", duration_s=1.0, fps=10)
-    first = fake_server.upload(video)
-    assert first["object"] == "video" and len(first["id"]) == 32 and "path" not in first
-    with fake_server.client.stream("GET", f"/v1/videos/{first['id']}/events") as r:
-        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        events = sse_events(r.iter_lines())
+    index_midway.clear()  # the job waits inside its visual stage until the stream has seen it
+    try:
+        first = fake_server.upload(video)
+        assert first["object"] == "video" and len(first["id"]) == 32 and "path" not in first
+        with fake_server.client.stream("GET", f"/v1/videos/{first['id']}/events") as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            lines = []
+            for line in r.iter_lines():
+                lines.append(line)
+                if '"stage": "visual"' in line or '"stage":"visual"' in line:
+                    index_midway.set()
+            events = sse_events(lines)
+    finally:
+        index_midway.set()
     names = [e for e, _ in events]
     assert names[-1] == "done" and names.count("done") == 1
     progress = [json.loads(d)["progress"] for _, d in events]
