@@ -204,6 +204,8 @@ class LongVUModel(VideoLLM):
         from longvid.compress import Query
         from longvid.models.newline import fit_with_newlines
 
+        if compressor is None and self.config.image_newline:
+            return self.released_compress(frames, budget=budget, query_embedding=query_embedding)
         comp = self.compressor(compressor)
         features = frames.features
         query = Query(text=question, embedding=query_embedding.to(features.features.dtype))
@@ -215,6 +217,30 @@ class LongVUModel(VideoLLM):
         if not self.config.image_newline:
             return run(budget)
         return fit_with_newlines(run, self.connector.image_newline.detach(), budget)
+
+    def released_compress(self, frames: LongVUFrames, *, budget: int, query_embedding: torch.Tensor) -> VisualTokens:
+        """Stages 2 and 3 as the released checkpoints run them (``longvid.models.longvu.released``):
+        newlines counted in the plan, STC on the frames at the resolution the band test picks,
+        with their newline column. A compressor given explicitly runs longvid's layout instead."""
+        import time
+
+        from longvid.models.longvu.released import released_layout
+
+        t0 = time.perf_counter()
+        cfg, feats = self.config, frames.features
+        tokens = feats.features
+        low = None
+        if cfg.highres and tuple(cfg.low_grid) != self.token_grid:
+            low = self.connector.project(self.connector.low_resolution(frames.aggregated, cfg.low_grid)).to(tokens.dtype)
+        m = self.drop_budget(budget)
+        lay = released_layout(tokens, low, self.connector.image_newline.detach(), query_embedding, m,
+                              high_grid=self.token_grid, low_grid=tuple(cfg.low_grid), threshold=cfg.drop_threshold)
+        pos = lay.positions
+        n = len(feats)
+        stats = StageStats("released_layout", n, int(torch.unique(pos).numel()), n * tokens.shape[1], len(pos),
+                           time.perf_counter() - t0, lay.note)
+        return VisualTokens(lay.tokens.to(tokens.device), feats.frame_indices.cpu()[pos],
+                            feats.timestamps_s.cpu()[pos], lay.cells, (stats,), lay.grids)
 
     def video_tokens(self, video: str, *, question: str, query_ids: torch.Tensor, budget: int,
                      fps: float | None, num_frames: int | None, max_frames: int | None,
