@@ -138,3 +138,24 @@ def test_stc_frames_two_to_eight_lose_their_newlines():
     per_frame = torch.bincount(lay.positions[nl], minlength=n)
     assert per_frame[::8].tolist() == [12, 12, 12]  # chunk-first frames keep all 12 newlines
     assert int(per_frame.sum()) == 36  # the others' newlines equal their anchor's: all pruned
+
+
+# ---------------------------------------------------------------- end to end through a tiny checkpoint
+def test_tight_budget_end_to_end_uses_released_layout(longvu_dir, short_video):
+    """12 frames, a 264-token budget: M = 263 and 12 > 263 // 64, so STC runs on the 12x12 frames
+    with their newlines (longvid's own ``longvu`` compressor would compress 8x8 frames)."""
+    pytest.importorskip("transformers")
+    from longvid.models.engine import load_engine
+    from longvid.models.generate import GenerationConfig
+
+    eng = load_engine(str(longvu_dir.folder), vision_towers=longvu_dir.vision_towers, context_length=300,
+                      generation=GenerationConfig(max_new_tokens=1, do_sample=False))
+    r = eng.run(str(short_video), "what color is the square?")
+    vt = r.visual_tokens
+    temporal, mixed, stc = vt.stats
+    m = r.budget - 1  # the released budget counts the <image> id
+    assert mixed.frames_in == temporal.frames_out and mixed.frames_in > m // 64
+    assert mixed.tokens_out == mixed.frames_in * 156 and stc.tokens_in == mixed.tokens_out
+    assert stc.tokens_out == len(vt) <= m
+    cells = vt.cells >= 0
+    assert {tuple(g) for g in vt.cell_grids[cells].tolist()} == {(12, 12)}

@@ -17,7 +17,10 @@ Design decisions:
   values are then replaced by the released model's (aggregated queries resized to the low grid
   *before* the projector), so the LLM sees exactly the released low-resolution tokens. Only the
   ranking and STC decisions use the approximation.
-- ``image_newline`` ends every row of every frame (see ``longvid.models.newline``), within budget.
+- By default (no compressor given) stages 2 and 3 run in the released layout
+  (``longvid.models.longvu.released``): newlines counted in the plan, STC over frames that hold
+  their newline column, at high resolution when ``N > M // 64``. A compressor given explicitly
+  runs longvid's layout: ``image_newline`` after every surviving row (``longvid.models.newline``).
 - The towers load from their own folders or hub ids (the released checkpoints do not carry them;
   ``vision_towers`` maps a config name to a folder); if a checkpoint does carry tower weights
   under ``model.vision_tower_aux_list.{i}.vision_tower.``, those are used (``longvid.models.loader``).
@@ -237,10 +240,15 @@ class LongVUModel(VideoLLM):
                               high_grid=self.token_grid, low_grid=tuple(cfg.low_grid), threshold=cfg.drop_threshold)
         pos = lay.positions
         n = len(feats)
-        stats = StageStats("released_layout", n, int(torch.unique(pos).numel()), n * tokens.shape[1], len(pos),
-                           time.perf_counter() - t0, lay.note)
+        plan, dt = lay.plan, time.perf_counter() - t0
+        res = (f"{plan.upgrades} of {n} frames at high resolution" if plan.upgrades else
+               f"every frame at {plan.resolution} resolution")
+        stats = (StageStats("mixed_resolution", n, n, n * tokens.shape[1], lay.before_stc, dt,
+                            f"{res}, newlines counted (released layout)"),
+                 StageStats("stc", n, int(torch.unique(pos).numel()), lay.before_stc, len(pos), 0.0,
+                            lay.note if plan.stc else "not applied: the frames fit"))
         return VisualTokens(lay.tokens.to(tokens.device), feats.frame_indices.cpu()[pos],
-                            feats.timestamps_s.cpu()[pos], lay.cells, (stats,), lay.grids)
+                            feats.timestamps_s.cpu()[pos], lay.cells, stats, lay.grids)
 
     def video_tokens(self, video: str, *, question: str, query_ids: torch.Tensor, budget: int,
                      fps: float | None, num_frames: int | None, max_frames: int | None,

@@ -112,6 +112,7 @@ class ReleasedLayout:
     grids: torch.Tensor  # (L, 2)
     plan: ReleasedPlan
     note: str
+    before_stc: int  # tokens of the stage-2 sequence (newlines included) that STC received, or emitted
 
 
 def released_layout(high: torch.Tensor, low: torch.Tensor | None, newline: torch.Tensor, query: torch.Tensor | None,
@@ -140,7 +141,7 @@ def released_layout(high: torch.Tensor, low: torch.Tensor | None, newline: torch
         cells = row_cells(grid)[slot]
         grids = torch.tensor(grid).expand(idx.numel(), 2)
         note = f"{plan.resolution} frames with newlines, STC kept {idx.numel()} of {n * per} tokens"
-        return ReleasedLayout(tokens, pos, cells, grids, plan, note)
+        return ReleasedLayout(tokens, pos, cells, grids, plan, note, n * per)
     toks, pos, cells, grids = [], [], [], []
     lc, hc = row_cells(low_grid), row_cells(high_grid)
     for i in range(n):
@@ -154,4 +155,5 @@ def released_layout(high: torch.Tensor, low: torch.Tensor | None, newline: torch
             grids.append(torch.tensor(low_grid).expand(lc.numel(), 2))
         pos.append(torch.full((cells[-1].numel(),), i))
     note = f"{int(is_high.sum())} of {n} frames at high resolution (newlines counted)"
-    return ReleasedLayout(torch.cat(toks), torch.cat(pos), torch.cat(cells), torch.cat(grids), plan, note)
+    total = sum(len(t) for t in toks)
+    return ReleasedLayout(torch.cat(toks), torch.cat(pos), torch.cat(cells), torch.cat(grids), plan, note, total)
