@@ -17,7 +17,10 @@ Design decisions:
   values are then replaced by the released model's (aggregated queries resized to the low grid
   *before* the projector), so the LLM sees exactly the released low-resolution tokens. Only the
   ranking and STC decisions use the approximation.
-- ``image_newline`` ends every row of every frame (see ``longvid.models.newline``), within budget.
+- By default (no compressor given) stages 2 and 3 run in the released layout
+  (``longvid.models.longvu.released``): newlines counted in the plan, STC over frames that hold
+  their newline column, at high resolution when ``N > M // 64``. A compressor given explicitly
+  runs longvid's layout: ``image_newline`` after every surviving row (``longvid.models.newline``).
 - The towers load from their own folders or hub ids (the released checkpoints do not carry them;
   ``vision_towers`` maps a config name to a folder); if a checkpoint does carry tower weights
   under ``model.vision_tower_aux_list.{i}.vision_tower.``, those are used (``longvid.models.loader``).
@@ -204,6 +207,8 @@ class LongVUModel(VideoLLM):
         from longvid.compress import Query
         from longvid.models.newline import fit_with_newlines
 
+        if compressor is None and self.config.image_newline:
+            return self.released_compress(frames, budget=budget, query_embedding=query_embedding)
         comp = self.compressor(compressor)
         features = frames.features
         query = Query(text=question, embedding=query_embedding.to(features.features.dtype))
@@ -215,6 +220,35 @@ class LongVUModel(VideoLLM):
         if not self.config.image_newline:
             return run(budget)
         return fit_with_newlines(run, self.connector.image_newline.detach(), budget)
+
+    def released_compress(self, frames: LongVUFrames, *, budget: int, query_embedding: torch.Tensor) -> VisualTokens:
+        """Stages 2 and 3 as the released checkpoints run them (``longvid.models.longvu.released``):
+        newlines counted in the plan, STC on the frames at the resolution the band test picks,
+        with their newline column. A compressor given explicitly runs longvid's layout instead."""
+        import time
+
+        from longvid.models.longvu.released import released_layout
+
+        t0 = time.perf_counter()
+        cfg, feats = self.config, frames.features
+        tokens = feats.features
+        low = None
+        if cfg.highres and tuple(cfg.low_grid) != self.token_grid:
+            low = self.connector.project(self.connector.low_resolution(frames.aggregated, cfg.low_grid)).to(tokens.dtype)
+        m = self.drop_budget(budget)
+        lay = released_layout(tokens, low, self.connector.image_newline.detach(), query_embedding, m,
+                              high_grid=self.token_grid, low_grid=tuple(cfg.low_grid), threshold=cfg.drop_threshold)
+        pos = lay.positions
+        n = len(feats)
+        plan, dt = lay.plan, time.perf_counter() - t0
+        res = (f"{plan.upgrades} of {n} frames at high resolution" if plan.upgrades else
+               f"every frame at {plan.resolution} resolution")
+        stats = (StageStats("mixed_resolution", n, n, n * tokens.shape[1], lay.before_stc, dt,
+                            f"{res}, newlines counted (released layout)"),
+                 StageStats("stc", n, int(torch.unique(pos).numel()), lay.before_stc, len(pos), 0.0,
+                            lay.note if plan.stc else "not applied: the frames fit"))
+        return VisualTokens(lay.tokens.to(tokens.device), feats.frame_indices.cpu()[pos],
+                            feats.timestamps_s.cpu()[pos], lay.cells, stats, lay.grids)
 
     def video_tokens(self, video: str, *, question: str, query_ids: torch.Tensor, budget: int,
                      fps: float | None, num_frames: int | None, max_frames: int | None,
