@@ -31,21 +31,8 @@ def qwen(qwen_dir):
     return QwenVLModel.from_pretrained(qwen_dir)
 
 
-@pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    from longvid.synth.testvideo import make_video
-
-    d = tmp_path_factory.mktemp("qwen_media")
-    return str(make_video(d / "clip.mp4", duration_s=4.0, fps=8, size=(112, 84),
-                          scenes=((0.0, (200, 40, 40), "red"), (2.0, (40, 200, 40), "green"))))
 
 
-def static_video(n: int, h: int = 84, w: int = 112, fps: float = 2.0):
-    from longvid.models.qwen_vl.model import SampledVideo
-
-    frames = np.full((n, h, w, 3), 90, np.uint8)
-    frames[:, 20:40, 30:60] = (200, 30, 30)
-    return SampledVideo(frames, np.arange(n) / fps, fps)
 
 
 def test_registered_and_config_claimed(qwen_dir):
@@ -184,7 +171,7 @@ def check_survivors(qwen, prep, sampled):
         assert f % 2 == 0 and n == n_cell
 
 
-def test_longvu_temporal_drops_whole_groups_and_keeps_positions(qwen):
+def test_longvu_temporal_drops_whole_groups_and_keeps_positions(qwen, static_video):
     """A static video: every temporal group repeats, so LongVU's temporal reduction keeps only
     each 16-group window's middle group (known truth); survivors keep their positions."""
     from longvid.compress import create_compressor
@@ -213,7 +200,7 @@ def test_uniform_by_name_promised_count_and_positions(qwen, video, budget):
     check_survivors(qwen, prep, s)
 
 
-def test_merging_compressor_refused(qwen):
+def test_merging_compressor_refused(qwen, static_video):
     from longvid.errors import InvalidFeaturesError
 
     with pytest.raises(InvalidFeaturesError, match="merged grid"):
@@ -252,7 +239,7 @@ def test_pixels_match_the_released_image_processor_on_a_still(qwen, qwen_dir):
             assert float(diff.mean()) < 0.01
 
 
-def test_odd_frame_count_pads_the_last_group(qwen):
+def test_odd_frame_count_pads_the_last_group(qwen, static_video):
     prep = qwen.prepare(static_video(9), QUESTION)  # 9 frames -> 5 groups, the last one frame repeated
     assert len(prep.visual) == 5 * 12 and prep.num_frames == 9
     assert sorted(prep.visual.tokens_per_frame()) == [0, 2, 4, 6, 8]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 pytest.importorskip("transformers")
@@ -34,21 +33,8 @@ def qwen(qwen_dir):
     return QwenVLModel.from_pretrained(qwen_dir)
 
 
-@pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    from longvid.synth.testvideo import make_video
-
-    d = tmp_path_factory.mktemp("qwen2_media")
-    return str(make_video(d / "clip.mp4", duration_s=4.0, fps=8, size=(112, 84),
-                          scenes=((0.0, (200, 40, 40), "red"), (2.0, (40, 200, 40), "green"))))
 
 
-def static_video(n: int, fps: float = 2.0):
-    from longvid.models.qwen_vl.model import SampledVideo
-
-    frames = np.full((n, 84, 112, 3), 90, np.uint8)
-    frames[:, 20:40, 30:60] = (200, 30, 30)
-    return SampledVideo(frames, np.arange(n) / fps, fps)
 
 
 def test_registered_and_config_claimed(qwen_dir):
@@ -117,7 +103,7 @@ def check_survivors(qwen, prep, sampled):
 
 
 @pytest.mark.parametrize("fps", [2.0, 8.0])
-def test_longvu_temporal_keeps_positions(qwen, fps):
+def test_longvu_temporal_keeps_positions(qwen, fps, static_video):
     """A static video: LongVU's temporal reduction keeps each 16-group window's middle group
     (groups 8 and 24 of 32); survivors keep their uncompressed positions. Qwen2-VL's temporal
     position does not depend on the rate, so both rates give the same positions."""
