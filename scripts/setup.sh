@@ -28,3 +28,9 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "optional tools missing: ${need[*]} (tests that need them are skipped)" >&2
   fi
 fi
+
+# lmms-eval in its own environment (.venv-lmms), for the evaluation tests and lmms-eval runs;
+# LONGVID_LMMS=0 skips it (those tests then skip)
+if [ "${LONGVID_LMMS:-1}" != 0 ]; then
+  bash scripts/setup_lmms.sh
+fi

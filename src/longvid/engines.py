@@ -6,8 +6,8 @@ default in ``longvid.offline``, video-LLMs in ``longvid.models``) and created wi
 so ``import longvid`` stays light.
 
 Every engine has ``ask(video, question) -> Answer``. Engines that expose logits also have
-``loglikelihood(video, context, continuation) -> (logprob, is_greedy)``, used by teacher-forced
-scoring (V-NIAH "PPL-based", lmms-eval ``loglikelihood``).
+``loglikelihood(video, context, continuation, per_token=False) -> (logprob, is_greedy)``, used
+by teacher-forced scoring (V-NIAH "PPL-based", lmms-eval ``loglikelihood``).
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ class ScoresLikelihood(Protocol):
     """A declared capability: the engine exposes logits, so it can score a given continuation
     (teacher-forced V-NIAH scoring, lmms-eval's ``loglikelihood`` requests)."""
 
-    def loglikelihood(self, video: str, context: str, continuation: str) -> tuple[float, bool]:
-        """Log-probability of ``continuation`` after ``context``, and whether greedy decoding gives it."""
+    def loglikelihood(self, video: str, context: str, continuation: str, *,
+                      per_token: bool = False) -> tuple[float, bool]:
+        """Log-probability of ``continuation`` after ``context`` (summed over its tokens, or their
+        mean with ``per_token``), and whether greedy decoding gives it."""
         ...

@@ -25,8 +25,11 @@ class EchoEngine:
 
 
 class LogitEngine(EchoEngine):
-    def loglikelihood(self, video, context, continuation):
-        return (-0.5 if continuation == "B" else -7.0), continuation == "B"
+    """Two tokens per continuation; "B" is likely and greedy."""
+
+    def loglikelihood(self, video, context, continuation, *, per_token=False):
+        total = -1.0 if continuation == "B" else -7.0
+        return (total / 2 if per_token else total), continuation == "B"
 
 
 def _model(engine):
@@ -80,7 +83,18 @@ def test_loglikelihood_needs_logits():
     with pytest.raises(NotImplementedError, match="no logits"):
         m.loglikelihood([req])
     m2, _ = _model(LogitEngine())
-    assert m2.loglikelihood([req]) == [(-0.5, True)]
+    # lmms-eval's convention: (loss, greedy), loss the negative log-likelihood (mean per token by
+    # default), so its multiple-choice argmin picks the likeliest choice
+    assert m2.loglikelihood([req]) == [(0.5, True)]
+    choices = [SimpleNamespace(args=("ctx", " " + c if c != "B" else c, lambda doc: [doc["video"]], 0,
+                                     "videomme", "test")) for c in "AB"]
+    losses = [loss for loss, _ in m2.loglikelihood(choices)]
+    assert losses == [3.5, 0.5] and min(range(2), key=losses.__getitem__) == 1
+    m3 = LongvidLMM(engine=LogitEngine(), loglikelihood="sum")
+    m3.task_dict = m2.task_dict
+    assert m3.loglikelihood([req]) == [(1.0, True)]
+    with pytest.raises(LongvidError, match="loglikelihood='max'"):
+        LongvidLMM(engine=LogitEngine(), loglikelihood="max")
 
 
 def test_model_args_parsing():

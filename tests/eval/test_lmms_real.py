@@ -1,22 +1,88 @@
-"""The real lmms-eval (when installed: the ``eval`` set-up) runs the ``longvid`` model on a local
-task: a generated video, open and multiple-choice questions, through the chat and simple paths."""
+"""The real lmms-eval runs longvid's ``longvid`` model on local tasks over generated videos.
 
+lmms-eval lives in its own environment (``scripts/setup_lmms.sh`` builds ``.venv-lmms``: it pins
+``av<16`` and declares a torch of its own), so these tests run it as its users do, as a
+``python -m lmms_eval`` process of that interpreter, on the longvid source under test. Nothing is
+installed at run time: without such an interpreter the tests skip.
+
+- The offline engine on open and multiple-choice questions, through the chat and simple paths:
+  the logged answers and the scores.
+- A tiny video-LLM (LongVA layout, random weights) through lmms-eval's generation,
+  ``multiple_choice`` and ``loglikelihood`` tasks: every logged answer and loss equals what the
+  same engine gives in this process.
+"""
+
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-pytest.importorskip("lmms_eval")
-pytest.importorskip("rapidocr_onnxruntime")
-pytest.importorskip("faster_whisper")
+import longvid
+from longvid.synth.testvideo import make_video
 
-from longvid.offline.cache import cache_root  # noqa: E402
-from longvid.offline.choices import NONE_SUPPORTED  # noqa: E402
-from longvid.synth.testvideo import make_video  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE = Path(longvid.__file__).resolve().parents[1]  # the longvid under test, for the subprocess too
 
+
+def _lmms_python() -> str | None:
+    explicit = os.environ.get("LONGVID_LMMS_PYTHON")
+    if explicit:
+        return explicit
+    venv = ROOT / ".venv-lmms" / "bin" / "python"
+    if venv.exists():
+        return str(venv)
+    if importlib.util.find_spec("lmms_eval") is not None:
+        return sys.executable
+    return None
+
+
+@pytest.fixture(scope="module")
+def lmms_python():
+    py = _lmms_python()
+    if py is None:
+        pytest.skip("lmms-eval is not installed: bash scripts/setup_lmms.sh builds .venv-lmms")
+    # an interpreter that was set up must work: a broken one fails here, it is not skipped
+    proc = subprocess.run([py, "-c", "import lmms_eval, longvid, rapidocr_onnxruntime, faster_whisper"],
+                          capture_output=True, text=True, env=_env())
+    assert proc.returncode == 0, f"{py} cannot run lmms-eval with longvid: {proc.stderr[-2000:]}"
+    return py
+
+
+def _env() -> dict:
+    path = os.pathsep.join(p for p in (str(SOURCE), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def _lmms_eval(py, task_dir, task, out, model_args, *extra):
+    cmd = [py, "-m", "lmms_eval", "--model", "longvid", "--model_args", model_args, "--tasks", task,
+           "--include_path", str(task_dir), "--output_path", str(out), "--log_samples", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=_env())
+    # lmms-eval logs an evaluation error and still exits 0: a run without results is a failure
+    results = list(out.rglob("*_results.json"))
+    assert proc.returncode == 0 and results, proc.stderr[-4000:]
+    (samples,) = out.rglob(f"*_samples_{task}.jsonl")
+    rows = sorted((json.loads(line) for line in samples.read_text().splitlines()), key=lambda r: r["doc_id"])
+    return json.loads(results[0].read_text()), rows
+
+
+def _common(docs: Path) -> str:
+    return textwrap.dedent(f"""\
+        dataset_path: json
+        dataset_kwargs:
+          data_files:
+            test: {docs}
+        test_split: test
+        doc_to_visual: !function utils.doc_to_visual
+        """)
+
+
+# ----------------------------------------------------------------------------- the offline engine
 UTILS = '''
 import re
 
@@ -52,15 +118,8 @@ def task_dir(tmp_path_factory):
     ]
     (d / "docs.jsonl").write_text("".join(json.dumps({**x, "video": str(video)}) + "\n" for x in docs))
     (d / "utils.py").write_text(UTILS)
-    (d / "longvid_local.yaml").write_text(textwrap.dedent(f"""\
-        task: longvid_local
-        dataset_path: json
-        dataset_kwargs:
-          data_files:
-            test: {d / 'docs.jsonl'}
-        test_split: test
+    (d / "longvid_local.yaml").write_text("task: longvid_local\n" + _common(d / "docs.jsonl") + textwrap.dedent("""\
         output_type: generate_until
-        doc_to_visual: !function utils.doc_to_visual
         doc_to_text: !function utils.doc_to_text
         doc_to_target: answer
         generation_kwargs:
@@ -77,30 +136,156 @@ def task_dir(tmp_path_factory):
     return d
 
 
-def _run(task_dir, out, *extra):
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["chat", "simple"])
+def test_real_lmms_eval_scores_the_offline_engine(lmms_python, task_dir, tmp_path, path):
+    from longvid.offline.cache import cache_root
+    from longvid.offline.choices import NONE_SUPPORTED
+
     model_args = f"engine=offline,max_new_tokens=16,cache_dir={task_dir / 'cache'},models_dir={cache_root()}"
-    cmd = [sys.executable, "-m", "lmms_eval", "--model", "longvid", "--model_args", model_args,
-           "--tasks", "longvid_local", "--include_path", str(task_dir),
-           "--output_path", str(out), "--log_samples", *extra]
-    env = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, **env})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (samples,) = out.rglob("*_samples_longvid_local.jsonl")
-    (results,) = out.rglob("*_results.json")
-    rows = sorted((json.loads(line) for line in samples.read_text().splitlines()), key=lambda r: r["doc_id"])
-    res = json.loads(results.read_text())
-    score = res["results"]["longvid_local"]["accuracy,none"]
-    backend = json.dumps(res.get("config", {}))
-    return backend, [r["filtered_resps"] for r in rows], [r["accuracy"] for r in rows], score
+    res, rows = _lmms_eval(lmms_python, task_dir, "longvid_local", tmp_path / "out", model_args,
+                           *(["--force_simple"] if path == "simple" else []))
+    cls = "LongvidChatLMM (chat)" if path == "chat" else "LongvidLMM (simple)"
+    assert f"longvid.eval.lmms_adapter.{cls}" in json.dumps(res.get("config", {}))
+    resps = [r["filtered_resps"][0] if isinstance(r["filtered_resps"], list) else r["filtered_resps"] for r in rows]
+    assert "4172" in resps[0]  # open question, answered from the on-screen text
+    assert resps[1:] == ["B", "C", NONE_SUPPORTED]  # letters only; no guessed letter when nothing fits
+    assert [r["accuracy"] for r in rows] == [1.0, 1.0, 1.0, 0.0]
+    assert res["results"]["longvid_local"]["accuracy,none"] == pytest.approx(0.75)
+
+
+# ----------------------------------------------------------------------------- a tiny video-LLM
+VLM_UTILS = '''
+def doc_to_visual(doc):
+    return [doc["video"]]
+
+def gen_results(doc, results):
+    return {"answered": float(bool(results[0].strip()))}
+
+def ll_results(doc, results):
+    # lmms-eval 0.7.3 hands a task's own process_results the list of per-request results; its
+    # built-in loglikelihood scoring unpacks that list as one pair and fails, so the task scores
+    (loss, greedy), = results
+    return {"perplexity": -loss, "acc": float(greedy)}
+'''
+
+VLM_DOCS = [
+    {"question": "What code is shown?", "choices": ["4172", "9981", "blue"], "answer": 0},
+    {"question": "Which colour is the background?", "choices": ["red", "green"], "answer": 1},
+]
+
+
+@pytest.fixture(scope="module")
+def vlm_task(tmp_path_factory):
+    """A tiny LongVA folder (its tower's config inside, as a downloaded model keeps it) and three
+    local tasks over one generated video: generate_until, multiple_choice, loglikelihood."""
+    from longvid.models.testing import CLIP_NAME, make_longva
+
+    d = tmp_path_factory.mktemp("lmms_vlm")
+    ck = make_longva(d / "model")
+    tower = ck.folder / CLIP_NAME.split("/")[-1]
+    tower.mkdir()
+    shutil.copy(Path(ck.vision_towers[CLIP_NAME]) / "config.json", tower / "config.json")
+    video = make_video(d / "code.mp4", duration_s=4.0, fps=5, size=(320, 180),
+                       scenes=[(0.0, (240, 240, 240), "CODE 4172"), (2.0, (200, 250, 200), "GREEN")])
+    docs = d / "docs.jsonl"
+    docs.write_text("".join(json.dumps({**x, "video": str(video)}) + "\n" for x in VLM_DOCS))
+    (d / "utils.py").write_text(VLM_UTILS)
+    common = _common(docs) + "doc_to_text: question\n"
+    (d / "vlm_gen.yaml").write_text("task: vlm_gen\n" + common + textwrap.dedent("""\
+        output_type: generate_until
+        doc_to_target: answer
+        generation_kwargs:
+          max_new_tokens: 6
+          until: ["\\n\\n"]
+          do_sample: false
+        process_results: !function utils.gen_results
+        metric_list:
+          - metric: answered
+            aggregation: mean
+            higher_is_better: true
+        """))
+    (d / "vlm_mc.yaml").write_text("task: vlm_mc\n" + common + textwrap.dedent("""\
+        output_type: multiple_choice
+        doc_to_choice: choices
+        doc_to_target: answer
+        metric_list:
+          - metric: acc
+            aggregation: mean
+            higher_is_better: true
+        """))
+    (d / "vlm_ll.yaml").write_text("task: vlm_ll\n" + common + textwrap.dedent("""\
+        output_type: loglikelihood
+        doc_to_target: "{{choices[answer]}}"
+        process_results: !function utils.ll_results
+        metric_list:
+          - metric: perplexity
+            aggregation: mean
+            higher_is_better: true
+          - metric: acc
+            aggregation: mean
+            higher_is_better: true
+        """))
+    return d, ck.folder, video
+
+
+MODEL_ARGS = "engine=longva,model={folder},num_frames=4"
+
+
+@pytest.fixture(scope="module")
+def vlm_engine(vlm_task):
+    from longvid.engines import create_engine
+
+    _, folder, _ = vlm_task
+    return create_engine("longva", model=str(folder), num_frames=4)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", ["chat", "simple"])
-def test_real_lmms_eval_scores_the_local_task(task_dir, tmp_path, path):
-    backend, resps, scores, score = _run(task_dir, tmp_path / "out", *(["--force_simple"] if path == "simple" else []))
-    resps = [r[0] if isinstance(r, list) else r for r in resps]
-    cls = "LongvidChatLMM (chat)" if path == "chat" else "LongvidLMM (simple)"
-    assert f"longvid.eval.lmms_adapter.{cls}" in backend
-    assert "4172" in resps[0]  # open question, answered from the on-screen text
-    assert resps[1:] == ["B", "C", NONE_SUPPORTED]  # letters only; no guessed letter when nothing fits
-    assert scores == [1.0, 1.0, 1.0, 0.0] and score == pytest.approx(0.75)
+def test_real_lmms_eval_generates_with_a_video_llm(lmms_python, vlm_task, vlm_engine, tmp_path, path):
+    d, folder, video = vlm_task
+    res, rows = _lmms_eval(lmms_python, d, "vlm_gen", tmp_path / "out", MODEL_ARGS.format(folder=folder),
+                           *(["--force_simple"] if path == "simple" else []))
+    got = [r["filtered_resps"][0] if isinstance(r["filtered_resps"], list) else r["filtered_resps"] for r in rows]
+    # the task's max_new_tokens and greedy decoding reach the engine: the same answers as here
+    want = [vlm_engine.ask(str(video), doc["question"], max_new_tokens=6, do_sample=False).text.split("\n\n")[0]
+            for doc in VLM_DOCS]
+    assert got == [w.strip() for w in want]
+    assert res["results"]["vlm_gen"]["answered,none"] == pytest.approx(sum(bool(w.strip()) for w in want) / 2)
+
+
+def _loss(engine, video, context, continuation) -> float:
+    logprob, _ = engine.loglikelihood(str(video), context, continuation, per_token=True)
+    return -logprob
+
+
+@pytest.mark.slow
+def test_real_lmms_eval_multiple_choice_scores_by_likelihood(lmms_python, vlm_task, vlm_engine, tmp_path):
+    d, folder, video = vlm_task
+    res, rows = _lmms_eval(lmms_python, d, "vlm_mc", tmp_path / "out", MODEL_ARGS.format(folder=folder),
+                           "--force_simple")  # lmms-eval sends loglikelihood requests on its simple path only
+    accs = []
+    for doc, row in zip(VLM_DOCS, rows):
+        # lmms-eval puts its target delimiter (a space) before each choice
+        want = [_loss(vlm_engine, video, doc["question"], " " + c) for c in doc["choices"]]
+        got = [float(loss) for loss, _greedy in row["filtered_resps"]]
+        assert got == pytest.approx(want, rel=1e-4, abs=1e-4)
+        pick = min(range(len(want)), key=want.__getitem__)  # lmms-eval: the lowest loss is the choice
+        accs.append(float(pick == doc["answer"]))
+        assert row["acc"] == accs[-1]
+    assert res["results"]["vlm_mc"]["acc,none"] == pytest.approx(sum(accs) / len(accs))
+
+
+@pytest.mark.slow
+def test_real_lmms_eval_loglikelihood_task(lmms_python, vlm_task, vlm_engine, tmp_path):
+    d, folder, video = vlm_task
+    res, rows = _lmms_eval(lmms_python, d, "vlm_ll", tmp_path / "out",
+                           MODEL_ARGS.format(folder=folder) + ",loglikelihood=sum", "--force_simple")
+    want = []
+    for doc, row in zip(VLM_DOCS, rows):
+        target = doc["choices"][doc["answer"]]
+        logprob, greedy = vlm_engine.loglikelihood(str(video), doc["question"], target)
+        assert row["perplexity"] == pytest.approx(logprob, rel=1e-4, abs=1e-4)  # the summed log-probability
+        assert row["acc"] == float(greedy)
+        want.append(logprob)
+    assert res["results"]["vlm_ll"]["perplexity,none"] == pytest.approx(sum(want) / len(want), rel=1e-4)

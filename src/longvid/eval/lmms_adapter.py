@@ -11,7 +11,7 @@ Design decisions:
   (``is_simple = False``, the default lmms-eval picks: requests carry ``doc_to_messages``) and
   ``LongvidLMM`` (simple: requests carry ``doc_to_visual``). Both end in the same per-request
   step (video, prompt, generation settings), so the two paths answer alike.
-- ``--model_args``: ``engine`` and ``batch_size`` are the adapter's; generation settings
+- ``--model_args``: ``engine``, ``batch_size`` and ``loglikelihood`` (mean or sum) are the adapter's; generation settings
   (``max_new_tokens``, ``until``, and greedy-only sampling keys) are defaults that a task's
   ``generation_kwargs`` override per request; everything else goes to the engine's constructor,
   and one it does not take is an error listing those it does.
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from longvid.commands.options import parse_option_string
 from longvid.engines import ScoresLikelihood
@@ -55,6 +55,7 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".ts"
 # generation settings the adapter applies itself; engines answer greedily, so sampling settings
 # are accepted only with their greedy values
 GENERATION_KEYS = ("max_new_tokens", "until")
+LikelihoodReduction = Literal["mean", "sum"]  # how a continuation's token log-probabilities combine
 GREEDY_VALUES = {"temperature": (0, 0.0), "do_sample": (False,), "top_p": (1, 1.0, None), "num_beams": (1,)}
 
 
@@ -118,7 +119,7 @@ def _create_engine(name: str, options: dict[str, Any]):
             params = []
         raise LongvidError(
             f"--model_args: engine {name!r} does not take {sorted(options)} ({exc}); "
-            f"it takes {params or 'other options'}, plus the adapter's engine, batch_size and "
+            f"it takes {params or 'other options'}, plus the adapter's engine, batch_size, loglikelihood and "
             f"generation settings {list(GENERATION_KEYS) + list(GREEDY_VALUES)}"
         ) from exc
 
@@ -135,9 +136,14 @@ class LongvidLMM(_LmmsBase):
 
     is_simple = True  # lmms-eval "simple" model: requests carry doc_to_visual
 
-    def __init__(self, engine: str | Any = "offline", batch_size: int = 1, **options: Any) -> None:
+    def __init__(self, engine: str | Any = "offline", batch_size: int = 1,
+                 loglikelihood: LikelihoodReduction = "mean", **options: Any) -> None:
         if HAVE_LMMS_EVAL:
             super().__init__()
+        if loglikelihood not in ("mean", "sum"):
+            raise LongvidError(f"--model_args: loglikelihood={loglikelihood!r}; use mean (per token, as "
+                               "lmms-eval's own models score) or sum")
+        self.reduction = loglikelihood
         self.task_dict: dict = getattr(self, "task_dict", {}) or {}
         gen = {k: options.pop(k) for k in [*GENERATION_KEYS, *GREEDY_VALUES] if k in options}
         self.generation = generation_settings(gen, "--model_args")
@@ -196,6 +202,8 @@ class LongvidLMM(_LmmsBase):
                 kwargs["max_new_tokens"] = settings["max_new_tokens"]
             else:
                 logger.debug("engine %r has no max_new_tokens; answers keep their length", self.engine)
+        if _accepts(self.engine.ask, "do_sample"):  # an engine that may sample answers greedily here
+            kwargs["do_sample"] = False
         text = self.engine.ask(video, prompt, **kwargs).text
         return _cut(text, settings.get("until"))
 
@@ -211,7 +219,11 @@ class LongvidLMM(_LmmsBase):
                 self.cache_hook.add_partial("generate_until", (contexts, gen_kwargs), text)
         return out
 
-    def loglikelihood(self, requests) -> list[tuple[float, bool]]:
+    def loglikelihood(self, requests) -> list:
+        """Per request ``(loss, is_greedy)`` as lmms-eval's own models return it: ``loss`` is the
+        continuation's negative log-likelihood, its mean per token (``loglikelihood=mean``, the
+        default, as lmms-eval's models compute it) or its sum (``loglikelihood=sum``); lower is
+        more likely, which is what lmms-eval's ``multiple_choice`` scoring (argmin) expects."""
         if not isinstance(self.engine, ScoresLikelihood):
             raise NotImplementedError(
                 f"engine {getattr(self.engine, 'name', self.engine)!r} exposes no logits; "
@@ -219,16 +231,35 @@ class LongvidLMM(_LmmsBase):
             )
         out = []
         for req in requests:
-            contexts, doc_to_target, doc_to_visual, doc_id, task, split = req.args
-            doc = self._doc(task, split, doc_id)
-            continuation = doc_to_target(doc) if callable(doc_to_target) else doc_to_target
+            contexts, target, doc_to_visual, doc_id, task, split = req.args
+            # loglikelihood tasks pass doc_to_target; multiple_choice passes each choice's text
+            continuation = target(self._doc(task, split, doc_id)) if callable(target) else target
             video = self._video(doc_to_visual, task, split, doc_id)
-            logprob, greedy = self.engine.loglikelihood(video, contexts, str(continuation))
-            out.append((float(logprob), bool(greedy)))
+            logprob, greedy = self.engine.loglikelihood(video, contexts, str(continuation),
+                                                        per_token=self.reduction == "mean")
+            out.append(_scored(-float(logprob), bool(greedy)))
         return out
 
     def generate_until_multi_round(self, requests) -> list[str]:
         raise NotImplementedError("longvid engines answer single-round questions")
+
+
+def _scored(loss: float, greedy: bool):
+    """``(loss, greedy)`` in the form lmms-eval's evaluator passes through untouched.
+
+    lmms-eval 0.7.3 normalises every model output with ``unwrap_generation_output``, which keeps
+    text and its own ``GenerationResult`` but turns any other value into ``str(value)``: a plain
+    ``(loss, greedy)`` pair would reach its scoring as the string ``"(1.2, False)"`` (and fail
+    there, for its own models too). Its ``GenerationResult`` is unwrapped to its ``text`` field
+    as it is, so the pair travels inside one. Without lmms-eval the plain pair is returned.
+    """
+    try:
+        from lmms_eval.api.instance import GenerationResult, unwrap_generation_output
+    except ImportError:
+        return loss, greedy
+    if unwrap_generation_output((loss, greedy))[0] == (loss, greedy):  # a release that keeps pairs
+        return loss, greedy
+    return GenerationResult(text=(loss, greedy))
 
 
 def _accepts(fn, name: str) -> bool:

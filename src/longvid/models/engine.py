@@ -91,7 +91,12 @@ class VideoLLMEngine:
                                                           max_frames=cfg.max_frames)))
         self.plan.check(frames=self.model.memory_frames(n, budget, self.compressor))
 
-    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> EngineResult:
+    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None,
+            max_new_tokens: int | None = None, do_sample: bool | None = None) -> EngineResult:
+        """Everything about one answer. ``max_new_tokens`` / ``do_sample`` override the engine's
+        generation settings for this question only (an evaluation harness's per-task settings)."""
+        import dataclasses
+
         import torch
 
         from longvid.models.generate import generate
@@ -118,18 +123,23 @@ class VideoLLMEngine:
         t1 = time.perf_counter()
         with torch.inference_mode():
             embeds, mask = splice(m.llm.get_input_embeddings(), parts, vt.tokens)
-        text, n_new = generate(m.llm, m.tokenizer, embeds, mask, cfg.generation, on_text)
+        overrides = {k: v for k, v in (("max_new_tokens", max_new_tokens), ("do_sample", do_sample)) if v is not None}
+        gen = dataclasses.replace(cfg.generation, **overrides) if overrides else cfg.generation
+        text, n_new = generate(m.llm, m.tokenizer, embeds, mask, gen, on_text)
         timings["generate_s"] = time.perf_counter() - t1
         answer = Answer(question=question, text=text, evidence=self._evidence(vt, video), grounded=False,
                         engine=self.name, timings_s=timings)
         return EngineResult(answer, vt, parts.num_text_tokens, budget, n_new)
 
-    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
-        return self.run(video, question, on_text=on_text).answer
+    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None,
+            max_new_tokens: int | None = None, do_sample: bool | None = None) -> Answer:
+        return self.run(video, question, on_text=on_text, max_new_tokens=max_new_tokens, do_sample=do_sample).answer
 
-    def loglikelihood(self, video: str, context: str, continuation: str) -> tuple[float, bool]:
-        """Log-probability of ``continuation`` as the answer to ``context``, and whether greedy
-        decoding would produce it (argmax at every position: V-NIAH's "PPL-based" exact match).
+    def loglikelihood(self, video: str, context: str, continuation: str, *,
+                      per_token: bool = False) -> tuple[float, bool]:
+        """Log-probability of ``continuation`` as the answer to ``context`` (summed over its tokens;
+        their mean with ``per_token``), and whether greedy decoding would produce it (argmax at
+        every position: V-NIAH's "PPL-based" exact match).
 
         The continuation is appended after the generation prompt; the compressor's query is the
         context only, so the answer cannot steer which frames the model sees.
@@ -158,7 +168,7 @@ class VideoLLMEngine:
         # the logit at position p predicts token p + 1: the continuation sits at the last n positions
         logp = logits[-n - 1 : -1].float().log_softmax(-1).cpu()
         total = float(logp.gather(1, cont[:, None]).sum())
-        return total, bool((logp.argmax(-1) == cont).all())
+        return (total / n if per_token else total), bool((logp.argmax(-1) == cont).all())
 
     def _evidence(self, vt: VisualTokens, video: str) -> tuple[Evidence, ...]:
         per = vt.tokens_per_frame()
