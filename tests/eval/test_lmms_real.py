@@ -12,57 +12,20 @@ installed at run time: without such an interpreter the tests skip.
   same engine gives in this process.
 """
 
-import importlib.util
 import json
-import os
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-import longvid
 from longvid.synth.testvideo import make_video
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCE = Path(longvid.__file__).resolve().parents[1]  # the longvid under test, for the subprocess too
-
-
-def _lmms_python() -> str | None:
-    explicit = os.environ.get("LONGVID_LMMS_PYTHON")
-    if explicit:
-        return explicit
-    venv = ROOT / ".venv-lmms" / "bin" / "python"
-    if venv.exists():
-        return str(venv)
-    if importlib.util.find_spec("lmms_eval") is not None:
-        return sys.executable
-    return None
-
-
-@pytest.fixture(scope="module")
-def lmms_python():
-    py = _lmms_python()
-    if py is None:
-        pytest.skip("lmms-eval is not installed: bash scripts/setup_lmms.sh builds .venv-lmms")
-    # an interpreter that was set up must work: a broken one fails here, it is not skipped
-    proc = subprocess.run([py, "-c", "import lmms_eval, longvid, rapidocr_onnxruntime, faster_whisper"],
-                          capture_output=True, text=True, env=_env())
-    assert proc.returncode == 0, f"{py} cannot run lmms-eval with longvid: {proc.stderr[-2000:]}"
-    return py
-
-
-def _env() -> dict:
-    path = os.pathsep.join(p for p in (str(SOURCE), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-
-
-def _lmms_eval(py, task_dir, task, out, model_args, *extra):
+def _lmms_eval(py, env, task_dir, task, out, model_args, *extra):
     cmd = [py, "-m", "lmms_eval", "--model", "longvid", "--model_args", model_args, "--tasks", task,
            "--include_path", str(task_dir), "--output_path", str(out), "--log_samples", *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=_env())
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     # lmms-eval logs an evaluation error and still exits 0: a run without results is a failure
     results = list(out.rglob("*_results.json"))
     assert proc.returncode == 0 and results, proc.stderr[-4000:]
@@ -138,12 +101,12 @@ def task_dir(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", ["chat", "simple"])
-def test_real_lmms_eval_scores_the_offline_engine(lmms_python, task_dir, tmp_path, path):
+def test_real_lmms_eval_scores_the_offline_engine(lmms_python, lmms_env, task_dir, tmp_path, path):
     from longvid.offline.cache import cache_root
     from longvid.offline.choices import NONE_SUPPORTED
 
     model_args = f"engine=offline,max_new_tokens=16,cache_dir={task_dir / 'cache'},models_dir={cache_root()}"
-    res, rows = _lmms_eval(lmms_python, task_dir, "longvid_local", tmp_path / "out", model_args,
+    res, rows = _lmms_eval(lmms_python, lmms_env, task_dir, "longvid_local", tmp_path / "out", model_args,
                            *(["--force_simple"] if path == "simple" else []))
     cls = "LongvidChatLMM (chat)" if path == "chat" else "LongvidLMM (simple)"
     assert f"longvid.eval.lmms_adapter.{cls}" in json.dumps(res.get("config", {}))
@@ -242,9 +205,9 @@ def vlm_engine(vlm_task):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", ["chat", "simple"])
-def test_real_lmms_eval_generates_with_a_video_llm(lmms_python, vlm_task, vlm_engine, tmp_path, path):
+def test_real_lmms_eval_generates_with_a_video_llm(lmms_python, lmms_env, vlm_task, vlm_engine, tmp_path, path):
     d, folder, video = vlm_task
-    res, rows = _lmms_eval(lmms_python, d, "vlm_gen", tmp_path / "out", MODEL_ARGS.format(folder=folder),
+    res, rows = _lmms_eval(lmms_python, lmms_env, d, "vlm_gen", tmp_path / "out", MODEL_ARGS.format(folder=folder),
                            *(["--force_simple"] if path == "simple" else []))
     got = [r["filtered_resps"][0] if isinstance(r["filtered_resps"], list) else r["filtered_resps"] for r in rows]
     # the task's max_new_tokens and greedy decoding reach the engine: the same answers as here
@@ -260,9 +223,9 @@ def _loss(engine, video, context, continuation) -> float:
 
 
 @pytest.mark.slow
-def test_real_lmms_eval_multiple_choice_scores_by_likelihood(lmms_python, vlm_task, vlm_engine, tmp_path):
+def test_real_lmms_eval_multiple_choice_scores_by_likelihood(lmms_python, lmms_env, vlm_task, vlm_engine, tmp_path):
     d, folder, video = vlm_task
-    res, rows = _lmms_eval(lmms_python, d, "vlm_mc", tmp_path / "out", MODEL_ARGS.format(folder=folder),
+    res, rows = _lmms_eval(lmms_python, lmms_env, d, "vlm_mc", tmp_path / "out", MODEL_ARGS.format(folder=folder),
                            "--force_simple")  # lmms-eval sends loglikelihood requests on its simple path only
     accs = []
     for doc, row in zip(VLM_DOCS, rows):
@@ -277,9 +240,9 @@ def test_real_lmms_eval_multiple_choice_scores_by_likelihood(lmms_python, vlm_ta
 
 
 @pytest.mark.slow
-def test_real_lmms_eval_loglikelihood_task(lmms_python, vlm_task, vlm_engine, tmp_path):
+def test_real_lmms_eval_loglikelihood_task(lmms_python, lmms_env, vlm_task, vlm_engine, tmp_path):
     d, folder, video = vlm_task
-    res, rows = _lmms_eval(lmms_python, d, "vlm_ll", tmp_path / "out",
+    res, rows = _lmms_eval(lmms_python, lmms_env, d, "vlm_ll", tmp_path / "out",
                            MODEL_ARGS.format(folder=folder) + ",loglikelihood=sum", "--force_simple")
     want = []
     for doc, row in zip(VLM_DOCS, rows):

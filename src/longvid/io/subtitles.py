@@ -53,7 +53,10 @@ def _clean(text: str) -> str:
 def _dialogue(rect) -> str:
     """Text of one subtitle rect: ASS dialogue text (FFmpeg converts every text codec to ASS)."""
     for attr in ("dialogue", "text", "ass"):
-        value = getattr(rect, attr, None)
+        try:
+            value = getattr(rect, attr, None)
+        except ValueError:  # PyAV < 16 fails on non-ASCII dialogue; the raw "ass" line still has it
+            continue
         if value:
             text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
             if attr == "ass":  # "ReadOrder,Layer,Style,Name,MarginL,MarginR,MarginV,Effect,Text"

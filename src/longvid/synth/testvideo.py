@@ -148,6 +148,10 @@ def make_video(
     if pixel_aspect:
         vs.codec_context.sample_aspect_ratio = Fraction(pixel_aspect)
     if rotation:
+        if not hasattr(vs, "set_display_rotation"):  # new in PyAV 17
+            from longvid.errors import MissingDependencyError
+
+            raise MissingDependencyError("writing rotation metadata needs PyAV 17 or newer")
         vs.set_display_rotation(-rotation)  # the display matrix angle is counter-clockwise
     aus = None
     if audio:
@@ -220,6 +224,10 @@ _ASS_HEADER = (
 def _encode_subtitles(ss, cues: Sequence[tuple[float, float, str]]) -> list:
     from av.subtitles.subtitle import SubtitleSet
 
+    if not hasattr(ss.codec_context, "encode_subtitle"):  # subtitle encoding is new in PyAV 17
+        from longvid.errors import MissingDependencyError
+
+        raise MissingDependencyError("writing subtitles needs a PyAV with subtitle encoding (17 or newer)")
     tb = ss.time_base or Fraction(1, 1000)
     ss.time_base = tb
     ss.codec_context.subtitle_header = _ASS_HEADER
@@ -249,7 +257,8 @@ def make_audio_only(path: str | Path, duration_s: float = 1.0, *, cover: bool = 
         if cover:
             pic = out.add_stream("mjpeg", rate=1)
             pic.width, pic.height, pic.pix_fmt = 64, 64, "yuvj420p"
-            pic.disposition = av.stream.Disposition.attached_pic
+            flag = av.stream.Disposition.attached_pic  # an IntFlag from PyAV 17.1, a Flag before
+            pic.disposition = flag if isinstance(flag, int) else flag.value
             frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 200, np.uint8), format="rgb24")
             frame.pts = 0
             for packet in [*pic.encode(frame), *pic.encode()]:
