@@ -60,9 +60,10 @@ class SampledFrame:
 class LongVUFrames:
     """Kept frames as the LLM will see them at high resolution, plus what produced them."""
 
-    features: FrameFeatures  # projected 12x12 tokens (T, 144, H) with provenance
-    aggregated: torch.Tensor  # (T, 144, vision_hidden) aggregator output, before the projector
+    features: FrameFeatures  # projected tokens on the final grid (T, 144, H) with provenance
+    aggregated: torch.Tensor  # (T, q*q, vision_hidden) aggregator output on its query grid, before the projector
     stats: StageStats  # temporal reduction
+    picture_wh: tuple[int, int] | None = None  # the picture's true (width, height), for unpadding
 
 
 def _as_batch(frames: list[SampledFrame]) -> FrameBatch:
@@ -85,8 +86,9 @@ class LongVUModel(VideoLLM):
 
     @property
     def token_grid(self) -> tuple[int, int]:
-        qs = self.config.query_side
-        return qs, qs
+        """The final grid (``image_token_len``); the query grid is resized to it when they differ."""
+        fs = self.config.final_side
+        return fs, fs
 
     def default_compressor(self):
         """The released pipeline's stages 2 and 3 with the config's low grid and STC threshold."""
@@ -123,7 +125,7 @@ class LongVUModel(VideoLLM):
         if self.drops_frames(num_frames, budget):
             return TokenCount(budget, exact=False)
         c = super().llm_token_count(num_frames, budget, compressor)
-        rows = num_frames * self.config.query_side if self.config.image_newline else 0
+        rows = num_frames * self.config.final_side if self.config.image_newline else 0
         return TokenCount(min(budget, c.tokens + rows), exact=False)
 
     @torch.inference_mode()
@@ -139,7 +141,7 @@ class LongVUModel(VideoLLM):
         reduce = self.drops_frames(num_frames, budget)
         reducer: TemporalReducer[SampledFrame] | None = TemporalReducer(tcfg) if reduce else None
         token_towers, temporal_tower = self.encoders[:-1], self.encoders[-1]
-        picture = content_mask(self.encoders[0].grid, content_wh)
+        picture = content_mask(self.encoders[0].grid, self.config.read_size(content_wh))
         pushed = 0
         agg_parts, ts_parts, idx_parts = [], [], []
 
@@ -172,13 +174,21 @@ class LongVUModel(VideoLLM):
         if reduce:
             sel = apply_guard(torch.arange(len(idx)), tcfg.max_frames, tcfg.guard_pick)
             agg, ts, idx = agg[sel.to(agg.device)], ts[sel], idx[sel]
-        tokens = self.connector.project(agg)
-        qs = self.config.query_side
-        n = qs * qs
+        tokens = self.connector.project(self.final_queries(agg))
+        fs = self.config.final_side
+        n = fs * fs
         stats = StageStats("temporal", pushed, len(idx), pushed * n, len(idx) * n, time.perf_counter() - t0,
                            "" if reduce else f"not applied: {pushed} frames < "
                            f"{self.drop_budget(budget)} // {tcfg.budget_divisor}")
-        return LongVUFrames(FrameFeatures(tokens, (qs, qs), ts, idx), agg, stats)
+        return LongVUFrames(FrameFeatures(tokens, (fs, fs), ts, idx), agg, stats, tuple(content_wh))
+
+    def final_queries(self, aggregated: torch.Tensor) -> torch.Tensor:
+        """Aggregated queries on the final grid: a bilinear resize (before the projector, as
+        released) when the query grid (``query_num_list``) differs from ``image_token_len``."""
+        from longvid.compress.base import resize_grid
+
+        qs, fs = self.config.query_side, self.config.final_side
+        return resize_grid(aggregated, (qs, qs), (fs, fs), mode="bilinear")
 
     def exact_low_resolution(self, vt: VisualTokens, frames: LongVUFrames) -> VisualTokens:
         """Give low-resolution tokens the released model's values: the aggregated 12x12 queries
@@ -237,7 +247,8 @@ class LongVUModel(VideoLLM):
             low = self.connector.project(self.connector.low_resolution(frames.aggregated, cfg.low_grid)).to(tokens.dtype)
         m = self.drop_budget(budget)
         lay = released_layout(tokens, low, self.connector.image_newline.detach(), query_embedding, m,
-                              high_grid=self.token_grid, low_grid=tuple(cfg.low_grid), threshold=cfg.drop_threshold)
+                              high_grid=self.token_grid, low_grid=tuple(cfg.low_grid), threshold=cfg.drop_threshold,
+                              size=cfg.read_size(frames.picture_wh))
         pos = lay.positions
         n = len(feats)
         plan, dt = lay.plan, time.perf_counter() - t0
