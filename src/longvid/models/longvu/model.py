@@ -44,6 +44,14 @@ from longvid.types import FrameBatch, FrameFeatures, StageStats, VisualTokens
 
 logger = logging.getLogger(__name__)
 
+# Frames are padded to a square at their own resolution and each tower resizes the square to its
+# input size, as the released code does (pad, then one bicubic resize per tower). Resizing first
+# and padding after (one shared 384-px frame, then 384 -> 378 for DINOv2) was up to 62 pixel
+# levels off at edges (docs/models.md). Frames whose long side exceeds this are first scaled to
+# it while decoding, to bound the memory a temporal window holds (16 frames of 1920x1920 RGB:
+# 177 MB); the towers then resize from there.
+NATIVE_PAD_SIDE = 1920
+
 
 @dataclass(frozen=True)
 class SampledFrame:
@@ -82,7 +90,14 @@ class LongVUModel(VideoLLM):
     # ------------------------------------------------------------------ frames -> tokens
     @property
     def sampling_size(self) -> int:
+        """The largest tower input (384): the side of a square small enough for every tower."""
         return max(e.input_size for e in self.encoders)
+
+    @staticmethod
+    def sampling_side(display_wh: tuple[int, int]) -> int | None:
+        """The padded square's side to sample at: None (the frame's own resolution) up to
+        ``NATIVE_PAD_SIDE``, else ``NATIVE_PAD_SIDE``; each tower resizes from it."""
+        return None if max(display_wh) <= NATIVE_PAD_SIDE else NATIVE_PAD_SIDE
 
     @property
     def token_grid(self) -> tuple[int, int]:
@@ -269,8 +284,9 @@ class LongVUModel(VideoLLM):
         from longvid.io.sampling import SamplingConfig, plan_targets, sample_frames
 
         info = probe(video)
-        scfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames, size=self.sampling_size,
-                              resize="pad", pad_rgb=self.encoders[0].spec.pad_rgb)
+        scfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames,
+                              size=self.sampling_side(info.display_size), resize="pad",
+                              pad_rgb=self.encoders[0].spec.pad_rgb)
         n = len(plan_targets(info, scfg))
         frames = self.frame_tokens(sample_frames(video, scfg, video_progress(progress), info=info), num_frames=n,
                                    budget=budget, content_wh=info.display_size)
