@@ -163,3 +163,35 @@ def test_1280x720_video_end_to_end(longvu_dir, hd_video):
     assert len(vt2) == n * per_low + k2 * (per_high - per_low)
     hi2 = vt2.cell_grids[:, 0] == 12
     assert set(vt2.cells[hi2].tolist()) == set(ref_cells(12, (1280, 720)))
+
+
+def ref_unmask(side: int, size) -> torch.Tensor:
+    """The released aggregator mask of a (side, side) grid, ``size`` read as (width, height)."""
+    ow, oh = size
+    mask = torch.ones(side, side, dtype=torch.bool)
+    if ow / oh > 1:
+        pad = (side - int(oh * (side / ow))) // 2
+        if pad > 0:
+            mask[:pad], mask[-pad:] = False, False
+    else:
+        pad = (side - int(ow * (side / oh))) // 2
+        if pad > 0:
+            mask[:, :pad], mask[:, -pad:] = False, False
+    return mask
+
+
+@pytest.mark.parametrize("picture", [(1280, 720), (720, 1280), (160, 96), (500, 500)])
+def test_aggregator_mask_follows_the_size_reading(picture):
+    from longvid.encoders.preprocess import content_mask
+    from longvid.models.longvu.config import LongVUConfig
+
+    base = {"model_type": "cambrian_qwen", "hidden_size": 32,
+            "mm_vision_tower_aux_list": ["siglip/CLIP-ViT-SO400M-14-384", "facebook/dinov2-giant-res378"]}
+    trained = LongVUConfig.from_dict(base)
+    assert trained.size_reading == "as_trained"
+    w, h = picture
+    assert torch.equal(content_mask((24, 24), trained.read_size(picture)), ref_unmask(24, (h, w)))
+    corrected = replace(trained, size_reading="corrected")
+    assert torch.equal(content_mask((24, 24), corrected.read_size(picture)), ref_unmask(24, (w, h)))
+    with pytest.raises(Exception, match="size_reading"):
+        replace(trained, size_reading="hw")
