@@ -11,6 +11,10 @@ Design decisions:
 - Options the released checkpoints never used (``connector_only: false`` sampler layers inside the
   LLM, ``frame_pos``, several query groups, ``mm_use_im_start_end``) are rejected with a clear
   error rather than half-supported.
+- ``image_token_len`` (the final grid) may differ from ``query_num_list`` (the aggregator's query
+  grid): the model resizes the queries to the final grid, as released.
+- ``size_reading`` is not a ``config.json`` key: it says which (width, height) pair trims the
+  padding of non-square frames; the default is the one the video checkpoints were trained with.
 - Defaults for keys a config may lack live here once, each with its source (for ``highres``
   the released code's own reading of a missing key: off); those the compressor
   also uses (low-resolution grid, thresholds, the reserve) are the compressor's own defaults,

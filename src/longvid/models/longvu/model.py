@@ -18,8 +18,13 @@ Design decisions:
   *before* the projector), so the LLM sees exactly the released low-resolution tokens. Only the
   ranking and STC decisions use the approximation.
 - By default (no compressor given) stages 2 and 3 run in the released layout
-  (``longvid.models.longvu.released``): newlines counted in the plan, STC over frames that hold
-  their newline column, at high resolution when ``N > M // 64``. A compressor given explicitly
+  (``longvid.models.longvu.released``): non-square frames unpadded (the frame size read as
+  ``config.size_reading`` says, also for the aggregator's picture mask), newlines counted in the
+  plan, STC over frames that hold their newline column, at high resolution when ``N > M // 64``.
+- Frames are sampled padded to a square at their own resolution (``NATIVE_PAD_SIDE`` at most) and
+  each tower resizes the square once, the released pad-then-resize order.
+- A query grid other than the final one (``query_num_list`` vs ``image_token_len``) is resized to
+  it before the projector (``final_queries``); low-resolution tokens come from the query grid. A compressor given explicitly
   runs longvid's layout: ``image_newline`` after every surviving row (``longvid.models.newline``).
 - The towers load from their own folders or hub ids (the released checkpoints do not carry them;
   ``vision_towers`` maps a config name to a folder); if a checkpoint does carry tower weights
