@@ -13,10 +13,10 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-import torch.nn.functional as F  # noqa: E402
+import torch.nn.functional as F
 
-from longvid.encoders.vision import DINOV2_GIANT_378, VisionEncoder  # noqa: E402
-from longvid.types import FrameBatch  # noqa: E402
+from longvid.encoders.vision import DINOV2_GIANT_378, VisionEncoder
+from longvid.types import FrameBatch
 
 
 def ref_positions(pos: torch.Tensor, px: int, patch: int, how: str) -> torch.Tensor:

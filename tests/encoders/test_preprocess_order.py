@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 Image = pytest.importorskip("PIL.Image")
 
-from longvid.encoders.vision import DINOV2_GIANT_378, SIGLIP_SO400M_384, preprocess  # noqa: E402
+from longvid.encoders.vision import DINOV2_GIANT_378, SIGLIP_SO400M_384, preprocess
 
 
 def released_pixels(frame: np.ndarray, spec) -> np.ndarray:

@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from longvid.encoders.base import batch_features, empty_features
-from longvid.encoders.preprocess import normalise, pad_to_square, refill_padding, resize_center_crop, resize_square, to_float_bchw
+from longvid.encoders.preprocess import (
+    normalise,
+    pad_to_square,
+    refill_padding,
+    resize_center_crop,
+    resize_square,
+    to_float_bchw,
+)
 from longvid.encoders.registry import ENCODERS
 from longvid.errors import ModelLoadError, require
 from longvid.types import FrameBatch, FrameFeatures
