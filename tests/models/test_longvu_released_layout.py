@@ -155,7 +155,9 @@ def test_tight_budget_end_to_end_uses_released_layout(longvu_dir, short_video):
     temporal, mixed, stc = vt.stats
     m = r.budget - 1  # the released budget counts the <image> id
     assert mixed.frames_in == temporal.frames_out and mixed.frames_in > m // 64
-    assert mixed.tokens_out == mixed.frames_in * 156 and stc.tokens_in == mixed.tokens_out
+    # 160x96 frames, unpadded as trained: the pair (96, 160) read as (w, h) keeps int(96 * 12 / 160) = 7
+    # -> the middle 12 - 2 * ((12 - 7) // 2) = 8 columns of all 12 rows, each row ending in a newline
+    assert mixed.tokens_out == mixed.frames_in * 12 * (8 + 1) and stc.tokens_in == mixed.tokens_out
     assert stc.tokens_out == len(vt) <= m
     cells = vt.cells >= 0
     assert {tuple(g) for g in vt.cell_grids[cells].tolist()} == {(12, 12)}

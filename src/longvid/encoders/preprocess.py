@@ -7,9 +7,13 @@ Design decisions:
   ``expand2square`` uses in the released LongVU/LongVA code; ``resize_center_crop`` is the CLIP
   processor's resize of the short side then centre crop.
 - ``content_mask`` says which cells of a padded-to-square feature grid hold picture rather than
-  padding, from the frame's (width, height). The released LongVU code reads a (height, width)
-  pair as (width, height), so landscape frames end up cropped; here the order is explicit and
-  right (docs/models.md).
+  padding, from a (width, height) pair, with the released code's arithmetic. Which pair is the
+  caller's choice: the released LongVU code was trained and evaluated on a frame's (height, width)
+  read as (width, height), and LongVU passes that by default (``LongVUConfig.size_reading``,
+  docs/models.md).
+- The order is the released one: pad at the frame's own resolution, then one antialiased bicubic
+  resize per tower (PIL's bicubic is antialiased too; the difference left is PIL's 8-bit rounding
+  between its two passes, a few levels at most).
 """
 
 from __future__ import annotations
@@ -119,13 +123,13 @@ def content_mask(grid: tuple[int, int], image_wh: tuple[int, int]) -> torch.Tens
     gh, gw = grid
     w, h = image_wh
     mask = torch.ones(gh, gw, dtype=torch.bool)
-    if w > h:
-        pad = (gh - int(h * gw / w)) // 2
+    if w / h > gw / gh:  # float arithmetic in the released order: int(short * (side / long))
+        pad = (gh - int(h * (gw / w))) // 2
         if pad > 0:
             mask[:pad] = False
             mask[gh - pad :] = False
-    elif h > w:
-        pad = (gw - int(w * gh / h)) // 2
+    else:
+        pad = (gw - int(w * (gh / h))) // 2
         if pad > 0:
             mask[:, :pad] = False
             mask[:, gw - pad :] = False

@@ -12,6 +12,13 @@ Design decisions:
   arrive; it runs on the tower's device and dtype and returns features there.
 - transformers is imported lazily through ``longvid.errors.require``: without it, creating one of
   these encoders names the extra to install (``longvid[models]``).
+- DINOv2 runs at 378 px on weights trained at 518, so transformers interpolates its position
+  embeddings (37x37 -> 27x27, bicubic). transformers up to 4.4x (LongVU pins 4.42.4) passed a
+  ``scale_factor`` of ``(27 + 0.1) / 37``, which samples the source grid at a slightly different
+  step than today's ``size=(27, 27)``; the two differ by a few percent. ``EncoderSpec.pos_interpolation``
+  picks one: ``"scale_factor"`` (the released towers' default: what LongVU was trained and
+  evaluated with) installs :func:`scale_factor_pos_encoding` on the model; ``"size"`` keeps the
+  installed transformers' own.
 - Registered names: ``siglip`` (google/siglip-so400m-patch14-384, 24x24 grid), ``dinov2``
   (facebook/dinov2-giant at 378 px, 24x24 grid), ``clip`` (openai/clip-vit-large-patch14-336,
   second-to-last layer, 24x24 patches). ``create_encoder("siglip", model=DIR, spec=..., ...)``.
@@ -24,7 +31,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from longvid.encoders.base import batch_features, empty_features
-from longvid.encoders.preprocess import normalise, pad_to_square, refill_padding, resize_center_crop, resize_square, to_float_bchw
+from longvid.encoders.preprocess import (
+    normalise,
+    pad_to_square,
+    refill_padding,
+    resize_center_crop,
+    resize_square,
+    to_float_bchw,
+)
 from longvid.encoders.registry import ENCODERS
 from longvid.errors import ModelLoadError, require
 from longvid.types import FrameBatch, FrameFeatures
@@ -42,6 +56,7 @@ SIGLIP_MEAN = (0.5, 0.5, 0.5)
 SIGLIP_STD = (0.5, 0.5, 0.5)
 
 Kind = Literal["siglip", "dinov2", "clip"]
+PosInterpolation = Literal["scale_factor", "size"]
 
 
 @dataclass(frozen=True)
@@ -58,8 +73,13 @@ class EncoderSpec:
     select_layer: int | None
     drop_cls: bool  # drop the class token (CLIP, DINOv2) so only patch tokens remain
     grid: int | None = None  # bilinear resize of the patch grid to grid x grid (None: keep)
+    # DINOv2 position embeddings at another resolution than trained: "scale_factor" as
+    # transformers 4.42 interpolated them, "size" as the installed transformers does (see above)
+    pos_interpolation: PosInterpolation = "size"
 
     def __post_init__(self) -> None:
+        if self.pos_interpolation not in ("scale_factor", "size"):
+            raise ValueError(f"pos_interpolation must be 'scale_factor' or 'size', got {self.pos_interpolation!r}")
         if self.kind not in _MODEL_CLASSES:
             raise ValueError(f"kind must be one of {sorted(_MODEL_CLASSES)}, got {self.kind!r}")
         if self.image_size <= 0:
@@ -80,7 +100,8 @@ _CONFIG_CLASSES = {"siglip": "SiglipVisionConfig", "dinov2": "Dinov2Config", "cl
 SIGLIP_SO400M_384 = EncoderSpec("siglip", 384, "pad", SIGLIP_MEAN, SIGLIP_STD, select_layer=-1,
                                 drop_cls=False, grid=24)  # 27x27 patches -> 24x24
 DINOV2_GIANT_378 = EncoderSpec("dinov2", 378, "pad", IMAGENET_MEAN, IMAGENET_STD, select_layer=None,
-                               drop_cls=True, grid=24)  # 27x27 patches -> 24x24
+                               drop_cls=True, grid=24,  # 27x27 patches -> 24x24
+                               pos_interpolation="scale_factor")  # as LongVU's transformers 4.42.4
 CLIP_L14_336 = EncoderSpec("clip", 336, "crop", CLIP_MEAN, CLIP_STD, select_layer=-2, drop_cls=True)
 
 # Architectures of the released towers, so that a checkpoint carrying a tower's weights (LongVA)
@@ -120,6 +141,43 @@ def preprocess(frames, spec: EncoderSpec, *, device=None, dtype=None,
     return x if dtype is None else x.to(dtype)
 
 
+# ----------------------------------------------------------------------------- DINOv2 positions
+def scale_factor_pos_encoding(position_embeddings: torch.Tensor, height: int, width: int,
+                              patch_size: int) -> torch.Tensor:
+    """``(1, 1 + n*n, D)`` position embeddings for a ``height x width`` pixel input, interpolated
+    the way transformers 4.42 did: bicubic in float32 with ``scale_factor = (side + 0.1) / n``
+    (not the output size), so the source grid is sampled at step ``n / (side + 0.1)``."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    n = position_embeddings.shape[1] - 1
+    side = int(math.sqrt(n))
+    gh, gw = height // patch_size, width // patch_size
+    if gh * gw == n and height == width:
+        return position_embeddings
+    cls_pos, grid = position_embeddings[:, :1], position_embeddings[:, 1:]
+    d = grid.shape[-1]
+    x = grid.reshape(1, side, side, d).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, scale_factor=((gh + 0.1) / side, (gw + 0.1) / side), mode="bicubic", align_corners=False)
+    x = x.to(grid.dtype).permute(0, 2, 3, 1).reshape(1, -1, d)
+    return torch.cat([cls_pos, x], dim=1)
+
+
+def use_scale_factor_positions(model) -> None:
+    """Make a transformers ``Dinov2Model`` interpolate positions with :func:`scale_factor_pos_encoding`."""
+    import types
+
+    emb = model.embeddings
+    patch = int(model.config.patch_size)
+
+    def interpolate(self, embeddings, height, width):
+        return scale_factor_pos_encoding(self.position_embeddings, height, width, patch)
+
+    emb.interpolate_pos_encoding = types.MethodType(interpolate, emb)
+
+
 # ----------------------------------------------------------------------------- the encoder
 class VisionEncoder:
     """A transformers vision model plus its :class:`EncoderSpec`, as a frame encoder."""
@@ -129,6 +187,8 @@ class VisionEncoder:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         self.model = model.eval()
         self.spec = spec
+        if spec.kind == "dinov2" and spec.pos_interpolation == "scale_factor":
+            use_scale_factor_positions(model)
         self.name: str = spec.kind
         self.chunk_size = chunk_size
         cfg = model.config

@@ -47,6 +47,10 @@ class LongVAConfig:
     patch_size: int = 14
     context_length: int = 224_000  # max_position_embeddings of the long-context Qwen2
     reserve_tokens: int = RESERVE_TOKENS  # tokens kept free after the prompt (16, as LongVU)
+    # tokenizer_model_max_length: the released code cuts the embedded sequence (text and video) to
+    # this length, which can cut the question; longvid budgets to context_length instead and only
+    # warns when the released code would have cut (None: the config has no such key)
+    truncation_length: int | None = None
     grid_pinpoints: tuple[tuple[int, int], ...] = tuple(
         (CROP * i, CROP * j) for i in range(1, MAX_GRID + 1) for j in range(1, MAX_GRID + 1))
 
@@ -108,6 +112,8 @@ class LongVAConfig:
             pool_stride=int(cfg.get("mm_spatial_pool_stride", cls.pool_stride)),
             merge_type=merge,
             context_length=int(ctx),
+            truncation_length=(int(cfg["tokenizer_model_max_length"]) if cfg.get("tokenizer_model_max_length")
+                               else None),
             **({"grid_pinpoints": tuple((int(a), int(b)) for a, b in pins)} if pins else {}),
         )
         if out.pool_stride < 1:

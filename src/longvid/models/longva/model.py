@@ -14,6 +14,9 @@ Design decisions:
   against those frames (the compressor's token count over 144 per frame), not the sampled ones.
 - Single images use UniRes: the best grid of 336-px crops (up to 7x7, or the config's pinpoints),
   each encoded and pooled to 144 tokens, concatenated row by row of crops.
+- The released code cuts the embedded sequence to ``tokenizer_model_max_length`` (which can cut
+  the question); longvid budgets the video to ``context_length`` and keeps the whole question, but
+  logs a warning when the released code would have cut (``warn_if_released_would_cut``).
 """
 
 from __future__ import annotations
@@ -117,10 +120,27 @@ class LongVAModel(VideoLLM):
                               size=self.config.image_size, resize="crop")
         feats = self.frame_tokens(sample_frames(video, scfg, video_progress(progress), info=info))
         n, per = len(feats), self.config.tokens_per_frame
+        self.warn_if_released_would_cut(n * per, len(query_ids))
         st = StageStats("encode", n, n, n * per, n * per, time.perf_counter() - t0, "CLIP, projector, 2x2 pool")
         query = Query(text=question, embedding=self.embed(query_ids).to(feats.features.dtype))
         vt = self.compressor(compressor)(feats, budget=budget, query=query)
         return VisualTokens(vt.tokens, vt.frame_indices, vt.timestamps_s, vt.cells, (st, *vt.stats), vt.cell_grids)
+
+    def warn_if_released_would_cut(self, visual_tokens: int, tail_tokens: int) -> bool:
+        """Log a warning (and return True) when the released code, which cuts the embedded sequence
+        to ``tokenizer_model_max_length``, would have cut this prompt: ``visual_tokens`` (every
+        frame, uncompressed, as it embeds them) plus the ``tail_tokens`` after the video (the
+        question) exceed it. The text before the video is not counted, so this never warns
+        spuriously. longvid itself budgets to ``context_length`` and never cuts the question."""
+        limit = self.config.truncation_length
+        if limit is None or visual_tokens + tail_tokens <= limit:
+            return False
+        logger.warning("the released LongVA code would cut this prompt: %d video tokens + %d question tokens "
+                       "exceed its tokenizer_model_max_length %d, so it would see %s; longvid keeps the whole "
+                       "question (the video is budgeted to context_length %d instead)", visual_tokens,
+                       tail_tokens, limit, "no question" if visual_tokens >= limit else "part of the question",
+                       self.config.context_length)
+        return True
 
     # ------------------------------------------------------------------ single images (UniRes)
     @torch.inference_mode()

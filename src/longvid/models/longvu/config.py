@@ -11,6 +11,10 @@ Design decisions:
 - Options the released checkpoints never used (``connector_only: false`` sampler layers inside the
   LLM, ``frame_pos``, several query groups, ``mm_use_im_start_end``) are rejected with a clear
   error rather than half-supported.
+- ``image_token_len`` (the final grid) may differ from ``query_num_list`` (the aggregator's query
+  grid): the model resizes the queries to the final grid, as released.
+- ``size_reading`` is not a ``config.json`` key: it says which (width, height) pair trims the
+  padding of non-square frames; the default is the one the video checkpoints were trained with.
 - Defaults for keys a config may lack live here once, each with its source (for ``highres``
   the released code's own reading of a missing key: off); those the compressor
   also uses (low-resolution grid, thresholds, the reserve) are the compressor's own defaults,
@@ -20,6 +24,7 @@ Design decisions:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from longvid.compress.budget import RESERVE_TOKENS
 from longvid.compress.mixed_resolution import MixedResolutionConfig
@@ -43,7 +48,14 @@ TOWERS: dict[str, TowerSpec] = {
     "facebook/dinov2-giant-res378": TowerSpec("facebook/dinov2-giant-res378", "dinov2", "facebook/dinov2-giant",
                                               DINOV2_GIANT_378, ""),
 }
-TOWER_PREFIX = "model.vision_tower_aux_list."  # a checkpoint carrying tower i: TOWER_PREFIX + f"{i}.vision_tower."
+TOWER_PREFIX = "model.vision_tower_aux_list."
+
+# How a frame's size is read where the released code trims padding (the aggregator's picture mask,
+# the unpadding of the final token grids). Its video training data and its eval scripts hand it
+# the decoded frame's (height, width), which it reads as (width, height): "as_trained" does the
+# same, so a checkpoint sees the cells it was trained on; "corrected" reads the true (width, height).
+SizeReading = Literal["as_trained", "corrected"]
+SIZE_READINGS: tuple[SizeReading, ...] = ("as_trained", "corrected")  # a checkpoint carrying tower i: TOWER_PREFIX + f"{i}.vision_tower."
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,21 @@ class LongVUConfig:
     # frame-drop trigger and its mixed-resolution band test: their budget is one below ours
     # (longvid never makes the placeholder a token). Set 0 to decide on longvid's own budget.
     placeholder_tokens: int = 1
+    # Not a config.json key: which (W, H) reading trims the padding of non-square frames (see
+    # SizeReading). Set with dataclasses.replace(model.config, size_reading="corrected").
+    size_reading: SizeReading = "as_trained"
+
+    def __post_init__(self) -> None:
+        if self.size_reading not in SIZE_READINGS:
+            raise ModelLoadError(f"size_reading must be one of {list(SIZE_READINGS)}, got {self.size_reading!r}")
+
+    def read_size(self, picture_wh: tuple[int, int] | None) -> tuple[int, int] | None:
+        """The (width, height) pair the released code trims padding with, for a picture of true
+        size ``picture_wh``: swapped under ``"as_trained"``, as is under ``"corrected"``."""
+        if picture_wh is None:
+            return None
+        w, h = picture_wh
+        return (h, w) if self.size_reading == "as_trained" else (w, h)
 
     @property
     def drop_divisor(self) -> int:
@@ -85,6 +112,12 @@ class LongVUConfig:
     @property
     def query_side(self) -> int:
         return int(round(self.query_tokens ** 0.5))
+
+    @property
+    def final_side(self) -> int:
+        """Side of the token grid the LLM sees (``image_token_len``); the aggregator's query grid
+        is resized to it when the two differ, as released."""
+        return int(round(self.image_token_len ** 0.5))
 
     @property
     def encoder_grid(self) -> int:
@@ -148,10 +181,11 @@ class LongVUConfig:
         if qs * qs != out.query_tokens or g * g != lens[0] or g % qs:
             raise bad(f"query grid {out.query_tokens} and encoder grid {lens[0]} must be squares, "
                       "the encoder side a multiple of the query side")
-        if out.image_token_len != out.query_tokens:
-            raise bad(f"image_token_len {out.image_token_len} differs from query_num_list {qlist}")
-        if not 1 <= out.lowres_token <= qs:
-            raise bad(f"lowres_token {out.lowres_token} must be between 1 and the query side {qs}")
+        fs = out.final_side
+        if fs * fs != out.image_token_len:
+            raise bad(f"image_token_len {out.image_token_len} must be a square (the final token grid)")
+        if not 1 <= out.lowres_token <= min(qs, fs):
+            raise bad(f"lowres_token {out.lowres_token} must be between 1 and the query side {min(qs, fs)}")
         if out.vision_hidden_size % out.aggregator_heads:
             raise bad(f"vision_hidden_size {out.vision_hidden_size} is not divisible by "
                       f"{out.aggregator_heads} attention heads")

@@ -18,8 +18,13 @@ Design decisions:
   *before* the projector), so the LLM sees exactly the released low-resolution tokens. Only the
   ranking and STC decisions use the approximation.
 - By default (no compressor given) stages 2 and 3 run in the released layout
-  (``longvid.models.longvu.released``): newlines counted in the plan, STC over frames that hold
-  their newline column, at high resolution when ``N > M // 64``. A compressor given explicitly
+  (``longvid.models.longvu.released``): non-square frames unpadded (the frame size read as
+  ``config.size_reading`` says, also for the aggregator's picture mask), newlines counted in the
+  plan, STC over frames that hold their newline column, at high resolution when ``N > M // 64``.
+- Frames are sampled padded to a square at their own resolution (``NATIVE_PAD_SIDE`` at most) and
+  each tower resizes the square once, the released pad-then-resize order.
+- A query grid other than the final one (``query_num_list`` vs ``image_token_len``) is resized to
+  it before the projector (``final_queries``); low-resolution tokens come from the query grid. A compressor given explicitly
   runs longvid's layout: ``image_newline`` after every surviving row (``longvid.models.newline``).
 - The towers load from their own folders or hub ids (the released checkpoints do not carry them;
   ``vision_towers`` maps a config name to a folder); if a checkpoint does carry tower weights
@@ -44,6 +49,14 @@ from longvid.types import FrameBatch, FrameFeatures, StageStats, VisualTokens
 
 logger = logging.getLogger(__name__)
 
+# Frames are padded to a square at their own resolution and each tower resizes the square to its
+# input size, as the released code does (pad, then one bicubic resize per tower). Resizing first
+# and padding after (one shared 384-px frame, then 384 -> 378 for DINOv2) was up to 62 pixel
+# levels off at edges (docs/models.md). Frames whose long side exceeds this are first scaled to
+# it while decoding, to bound the memory a temporal window holds (16 frames of 1920x1920 RGB:
+# 177 MB); the towers then resize from there.
+NATIVE_PAD_SIDE = 1920
+
 
 @dataclass(frozen=True)
 class SampledFrame:
@@ -60,9 +73,10 @@ class SampledFrame:
 class LongVUFrames:
     """Kept frames as the LLM will see them at high resolution, plus what produced them."""
 
-    features: FrameFeatures  # projected 12x12 tokens (T, 144, H) with provenance
-    aggregated: torch.Tensor  # (T, 144, vision_hidden) aggregator output, before the projector
+    features: FrameFeatures  # projected tokens on the final grid (T, 144, H) with provenance
+    aggregated: torch.Tensor  # (T, q*q, vision_hidden) aggregator output on its query grid, before the projector
     stats: StageStats  # temporal reduction
+    picture_wh: tuple[int, int] | None = None  # the picture's true (width, height), for unpadding
 
 
 def _as_batch(frames: list[SampledFrame]) -> FrameBatch:
@@ -81,12 +95,20 @@ class LongVUModel(VideoLLM):
     # ------------------------------------------------------------------ frames -> tokens
     @property
     def sampling_size(self) -> int:
+        """The largest tower input (384): the side of a square small enough for every tower."""
         return max(e.input_size for e in self.encoders)
+
+    @staticmethod
+    def sampling_side(display_wh: tuple[int, int]) -> int | None:
+        """The padded square's side to sample at: None (the frame's own resolution) up to
+        ``NATIVE_PAD_SIDE``, else ``NATIVE_PAD_SIDE``; each tower resizes from it."""
+        return None if max(display_wh) <= NATIVE_PAD_SIDE else NATIVE_PAD_SIDE
 
     @property
     def token_grid(self) -> tuple[int, int]:
-        qs = self.config.query_side
-        return qs, qs
+        """The final grid (``image_token_len``); the query grid is resized to it when they differ."""
+        fs = self.config.final_side
+        return fs, fs
 
     def default_compressor(self):
         """The released pipeline's stages 2 and 3 with the config's low grid and STC threshold."""
@@ -123,7 +145,7 @@ class LongVUModel(VideoLLM):
         if self.drops_frames(num_frames, budget):
             return TokenCount(budget, exact=False)
         c = super().llm_token_count(num_frames, budget, compressor)
-        rows = num_frames * self.config.query_side if self.config.image_newline else 0
+        rows = num_frames * self.config.final_side if self.config.image_newline else 0
         return TokenCount(min(budget, c.tokens + rows), exact=False)
 
     @torch.inference_mode()
@@ -139,7 +161,7 @@ class LongVUModel(VideoLLM):
         reduce = self.drops_frames(num_frames, budget)
         reducer: TemporalReducer[SampledFrame] | None = TemporalReducer(tcfg) if reduce else None
         token_towers, temporal_tower = self.encoders[:-1], self.encoders[-1]
-        picture = content_mask(self.encoders[0].grid, content_wh)
+        picture = content_mask(self.encoders[0].grid, self.config.read_size(content_wh))
         pushed = 0
         agg_parts, ts_parts, idx_parts = [], [], []
 
@@ -172,13 +194,21 @@ class LongVUModel(VideoLLM):
         if reduce:
             sel = apply_guard(torch.arange(len(idx)), tcfg.max_frames, tcfg.guard_pick)
             agg, ts, idx = agg[sel.to(agg.device)], ts[sel], idx[sel]
-        tokens = self.connector.project(agg)
-        qs = self.config.query_side
-        n = qs * qs
+        tokens = self.connector.project(self.final_queries(agg))
+        fs = self.config.final_side
+        n = fs * fs
         stats = StageStats("temporal", pushed, len(idx), pushed * n, len(idx) * n, time.perf_counter() - t0,
                            "" if reduce else f"not applied: {pushed} frames < "
                            f"{self.drop_budget(budget)} // {tcfg.budget_divisor}")
-        return LongVUFrames(FrameFeatures(tokens, (qs, qs), ts, idx), agg, stats)
+        return LongVUFrames(FrameFeatures(tokens, (fs, fs), ts, idx), agg, stats, tuple(content_wh))
+
+    def final_queries(self, aggregated: torch.Tensor) -> torch.Tensor:
+        """Aggregated queries on the final grid: a bilinear resize (before the projector, as
+        released) when the query grid (``query_num_list``) differs from ``image_token_len``."""
+        from longvid.compress.base import resize_grid
+
+        qs, fs = self.config.query_side, self.config.final_side
+        return resize_grid(aggregated, (qs, qs), (fs, fs), mode="bilinear")
 
     def exact_low_resolution(self, vt: VisualTokens, frames: LongVUFrames) -> VisualTokens:
         """Give low-resolution tokens the released model's values: the aggregated 12x12 queries
@@ -237,7 +267,8 @@ class LongVUModel(VideoLLM):
             low = self.connector.project(self.connector.low_resolution(frames.aggregated, cfg.low_grid)).to(tokens.dtype)
         m = self.drop_budget(budget)
         lay = released_layout(tokens, low, self.connector.image_newline.detach(), query_embedding, m,
-                              high_grid=self.token_grid, low_grid=tuple(cfg.low_grid), threshold=cfg.drop_threshold)
+                              high_grid=self.token_grid, low_grid=tuple(cfg.low_grid), threshold=cfg.drop_threshold,
+                              size=cfg.read_size(frames.picture_wh))
         pos = lay.positions
         n = len(feats)
         plan, dt = lay.plan, time.perf_counter() - t0
@@ -258,8 +289,9 @@ class LongVUModel(VideoLLM):
         from longvid.io.sampling import SamplingConfig, plan_targets, sample_frames
 
         info = probe(video)
-        scfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames, size=self.sampling_size,
-                              resize="pad", pad_rgb=self.encoders[0].spec.pad_rgb)
+        scfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames,
+                              size=self.sampling_side(info.display_size), resize="pad",
+                              pad_rgb=self.encoders[0].spec.pad_rgb)
         n = len(plan_targets(info, scfg))
         frames = self.frame_tokens(sample_frames(video, scfg, video_progress(progress), info=info), num_frames=n,
                                    budget=budget, content_wh=info.display_size)
