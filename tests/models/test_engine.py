@@ -69,7 +69,8 @@ def test_longvu_tight_budget_runs_every_stage(longvu_dir, short_video):
     assert temporal.frames_in == 12 and temporal.tokens_out == temporal.frames_out * 144
     # stage 2: N > (budget - 1) // 64, so the released layout keeps 12x12 frames with their newlines
     assert mixed.stage == "mixed_resolution" and mixed.frames_in == temporal.frames_out
-    assert mixed.tokens_out == mixed.frames_in * 156 > r.budget
+    # 160x96 frames unpadded as trained: 12 rows of the middle 8 cells, each row ended by a newline
+    assert mixed.tokens_out == mixed.frames_in * 12 * (8 + 1) > r.budget
     # stage 3: spatial token compression brings them under the budget
     assert stc.stage == "stc" and stc.tokens_in == mixed.tokens_out and stc.tokens_out < stc.tokens_in
     cells = vt.cells >= 0
@@ -173,7 +174,7 @@ def test_longvu_low_resolution_tokens_are_the_released_values(longvu_engine, sho
     low = (vt.cell_grids[:, 0] == 8) & (vt.cells >= 0)
     assert int(low.sum()) > 0
     info = probe(str(short_video))
-    scfg = SamplingConfig(fps=1.0, size=m.sampling_size, resize="pad", pad_rgb=(127, 127, 127))
+    scfg = SamplingConfig(fps=1.0, size=m.sampling_side(info.display_size), resize="pad", pad_rgb=(127, 127, 127))
     frames = m.frame_tokens(sample_frames(str(short_video), scfg, info=info), num_frames=12, budget=r.budget,
                             content_wh=info.display_size)
     with torch.no_grad():
