@@ -24,7 +24,13 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "longvid" / "llama_vid"
+SUBFOLDER = "llama_vid"
+
+
+def default_dir() -> Path:
+    """``$LONGVID_CACHE/llama_vid``, else ``~/.cache/longvid/llama_vid`` (longvid's one cache root)."""
+    root = os.environ.get("LONGVID_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "longvid") / SUBFOLDER
 
 
 def file_digest(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -54,10 +60,10 @@ class CachedFrames:
 
 
 class FeatureCache:
-    """A folder of cached frame features; ``None`` as folder disables caching."""
+    """A folder of cached frame features (default: :func:`default_dir`); ``None`` disables caching."""
 
-    def __init__(self, folder: str | os.PathLike | None = DEFAULT_DIR) -> None:
-        self.folder = None if folder is None else Path(folder)
+    def __init__(self, folder: str | os.PathLike | None | object = ...) -> None:
+        self.folder = default_dir() if folder is ... else None if folder is None else Path(folder)
 
     def key(self, video: str, sampling: dict, encoder: str) -> str:
         blob = json.dumps({"video": file_digest(video), "sampling": sampling, "encoder": encoder}, sort_keys=True)
