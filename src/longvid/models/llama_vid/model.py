@@ -238,3 +238,7 @@ def interleave(model: LlamaVidModel, parts, vt: VisualTokens, texts: dict[int, s
         start = i
     pieces.append(emb(parts.after_ids.to(dev)))
     return torch.cat(pieces)[None], placed
+
+
+# the engine a loader should build for this model (subtitles interleaved); see docs/llama_vid.md
+LlamaVidModel.engine_class = LlamaVidEngine
