@@ -278,3 +278,18 @@ def test_memory_profile_two_tokens_a_frame_and_the_held_eva_features(ckpt):
     # held bytes per frame = held_tokens * held_width: the 2 LLM tokens plus the frame's EVA tokens
     assert prof.held_tokens_per_frame * prof.held_width >= eva_tokens * cfg.eva.width + 2 * cfg.hidden_size
     assert prof.context_length == 256 * 16 and prof.encoder_tokens == eva_tokens
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"compress_type": None}, "no compress_type"),
+    ({"compress_type": "max"}, "compress_type 'max'"),
+    ({"bert_type": "raw_bert"}, "only the Q-Former"),
+    ({"mm_vision_tower": "openai/clip-vit-large-patch14"}, "EVA-ViT-G"),
+    ({"rope_scaling": {"type": "dynamic", "factor": 2.0}}, "rope_scaling type 'dynamic'"),
+])
+def test_config_refuses_what_the_releases_never_used(ckpt, change, match):
+    from longvid.models.llama_vid.config import LlamaVidConfig
+
+    raw = {**json.loads((ckpt.folder / "config.json").read_text()), **change}
+    with pytest.raises(ModelLoadError, match=match):
+        LlamaVidConfig.from_dict(raw)

@@ -78,7 +78,7 @@ class LlamaVidConfig:
     projector_depth: int = 2  # mlp2x_gelu
     bert_type: str = "qformer_pretrain"
     num_query: int = 32
-    compress_type: str | None = "mean"
+    compress_type: str = "mean"
     context_length: int = 4096
     rope_factor: float = 1.0
     reserve_tokens: int = RESERVE_TOKENS
@@ -145,7 +145,9 @@ class LlamaVidConfig:
         if cfg.get("mm_vision_select_feature", "patch") != "patch":
             raise bad("only mm_vision_select_feature='patch' is supported")
         compress = cfg.get("compress_type")
-        if compress is not None and compress != "mean" and not str(compress).startswith("grid:"):
+        if compress is None:  # the original then keeps all 256 patches; no video release does
+            raise bad("no compress_type: LLaMA-VID's video releases write 'mean' (or 'grid:N'); add it")
+        if compress != "mean" and not str(compress).startswith("grid:"):
             raise bad(f"compress_type {compress!r} is not supported; known: 'mean', 'grid:N'")
         eva = EvaConfig(**cfg.get("longvid_eva_vit", {}))
         qf_raw = dict(cfg.get("longvid_qformer", {}))
