@@ -8,9 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from longvid.encoders import create_encoder, frames_batch, list_encoders  # noqa: E402
-from longvid.encoders.eva_vit import EvaConfig, EvaViT, load_eva_state  # noqa: E402
-from longvid.errors import ModelLoadError  # noqa: E402
+from longvid.encoders import create_encoder, frames_batch, list_encoders
+from longvid.encoders.eva_vit import EvaConfig, EvaViT, load_eva_state
+from longvid.errors import ModelLoadError
 
 CFG = EvaConfig(image_size=28, patch_size=14, width=16, depth=2, heads=2, mlp_ratio=2.0)
 

@@ -11,14 +11,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from longvid.errors import ModelLoadError  # noqa: E402
-from longvid.models import list_families, load_engine  # noqa: E402
-from longvid.models.llama_vid.cache import FeatureCache  # noqa: E402
-from longvid.models.llama_vid.testing import make_llama_vid  # noqa: E402
-from longvid.models.registry import family_for_config  # noqa: E402
-from longvid.synth.testvideo import make_video  # noqa: E402
-
-GREEDY = {"generation": {"max_new_tokens": 4, "do_sample": False}}
+from longvid.errors import ModelLoadError
+from longvid.models import list_families, load_engine
+from longvid.models.llama_vid.cache import FeatureCache
+from longvid.models.llama_vid.testing import make_llama_vid
+from longvid.models.registry import family_for_config
+from longvid.synth.testvideo import make_video
 
 
 def engine(folder, cache, **kw):

@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from longvid.cli import main  # noqa: E402
-from longvid.models.llama_vid.testing import make_llama_vid  # noqa: E402
-from longvid.synth.testvideo import make_video  # noqa: E402
+from longvid.cli import main
+from longvid.models.llama_vid.testing import make_llama_vid
+from longvid.synth.testvideo import make_video
 
 
 # The memory planner sizes towers through transformers configs; EVA-ViT-G is written in longvid

@@ -136,7 +136,7 @@ _BLOCK = re.compile(r"^blocks\.(\d+)\.")
 
 def resize_pos_embed(pos: torch.Tensor, grid: int) -> torch.Tensor:
     """A ``(1, 1 + g0*g0, C)`` table on a ``grid x grid`` patch grid: bicubic, class token kept."""
-    g0 = int(round((pos.shape[1] - 1) ** 0.5))
+    g0 = round((pos.shape[1] - 1) ** 0.5)
     if g0 == grid:
         return pos
     logger.info("EVA position table resized from %dx%d to %dx%d", g0, g0, grid, grid)

@@ -76,11 +76,12 @@ class FeatureCache:
         p = self.path(key)
         if p is None or not p.is_file():
             return None
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
             d = load_file(str(p))
-        except Exception as exc:  # a damaged entry is recomputed, not fatal
+        except (OSError, SafetensorError) as exc:  # a damaged entry is recomputed, not fatal
             logger.warning("ignoring unreadable feature cache entry %s: %s", p, exc)
             return None
         logger.info("frame features from the cache: %s", p)

@@ -170,11 +170,12 @@ class LlamaVidModel(VideoLLM):
     def frame_texts(self, video: str, vt: VisualTokens) -> dict[int, str]:
         """Subtitle text to place after each frame's tokens: the cues starting from that frame up
         to the next one (cues before the first frame go to the first)."""
+        from longvid.errors import LongvidError
         from longvid.io.subtitles import read_subtitles
 
         try:
             cues = read_subtitles(video)
-        except Exception as exc:  # subtitles are optional: a video that has none still answers
+        except (LongvidError, OSError) as exc:  # subtitles are optional: a video that has none still answers
             logger.info("no subtitles read from %s: %s", video, exc)
             return {}
         frames = sorted({(float(t), int(f)) for f, t in zip(vt.frame_indices.tolist(), vt.timestamps_s.tolist())})

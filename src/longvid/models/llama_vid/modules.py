@@ -207,7 +207,7 @@ class LlamaVidConnector(nn.Module):
         if n is None:
             content = patches.mean(1, keepdim=True)
         else:
-            side = int(math.isqrt(patches.shape[1]))
+            side = math.isqrt(patches.shape[1])
             stride = side // n
             grid = patches.reshape(patches.shape[0], side, side, -1).permute(0, 3, 1, 2)
             content = F.avg_pool2d(grid, kernel_size=stride, stride=stride).flatten(2).transpose(1, 2)

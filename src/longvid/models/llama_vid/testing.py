@@ -23,11 +23,11 @@ import torch
 
 from longvid.encoders.eva_vit import EvaConfig, EvaViT
 from longvid.models.llama_vid.config import BERT_FOLDER, TOWER_PREFIX, LlamaVidConfig
-from longvid.models.testing import TinyCheckpoint, WORDS, llm_state, randomize, save_sharded
+from longvid.models.testing import WORDS, TinyCheckpoint, llm_state, randomize, save_sharded
 
 TINY_EVA = EvaConfig(image_size=56, patch_size=14, width=48, depth=2, heads=4, mlp_ratio=2.0)
 TINY_QFORMER = {"hidden_size": 32, "num_layers": 2, "num_heads": 4, "intermediate_size": 64, "max_positions": 64}
-BERT_WORDS = sorted(set(WORDS) | set("where when is the a of".split()))
+BERT_WORDS = sorted(set(WORDS) | {"where", "when", "is", "the", "a", "of"})
 
 
 def make_vicuna_tokenizer(folder: Path):
@@ -35,8 +35,9 @@ def make_vicuna_tokenizer(folder: Path):
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<unk>", "<s>", "</s>"]
-    words = sorted(set(WORDS) | set("chat between curious user artificial intelligence assistant gives detailed "
-                                    "and polite answers to the questions . USER ASSISTANT".split()))
+    system_words = {"chat", "between", "curious", "user", "artificial", "intelligence", "assistant", "gives",
+                    "detailed", "and", "polite", "answers", "to", "the", "questions", "USER", "ASSISTANT"}
+    words = sorted(set(WORDS) | system_words)
     vocab = {t: i for i, t in enumerate(specials + words + list(".,?!:'\n"))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
