@@ -1,5 +1,8 @@
 """LLaMA-VID, training-free: a context token and a content token per frame.
 
+This compressor is a stand-in for any model's tokens; the real method, with its trained Q-Former
+and released checkpoints, is the ``llama_vid`` model family (``longvid.models.llama_vid``).
+
 Design decisions:
 - Context token: the question's token embeddings (``Query.embedding``, same space as the
   patches) attend over the frame's patches (softmax of scaled dot products); the attended

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from longvid.registry import Registry
 
-# LLaMA-VID's EVA-ViT-G will be one more built-in here, its module beside vision.py.
 ENCODERS: Registry = Registry("encoder", builtins={
     "efficientnet-lite0": "longvid.encoders.efficientnet_lite",
     "siglip": "longvid.encoders.vision",
     "dinov2": "longvid.encoders.vision",
     "clip": "longvid.encoders.vision",
+    "eva_vit_g": "longvid.encoders.eva_vit",
 })
 register_encoder = ENCODERS.register
 create_encoder = ENCODERS.create  # create_encoder("siglip", model=DIR, device="cuda")
