@@ -233,7 +233,13 @@ def load_engine(model: str, *, family=None, device: str = "cpu", dtype=None,
                            context_length=config.context_length).check()
     m = load_model(model, family=family, device=device, dtype=dtype, vision_towers=vision_towers,
                    check_memory=False)
-    return VideoLLMEngine(m, config=config, compressor=compressor, plan=plan, progress=progress)
+    cls = VideoLLMEngine
+    if getattr(m, "engine_class", None):  # a family whose model answers its own way (Video-XL's prefill)
+        import importlib
+
+        mod, _, name = m.engine_class.partition(":")
+        cls = getattr(importlib.import_module(mod), name)
+    return cls(m, config=config, compressor=compressor, plan=plan, progress=progress)
 
 
 def _register_engine(name: str) -> None:

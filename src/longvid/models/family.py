@@ -73,6 +73,11 @@ class MemoryProfile:
     held_width: int  # channels of each held token (summed over the copies held)
     sequence_grows: bool  # True: every frame adds its tokens to the LLM sequence (no compression)
     encoder_tokens: float  # tokens per frame inside the largest tower (activation estimate)
+    # streaming prefill (Video-XL): each frame leaves this many KV-cache entries (None: not streaming,
+    # the frame's held tokens and, with sequence_grows, all its tokens stay)
+    kv_tokens_per_frame: float | None = None
+    window_tokens: int = 0  # raw tokens in flight at once (one window: its KV and activations)
+    text_tokens: int = 1024  # prompt and answer entries kept beside the frames (streaming plans)
 
 
 class ModelFamily(ABC):
@@ -113,6 +118,7 @@ FAMILIES: Registry[ModelFamily] = Registry("family", plural="families", builtins
     "qwen2_vl": "longvid.models.qwen_vl.family",
     "qwen2_5_vl": "longvid.models.qwen_vl.family",
     "llama_vid": "longvid.models.llama_vid.family",
+    "videoxl": "longvid.models.videoxl.family",
 })
 
 

@@ -9,6 +9,9 @@ Design decisions:
   + one layer's prefill activations + encoder chunk activations + the visual tokens held per kept
   frame before compression. LongVU's sequence is bounded by its context (compression), so frames
   cost only their held tokens; LongVA's sequence grows by 144 tokens per frame (no compression).
+- A streaming family (Video-XL, ``MemoryProfile.kv_tokens_per_frame``) holds no frame: each
+  frame leaves ``144 / r`` KV entries (its beacons), and one window of raw tokens is in flight
+  (its KV and one layer's activations), plus the text kept whole (``text_tokens``).
 - Free memory is asked of the device (``torch.cuda.mem_get_info``; ``MemAvailable`` on CPU);
   a device that cannot say is not checked (logged), unless ``available_bytes`` is given.
 """
@@ -16,6 +19,7 @@ Design decisions:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from longvid.errors import BudgetError, require
@@ -119,7 +123,12 @@ def plan_for_config(raw: dict, family, *, device: str = "cpu", dtype=None,
     act_per_token = (4 * hidden + 3 * inter) * bpe  # one layer's transient prefill tensors
     enc_act = int(encoder_chunk * prof.encoder_tokens * max(h for _, h in towers) * 8 * bpe)
     held = prof.held_tokens_per_frame * prof.held_width * bpe
-    if prof.sequence_grows:
+    if prof.kv_tokens_per_frame is not None:  # streaming: frames leave only their summaries' KV
+        win = prof.window_tokens
+        # one window in flight (its KV, one layer's activations) plus the text kept whole
+        fixed = win * (kv_per_token + act_per_token) + prof.text_tokens * kv_per_token + enc_act
+        per_frame = held + int(math.ceil(prof.kv_tokens_per_frame * kv_per_token))
+    elif prof.sequence_grows:
         fixed = enc_act
         per_frame = held + prof.held_tokens_per_frame * (kv_per_token + act_per_token)
     else:

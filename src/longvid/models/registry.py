@@ -20,6 +20,9 @@ def family_for_config(raw: dict, where: str = "config.json") -> ModelFamily:
     mt = raw.get("model_type")
     claims = {name: get_family(name).model_types for name in list_families()}
     owners = [name for name, types in claims.items() if mt in types]
+    if len(owners) > 1:  # a family may claim a shared model_type more specifically (Video-XL's beacon keys)
+        prio = {n: getattr(get_family(n), "claim_priority", lambda r: 1)(raw) for n in owners}
+        owners = [n for n in owners if prio[n] == max(prio.values()) and prio[n] > 0]
     if len(owners) == 1:
         return create_family(owners[0])
     if owners:

@@ -1,0 +1,133 @@
+"""The Video-XL engine: ``ask(video, question)`` with a streaming beacon prefill, then decoding.
+
+Design decisions:
+- The same surface and options as the other video-LLM engines (``run``/``ask``, ``on_text``
+  streaming, :class:`~longvid.models.engine.EngineConfig` for sampling, prompt and generation),
+  plus ``ratio`` (2/4/8/16; None: the checkpoint's rule). The prompt is the checkpoint's chat
+  template split at the video placeholder, as for every family: the text before it is the
+  original's ``beacon_skip_first``, the video's end its ``beacon_skip_last``.
+- Memory is checked before decoding a frame: the planner's frames-that-fit (beacon cache plus
+  one window) against the frames sampling will give; a refusal carries the planner's numbers.
+  The beacon count must also fit the model's positions (compact positions: prefix + beacons +
+  one window + question + answer), else a ``BudgetError`` says which ratio would fit.
+- Decoding is a plain loop on the beacon cache (greedy, or temperature/top-p sampling), one
+  token a step, stopping at the template's end-of-turn tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from longvid.engines import check_question
+from longvid.errors import BudgetError
+from longvid.models.engine import EngineConfig
+from longvid.models.generate import CallbackStreamer, stop_token_ids
+from longvid.types import Answer, Evidence, Moment
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoXLResult:
+    answer: object  # Answer
+    run: object  # VideoXLRun: beacons, spans, ratio, measured cache
+    text_tokens: int
+    new_tokens: int
+
+
+class VideoXLEngine:
+    """Answers questions about a video with Video-XL (beacon-compressed streaming prefill)."""
+
+    def __init__(self, model, *, config: EngineConfig = EngineConfig(), compressor=None, plan=None,
+                 progress: Callable[[str, float, float], None] | None = None, ratio: int | None = None) -> None:
+        if compressor is not None:
+            raise BudgetError("Video-XL compresses with its own beacon tokens: pass ratio=2/4/8/16, not a compressor")
+        self.model, self.config, self.plan, self.progress, self.ratio = model, config, plan, progress, ratio
+        self.name = model.family
+
+    def check_memory(self, video: str) -> int:
+        from longvid.io.probe import probe
+        from longvid.io.sampling import SamplingConfig, plan_targets
+
+        cfg = self.config
+        n = len(plan_targets(probe(video), SamplingConfig(fps=cfg.fps, num_frames=cfg.num_frames,
+                                                          max_frames=cfg.max_frames)))
+        if self.plan is not None:
+            self.plan.check(frames=n)
+        return n
+
+    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> VideoXLResult:
+        from longvid.models.prompt import build_prompt
+
+        question = check_question(question)
+        m, cfg = self.model, self.config
+        t0 = time.perf_counter()
+        parts = build_prompt(m.tokenizer, question, system=cfg.system, date_string=cfg.date_string)
+        n = self.check_memory(video)
+        xcfg = m.config
+        r = xcfg.pick_ratio(self.ratio, parts.num_text_tokens + n * xcfg.tokens_per_frame)
+        ctx = cfg.context_length or xcfg.context_length
+        need = parts.num_text_tokens + -(-n * xcfg.tokens_per_frame // r) + xcfg.window + cfg.generation.max_new_tokens
+        if need > ctx:
+            raise BudgetError(f"{n} frames at ratio {r} need {need} positions (prompt {parts.num_text_tokens}, "
+                              f"beacons {n * xcfg.tokens_per_frame // r}, one window {xcfg.window}, answer "
+                              f"{cfg.generation.max_new_tokens}) but the model has {ctx}: sample fewer frames or "
+                              "use a higher ratio")
+        pre, run = m.prefill(video, parts.before_ids, fps=cfg.fps, num_frames=cfg.num_frames,
+                             max_frames=cfg.max_frames, ratio=r, progress=self.progress)
+        logits = pre.add_text(parts.after_ids, logits=True)
+        t1 = time.perf_counter()
+        ids = self._decode(pre, logits, on_text)
+        text = m.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        timings = {"visual_s": t1 - t0, "generate_s": time.perf_counter() - t1}
+        answer = Answer(question=question, text=text, evidence=self._evidence(run, video), grounded=False,
+                        engine=self.name, timings_s=timings)
+        return VideoXLResult(answer, run, parts.num_text_tokens, len(ids))
+
+    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
+        return self.run(video, question, on_text=on_text).answer
+
+    def _decode(self, pre, logits: torch.Tensor, on_text) -> list[int]:
+        g = self.config.generation
+        tok = self.model.tokenizer
+        stops = set(stop_token_ids(tok))
+        streamer = CallbackStreamer(tok, on_text) if on_text is not None else None
+        if streamer:
+            streamer.put(torch.empty(0, dtype=torch.long))  # the streamer skips its first (prompt) call
+        out: list[int] = []
+        for step in range(g.max_new_tokens):
+            nxt = _pick(logits, g)
+            if nxt in stops:
+                break
+            out.append(nxt)
+            if streamer:
+                streamer.put(torch.tensor([nxt]))
+            if step + 1 < g.max_new_tokens:
+                logits = pre.add_text(torch.tensor([nxt], dtype=torch.long), logits=True)
+        if streamer:
+            streamer.end()
+        return out
+
+    def _evidence(self, run, video: str) -> tuple[Evidence, ...]:
+        per = run.visual.tokens_per_frame()
+        if not per:
+            return ()
+        ts = {s.first_frame: s.start_s for s in run.spans}
+        top = sorted(per, key=lambda f: (-per[f], f))[: self.config.evidence_frames]
+        return tuple(Evidence(Moment(ts[f], ts[f], video=video, score=float(per[f])),
+                              extra={"frame_index": f, "beacons": per[f], "ratio": run.ratio}) for f in sorted(top))
+
+
+def _pick(logits: torch.Tensor, g) -> int:
+    if not g.do_sample:
+        return int(logits.argmax())
+    p = torch.softmax(logits / g.temperature, -1)
+    sp, si = p.sort(descending=True)
+    keep = sp.cumsum(0) - sp < g.top_p  # the smallest set whose mass reaches top_p
+    sp = sp * keep
+    return int(si[torch.multinomial(sp / sp.sum(), 1)])
