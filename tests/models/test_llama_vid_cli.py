@@ -14,10 +14,7 @@ from longvid.models.llama_vid.testing import make_llama_vid
 from longvid.synth.testvideo import make_video
 
 
-# The memory planner sizes towers through transformers configs; EVA-ViT-G is written in longvid
-# and states its own size (EvaTowerSpec.tower_size), which the planner does not ask yet. Once it
-# does, this test passes and the mark must go (strict).
-@pytest.mark.xfail(raises=KeyError, strict=True, reason="memory planner: _tower_size must ask tower.spec.tower_size()")
+# the memory planner runs first: EVA-ViT-G, written in longvid, states its own size to it
 def test_ask_with_a_llama_vid_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LONGVID_CACHE", str(tmp_path / "cache"))
     ck = make_llama_vid(tmp_path / "model")

@@ -79,6 +79,13 @@ class VideoLLMEngine:
         self.compressor = compressor
         self.plan = plan  # MemoryPlan made before loading (None: not checked)
 
+    def generation_for(self, *, max_new_tokens: int | None = None, do_sample: bool | None = None) -> GenerationConfig:
+        """The engine's generation settings with one question's overrides (None: keep)."""
+        import dataclasses
+
+        overrides = {k: v for k, v in (("max_new_tokens", max_new_tokens), ("do_sample", do_sample)) if v is not None}
+        return dataclasses.replace(self.config.generation, **overrides) if overrides else self.config.generation
+
     def check_memory(self, video: str, budget: int) -> None:
         """Refuse, with the planner's numbers, a video whose sampled frames would not fit."""
         if self.plan is None or self.plan.frames_that_fit is None:
@@ -95,8 +102,6 @@ class VideoLLMEngine:
             max_new_tokens: int | None = None, do_sample: bool | None = None) -> EngineResult:
         """Everything about one answer. ``max_new_tokens`` / ``do_sample`` override the engine's
         generation settings for this question only (an evaluation harness's per-task settings)."""
-        import dataclasses
-
         import torch
 
         from longvid.models.generate import generate
@@ -123,8 +128,7 @@ class VideoLLMEngine:
         t1 = time.perf_counter()
         with torch.inference_mode():
             embeds, mask = splice(m.llm.get_input_embeddings(), parts, vt.tokens)
-        overrides = {k: v for k, v in (("max_new_tokens", max_new_tokens), ("do_sample", do_sample)) if v is not None}
-        gen = dataclasses.replace(cfg.generation, **overrides) if overrides else cfg.generation
+        gen = self.generation_for(max_new_tokens=max_new_tokens, do_sample=do_sample)
         text, n_new = generate(m.llm, m.tokenizer, embeds, mask, gen, on_text)
         timings["generate_s"] = time.perf_counter() - t1
         answer = Answer(question=question, text=text, evidence=self._evidence(vt, video), grounded=False,
@@ -233,11 +237,13 @@ def load_engine(model: str, *, family=None, device: str = "cpu", dtype=None,
                            context_length=config.context_length).check()
     m = load_model(model, family=family, device=device, dtype=dtype, vision_towers=vision_towers,
                    check_memory=False)
-    cls = VideoLLMEngine
-    if getattr(m, "engine_class", None):  # a family whose model answers its own way (Video-XL's prefill)
+    # a family whose model answers its own way (Video-XL's windowed prefill, LLaMA-VID's subtitle
+    # interleaving) names its engine: a class, or "module:Class" to keep the import lazy
+    cls = getattr(m, "engine_class", None) or VideoLLMEngine
+    if isinstance(cls, str):
         import importlib
 
-        mod, _, name = m.engine_class.partition(":")
+        mod, _, name = cls.partition(":")
         cls = getattr(importlib.import_module(mod), name)
     return cls(m, config=config, compressor=compressor, plan=plan, progress=progress)
 

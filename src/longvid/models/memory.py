@@ -80,7 +80,11 @@ def _params(module) -> int:
 
 
 def _tower_size(tower) -> tuple[int, int]:
-    """(parameters, hidden size) of a known tower, from its config on the meta device."""
+    """(parameters, hidden size) of a known tower, from its config on the meta device; a tower
+    longvid writes itself (EVA-ViT-G) states its own."""
+    own = getattr(tower.spec, "tower_size", None)
+    if own is not None:
+        return own()
     from longvid.encoders.vision import encoder_config, model_class
     from longvid.models.checkpoint import meta_instance
 

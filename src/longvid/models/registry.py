@@ -27,7 +27,7 @@ def family_for_config(raw: dict, where: str = "config.json") -> ModelFamily:
         return create_family(owners[0])
     if owners:
         raise ModelLoadError(f"{where}: model_type {mt!r} is claimed by several model families: {', '.join(owners)}")
-    known = ", ".join(sorted(t for types in claims.values() for t in types))
+    known = ", ".join(sorted({t for types in claims.values() for t in types}))
     raise ModelLoadError(f"{where}: model_type {mt!r} is not a model of any registered family "
                          f"({', '.join(claims)}); known model types: {known}")
 

@@ -194,7 +194,8 @@ class LlamaVidEngine(VideoLLMEngine):
 
     subtitles: bool = True  # False: the video's tokens only, as the shared engine splices them
 
-    def run(self, video: str, question: str, *, on_text=None) -> EngineResult:
+    def run(self, video: str, question: str, *, on_text=None, max_new_tokens: int | None = None,
+            do_sample: bool | None = None) -> EngineResult:
         question = check_question(question)
         m, cfg = self.model, self.config
         t0 = time.perf_counter()
@@ -209,7 +210,8 @@ class LlamaVidEngine(VideoLLMEngine):
         visual_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
-        text, n_new = generate(m.llm, m.tokenizer, embeds, mask, cfg.generation, on_text)
+        gen = self.generation_for(max_new_tokens=max_new_tokens, do_sample=do_sample)
+        text, n_new = generate(m.llm, m.tokenizer, embeds, mask, gen, on_text)
         answer = Answer(question=question, text=text, evidence=self._evidence(vt, video), grounded=False,
                         engine=self.name, timings_s={"visual_s": visual_s, "generate_s": time.perf_counter() - t1})
         return EngineResult(answer, vt, parts.num_text_tokens + n_sub, budget, n_new)

@@ -25,7 +25,7 @@ import torch
 
 from longvid.engines import check_question
 from longvid.errors import BudgetError
-from longvid.models.engine import EngineConfig
+from longvid.models.engine import EngineConfig, VideoLLMEngine
 from longvid.models.generate import CallbackStreamer, stop_token_ids
 from longvid.types import Answer, Evidence, Moment
 
@@ -50,6 +50,8 @@ class VideoXLEngine:
         self.model, self.config, self.plan, self.progress, self.ratio = model, config, plan, progress, ratio
         self.name = model.family
 
+    generation_for = VideoLLMEngine.generation_for  # one question's max_new_tokens / do_sample
+
     def check_memory(self, video: str) -> int:
         from longvid.io.probe import probe
         from longvid.io.sampling import SamplingConfig, plan_targets
@@ -61,39 +63,41 @@ class VideoXLEngine:
             self.plan.check(frames=n)
         return n
 
-    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> VideoXLResult:
+    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None,
+            max_new_tokens: int | None = None, do_sample: bool | None = None) -> VideoXLResult:
         from longvid.models.prompt import build_prompt
 
         question = check_question(question)
         m, cfg = self.model, self.config
+        gen = self.generation_for(max_new_tokens=max_new_tokens, do_sample=do_sample)
         t0 = time.perf_counter()
         parts = build_prompt(m.tokenizer, question, system=cfg.system, date_string=cfg.date_string)
         n = self.check_memory(video)
         xcfg = m.config
         r = xcfg.pick_ratio(self.ratio, parts.num_text_tokens + n * xcfg.tokens_per_frame)
         ctx = cfg.context_length or xcfg.context_length
-        need = parts.num_text_tokens + -(-n * xcfg.tokens_per_frame // r) + xcfg.window + cfg.generation.max_new_tokens
+        need = parts.num_text_tokens + -(-n * xcfg.tokens_per_frame // r) + xcfg.window + gen.max_new_tokens
         if need > ctx:
             raise BudgetError(f"{n} frames at ratio {r} need {need} positions (prompt {parts.num_text_tokens}, "
                               f"beacons {n * xcfg.tokens_per_frame // r}, one window {xcfg.window}, answer "
-                              f"{cfg.generation.max_new_tokens}) but the model has {ctx}: sample fewer frames or "
+                              f"{gen.max_new_tokens}) but the model has {ctx}: sample fewer frames or "
                               "use a higher ratio")
         pre, run = m.prefill(video, parts.before_ids, fps=cfg.fps, num_frames=cfg.num_frames,
                              max_frames=cfg.max_frames, ratio=r, progress=self.progress)
         logits = pre.add_text(parts.after_ids, logits=True)
         t1 = time.perf_counter()
-        ids = self._decode(pre, logits, on_text)
+        ids = self._decode(pre, logits, on_text, gen)
         text = m.tokenizer.decode(ids, skip_special_tokens=True).strip()
         timings = {"visual_s": t1 - t0, "generate_s": time.perf_counter() - t1}
         answer = Answer(question=question, text=text, evidence=self._evidence(run, video), grounded=False,
                         engine=self.name, timings_s=timings)
         return VideoXLResult(answer, run, parts.num_text_tokens, len(ids))
 
-    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
-        return self.run(video, question, on_text=on_text).answer
+    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None,
+            max_new_tokens: int | None = None, do_sample: bool | None = None) -> Answer:
+        return self.run(video, question, on_text=on_text, max_new_tokens=max_new_tokens, do_sample=do_sample).answer
 
-    def _decode(self, pre, logits: torch.Tensor, on_text) -> list[int]:
-        g = self.config.generation
+    def _decode(self, pre, logits: torch.Tensor, on_text, g) -> list[int]:
         tok = self.model.tokenizer
         stops = set(stop_token_ids(tok))
         streamer = CallbackStreamer(tok, on_text) if on_text is not None else None
