@@ -112,6 +112,7 @@ FAMILIES: Registry[ModelFamily] = Registry("family", plural="families", builtins
     "longvu": "longvid.models.longvu.family",
     "qwen2_vl": "longvid.models.qwen_vl.family",
     "qwen2_5_vl": "longvid.models.qwen_vl.family",
+    "qwen3_vl": "longvid.models.qwen_vl.family",
 })
 
 

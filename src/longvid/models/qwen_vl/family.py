@@ -1,4 +1,4 @@
-"""The ``qwen2_vl`` and ``qwen2_5_vl`` families: claim Qwen-VL checkpoints for longvid's registry.
+"""The ``qwen2_vl``, ``qwen2_5_vl`` and ``qwen3_vl`` families: claim Qwen-VL checkpoints for longvid's registry.
 
 Design decisions:
 - Qwen-VL is transformers-native: one ``Qwen2VLForConditionalGeneration`` /
@@ -99,5 +99,13 @@ class QwenVLFamily(QwenVLFamilyBase):
 class Qwen2VLFamily(QwenVLFamilyBase):
     variant = VARIANTS["qwen2_vl"]
     model_types = ("qwen2_vl",)
+    default_checkpoint = variant.default_checkpoint
+    create_engine = _create_engine(default_checkpoint)
+
+
+@register_family("qwen3_vl")
+class Qwen3VLFamily(QwenVLFamilyBase):
+    variant = VARIANTS["qwen3_vl"]
+    model_types = ("qwen3_vl",)
     default_checkpoint = variant.default_checkpoint
     create_engine = _create_engine(default_checkpoint)
