@@ -25,6 +25,7 @@ ENGINES: Registry = Registry("engine", builtins={
     "qwen2_vl": "longvid.models.engine",
     "qwen2_5_vl": "longvid.models.engine",
     "qwen3_vl": "longvid.models.engine",
+    "llava_onevision": "longvid.models.engine",
     "openai": "longvid.remote.engine",
 })
 register_engine = ENGINES.register

@@ -113,6 +113,7 @@ FAMILIES: Registry[ModelFamily] = Registry("family", plural="families", builtins
     "qwen2_vl": "longvid.models.qwen_vl.family",
     "qwen2_5_vl": "longvid.models.qwen_vl.family",
     "qwen3_vl": "longvid.models.qwen_vl.family",
+    "llava_onevision": "longvid.models.llava_onevision.family",
 })
 
 

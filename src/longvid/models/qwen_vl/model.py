@@ -310,7 +310,7 @@ class QwenVLModel:
         """New token ids after the prompt (greedy by default), positions continuing the 3D ones."""
         from longvid.models.generate import stop_token_ids
 
-        stops = set(stop_token_ids(self.tokenizer)) | _ids(self.model.generation_config.eos_token_id)
+        stops = set(stop_token_ids(self.tokenizer)) | token_ids(self.model.generation_config.eos_token_id)
         out = self.forward(prep.inputs_embeds, prep.position_ids, deepstack=prep.deepstack,
                            visual_mask=prep.input_ids == self.video_token_id)
         cache = out.cache if hasattr(out, "cache") else out.past_key_values
@@ -318,7 +318,7 @@ class QwenVLModel:
         logits = out.logits[0, -1]
         new: list[int] = []
         for step in range(max_new_tokens):
-            tok = _pick(logits, do_sample, temperature, top_p)
+            tok = pick_token(logits, do_sample, temperature, top_p)
             new.append(tok)
             if on_token is not None:
                 on_token(tok)
@@ -345,13 +345,15 @@ class QwenVLModel:
         return SimpleNamespace(logits=self.model.lm_head(out.last_hidden_state), cache=out.cache)
 
 
-def _ids(v) -> set[int]:
+def token_ids(v) -> set[int]:
+    """A generation config's eos id(s) as a set."""
     if v is None:
         return set()
     return {int(x) for x in (v if isinstance(v, (list, tuple)) else [v])}
 
 
-def _pick(logits: torch.Tensor, do_sample: bool, temperature: float, top_p: float) -> int:
+def pick_token(logits: torch.Tensor, do_sample: bool, temperature: float, top_p: float) -> int:
+    """Greedy, or a sample from the top-p nucleus at ``temperature``."""
     if not do_sample:
         return int(logits.argmax())
     probs = (logits.float() / temperature).softmax(-1)
