@@ -181,6 +181,34 @@ def test_compressed_equals_full_sequence_with_dropped_tokens_masked(qwen, video)
     assert torch.allclose(mine, ref, atol=1e-4), float((mine - ref).abs().max())
 
 
+def test_merged_tokens_deepstack_is_the_window_mean(qwen, video):
+    """avg_pool_2x2 on the 3x4 grid: each pooled token's deepstack copy is the same area pool of
+    the deepstack features, and its position is its window's first cell's."""
+    s = qwen.sample(video, fps=2.0, num_frames=None, max_frames=None)
+    prep = qwen.prepare(s, QUESTION, compressor="avg_pool_2x2", budget=1000)
+    _, deep = qwen.video_features_deepstack(*qwen.pixels(s.frames))
+    for mine, full in zip(prep.deepstack, deep):
+        ref = torch.nn.functional.adaptive_avg_pool2d(full.view(4, 3, 4, -1).permute(0, 3, 1, 2), (2, 2))
+        assert torch.allclose(mine, ref.permute(0, 2, 3, 1).reshape(16, -1), atol=1e-5)
+    full_ids = qwen.prompt_ids(QUESTION, 48, qwen.group_times(s.timestamps_s))
+    video_slots = (full_ids[0] == qwen.video_token_id).nonzero()[:, 0]
+    slots = (prep.input_ids[0] == qwen.video_token_id).nonzero()[:, 0]
+    for slot, f, cell in zip(slots.tolist(), prep.visual.frame_indices.tolist(), prep.visual.cells.tolist()):
+        r, c = divmod(cell, 2)
+        full_slot = int(video_slots[(f // 2) * 12 + (3 * r // 2) * 4 + 2 * c])
+        assert torch.equal(prep.position_ids[:, 0, slot], prep.full_positions[:, 0, full_slot])
+
+
+def test_memory_profile_counts_deepstack_copies(qwen_dir):
+    from longvid.models.registry import family_for_config
+
+    raw = json.loads((qwen_dir / "config.json").read_text())
+    fam = family_for_config(raw)
+    prof = fam.memory_profile(fam.parse_config(raw))
+    # 448x448 at patch 16 / merge 2: 14x14 merged tokens a group of 2 frames -> 98 a frame, width 32 x (1 + 2)
+    assert (prof.held_tokens_per_frame, prof.held_width, prof.encoder_tokens) == (98, 96, 392)
+
+
 def test_engine_by_family_name(qwen_dir, video):
     from longvid.engines import create_engine
 

@@ -24,6 +24,11 @@ Design decisions:
   with survivors keeps its segment's text and markers; every kept token, text or video, keeps
   its position in the uncompressed sequence. Its deepstack features (inner tower blocks, added
   to the first LLM layers at the video tokens) are kept for exactly the surviving tokens.
+- Compressors that merge tokens (``avg_pool_2x2``, ``bilinear``, LongVU's low grid) are taken
+  with one position rule: a token on a coarser grid covering the same area stands for a window
+  of merged cells (adaptive pooling's windows) and takes the place and (t, h, w) position of the
+  window's first (top-left) cell; Qwen3-VL's deepstack copy of it is the window's mean. A token
+  that summarises a whole group (cell -1) has no cell to take a position from and is refused.
 - Provenance: each token records the sampled index and time of the first frame of its group
   and its cell on the merged grid; the group's second frame is ``index + 1``.
 """
@@ -258,17 +263,20 @@ class QwenVLModel:
                 vt = comp(ff, budget=budget, query=query)
         groups = ff.frame_indices.tolist().index  # group of a first-frame index
         n_cell = ff.grid[0] * ff.grid[1]
-        if vt.cell_grids is not None and not bool((vt.cell_grids == torch.tensor(ff.grid)).all()) \
-                or bool((vt.cells < 0).any()):
-            raise InvalidFeaturesError(f"{compressor!r} merged or resized tokens; on Qwen-VL only compressors that keep "
-                              "tokens on the merged grid (longvu_temporal, uniform) have a position to keep")
+        if bool((vt.cells < 0).any()):
+            raise InvalidFeaturesError(f"{compressor!r} made tokens that summarise a whole group (cell -1); on Qwen-VL "
+                                       "a token needs a cell of the grid to take its position from")
+        grids = vt.cell_grids.cpu() if vt.cell_grids is not None else torch.tensor(ff.grid).expand(len(vt), 2)
         g = torch.tensor([groups(int(f)) for f in vt.frame_indices.tolist()], dtype=torch.long)
-        video_rows = g * n_cell + vt.cells.cpu()  # each survivor's place in the uncompressed video block
+        src = representative_cells(vt.cells.cpu(), grids, ff.grid)  # a merged token stands at its window's first cell
+        video_rows = g * n_cell + src  # each token's place in the uncompressed video block
         if len(set(video_rows.tolist())) != len(video_rows):
-            raise InvalidFeaturesError(f"{compressor!r} returned one token twice; each survivor needs its own place")
+            raise InvalidFeaturesError(f"{compressor!r} returned two tokens for one place (or a grid finer than the "
+                                       f"merged {ff.grid}); each token needs its own position")
         if bool((video_rows.diff() < 0).any()):  # the sequence keeps the tower's order
             order = video_rows.argsort()
             video_rows = video_rows[order]
+            g, grids = g[order], grids[order]
             vt = VisualTokens(vt.tokens[order.to(vt.tokens.device)], vt.frame_indices[order], vt.timestamps_s[order],
                               vt.cells[order], vt.stats, None if vt.cell_grids is None else vt.cell_grids[order])
         keep = ~is_video
@@ -287,7 +295,8 @@ class QwenVLModel:
                                        note=f"{self.pre.temporal_patch_size} frames per group"),)
         vt = VisualTokens(vt.tokens, vt.frame_indices, vt.timestamps_s, vt.cells, stats,
                           vt.cell_grids if vt.cell_grids is not None else torch.tensor(ff.grid).expand(len(vt), 2))
-        deep_kept = None if deep is None else tuple(d[video_rows.to(d.device)] for d in deep)
+        deep_kept = None if deep is None else tuple(
+            window_means(d.view(len(ff), n_cell, -1), g, vt.cells.cpu(), grids, ff.grid) for d in deep)
         return Prepared(embeds, full_pos[:, :, kept].to(self.device), ids, vt, full_pos, kept, text_tokens,
                         len(sampled.timestamps_s), deep_kept)
 
@@ -343,6 +352,32 @@ class QwenVLModel:
                                               use_cache=True, visual_pos_masks=visual_mask.to(self.device),
                                               deepstack_visual_embeds=list(deepstack))
         return SimpleNamespace(logits=self.model.lm_head(out.last_hidden_state), cache=out.cache)
+
+
+def representative_cells(cells: torch.Tensor, grids: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """The position rule for merged tokens: cell ``(r, c)`` of a coarser ``(h', w')`` grid covering
+    the same area as ``grid`` ``(H, W)`` stands for the source cells of rows
+    ``floor(r H / h') ..`` and columns ``floor(c W / w') ..`` (adaptive pooling's windows); it takes
+    the place, and so the (t, h, w) position, of the window's first (top-left) cell. A token on
+    ``grid`` itself is its own representative."""
+    gh, gw = grids[:, 0].long(), grids[:, 1].long()
+    r, c = cells // gw, cells % gw
+    return (r * grid[0] // gh) * grid[1] + c * grid[1] // gw
+
+
+def window_means(x: torch.Tensor, groups: torch.Tensor, cells: torch.Tensor, grids: torch.Tensor,
+                 grid: tuple[int, int]) -> torch.Tensor:
+    """``x (groups, H*W, D)``: per token, the mean of ``x`` over the source window it stands for
+    (``representative_cells``' windows; a token on ``grid`` gets its own row). Qwen3-VL's
+    deepstack copy of a merged token."""
+    H, W = grid
+    out = []
+    for grp, cell, (h, w) in zip(groups.tolist(), cells.tolist(), grids.tolist()):
+        r, c = divmod(cell, w)
+        r0, r1 = r * H // h, -(-(r + 1) * H // h)
+        c0, c1 = c * W // w, -(-(c + 1) * W // w)
+        out.append(x[grp].view(H, W, -1)[r0:r1, c0:c1].float().mean((0, 1)).to(x.dtype))
+    return torch.stack(out) if out else x.new_zeros(0, x.shape[-1])
 
 
 def token_ids(v) -> set[int]:
