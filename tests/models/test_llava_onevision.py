@@ -152,11 +152,28 @@ def test_compressed_equals_full_sequence_with_dropped_tokens_masked(ov, frames):
     assert torch.allclose(mine, ref, atol=1e-4), float((mine - ref).abs().max())
 
 
-def test_contiguous_positions_and_merging_refused(ov, frames):
+def test_contiguous_positions(ov, frames):
     prep = ov.prepare(frames, QUESTION, compressor="uniform", budget=48, positions="contiguous")
     assert torch.equal(prep.position_ids[0], torch.arange(prep.input_ids.shape[1]))
-    with pytest.raises(InvalidFeaturesError, match="merged or resized"):
-        ov.prepare(frames, QUESTION, compressor="avg_pool_2x2", budget=48)
+    assert len(prep.visual) == 48
+
+
+def test_merged_tokens_take_their_windows_first_place(ov, frames):
+    """avg_pool_2x2 on the 4x4 pooled grid: 2x2 tokens a frame, each at the place (and position)
+    of its window's first cell (2r, 2c); the newline still closes the video."""
+    prep = ov.prepare(frames, QUESTION, compressor="avg_pool_2x2", budget=1000)
+    vt = prep.visual
+    assert len(vt) == 6 * 4 and bool((vt.cell_grids == torch.tensor([2, 2])).all())
+    full_ids = ov.prompt_ids(QUESTION, 6 * 16 + 1)
+    start = int((full_ids[0] == ov.video_token_id).nonzero()[0, 0])
+    video = (prep.input_ids[0] == ov.video_token_id).nonzero()[:, 0]
+    for slot, f, cell in zip(video[:-1].tolist(), vt.frame_indices.tolist(), vt.cells.tolist()):
+        r, c = divmod(cell, 2)
+        assert int(prep.position_ids[0, slot]) == start + f * 16 + (2 * r) * 4 + 2 * c
+    assert torch.equal(prep.inputs_embeds[0, video[-1]], ov.model.model.image_newline)
+    with pytest.raises(InvalidFeaturesError, match="cell -1"):
+        ov.prepare(frames, QUESTION, budget=1000, compressor=lambda ff, *, budget, query: type(prep.visual)(
+            ff.features.mean(1), ff.frame_indices, ff.timestamps_s, torch.full((len(ff),), -1)))
 
 
 def test_engine_by_family_name(ov_dir, video):

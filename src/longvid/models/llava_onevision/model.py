@@ -18,9 +18,10 @@ Design decisions:
   long compressed video inside the trained context. Both are typed options.
 - Generation is a greedy/sampling loop over ``inputs_embeds`` with explicit positions; with
   compression "none" it gives transformers' ``generate`` token for token (a test checks it).
-- Compressors that keep tokens on the pooled grid (``uniform``, ``longvu_temporal``) are the
-  ones whose tokens have a place in the uncompressed sequence; a compressor that merges or
-  resizes tokens is refused with an ``InvalidFeaturesError``.
+- Compressors that keep tokens on the pooled grid (``uniform``, ``longvu_temporal``) keep each
+  token's place; a compressor that merges tokens further (``avg_pool_2x2``, ``bilinear``) puts
+  each merged token at the place of its window's first cell (the rule Qwen-VL's path uses, see
+  ``representative_cells``); a token summarising a whole frame (cell -1) is refused.
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ class OnevisionModel:
                 max_frames: int | None = None, positions: PositionRule = "kept", progress=None) -> Prepared:
         from longvid.compress import create_compressor
         from longvid.compress.base import Query
+        from longvid.models.qwen_vl.model import representative_cells
 
         if positions not in ("kept", "contiguous"):
             raise InvalidFeaturesError(f"positions={positions!r}: use 'kept' or 'contiguous'")
@@ -206,20 +208,21 @@ class OnevisionModel:
                           .to(feats.dtype))
             with torch.inference_mode():
                 vt = comp(ff, budget=budget, query=query)
-        if vt.cell_grids is not None and not bool((vt.cell_grids == torch.tensor(ff.grid)).all()) \
-                or bool((vt.cells < 0).any()):
-            raise InvalidFeaturesError(f"{compressor!r} merged or resized tokens; on LLaVA-OneVision only compressors "
-                                       "that keep tokens on the pooled grid (longvu_temporal, uniform) have a place "
-                                       "in the model's layout")
-        rows = vt.frame_indices.cpu() * n_cell + vt.cells.cpu()
+        if bool((vt.cells < 0).any()):
+            raise InvalidFeaturesError(f"{compressor!r} made tokens that summarise a whole frame (cell -1); on "
+                                       "LLaVA-OneVision a token needs a cell of the pooled grid to take its place from")
+        grids = vt.cell_grids.cpu() if vt.cell_grids is not None else torch.tensor(ff.grid).expand(len(vt), 2)
+        # a merged token takes the place of its window's first cell (the rule shared with Qwen-VL)
+        rows = vt.frame_indices.cpu() * n_cell + representative_cells(vt.cells.cpu(), grids, ff.grid)
         if len(set(rows.tolist())) != len(rows):
-            raise InvalidFeaturesError(f"{compressor!r} returned one token twice; each survivor needs its own place")
+            raise InvalidFeaturesError(f"{compressor!r} returned two tokens for one place (or a grid finer than the "
+                                       f"pooled {ff.grid}); each token needs its own place")
         order = rows.argsort()  # the sequence keeps the model's order: frame by frame, row-major
         rows = rows[order]
         vt = VisualTokens(vt.tokens[order.to(vt.tokens.device)], vt.frame_indices[order], vt.timestamps_s[order],
                           vt.cells[order], vt.stats + (StageStats("onevision_newline", len(ff), len(vt.tokens_per_frame()),
                                                                   len(vt), len(vt) + 1, note="one newline after the video"),),
-                          torch.tensor(ff.grid).expand(len(vt), 2))
+                          grids[order])
         keep = ~is_video
         keep[slots[rows]] = True
         keep[slots[-1]] = True  # the newline, after the last frame
