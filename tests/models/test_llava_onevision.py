@@ -184,3 +184,22 @@ def test_engine_by_family_name(ov_dir, video):
     res = eng.run(video, QUESTION)
     assert res.answer.engine == "llava_onevision" and res.new_tokens >= 1
     assert len(res.visual_tokens) == 4 * 16 and math.isclose(res.answer.evidence[0].moment.start_s, 0.0)
+
+
+@pytest.mark.parametrize("name", ["uniform", "longvu_temporal", "longvu_mixed_resolution", "longvu"])
+def test_the_llm_sees_the_promised_tokens(ov, frames, name):
+    """For each compressor (longvu_mixed_resolution: query-guided frame selection), the LLM sees
+    the compressor's promised count (exact, or an upper bound) plus the one newline, and every
+    token names a kept frame's time and a cell of its grid."""
+    from longvid.compress import create_compressor
+
+    comp = create_compressor(name)
+    promised = comp.token_count(num_frames=6, grid=(4, 4), budget=40)
+    prep = ov.prepare(frames, QUESTION, compressor=comp, budget=40)
+    vt = prep.visual
+    assert (len(vt) == promised.tokens) if promised.exact else (0 < len(vt) <= promised.tokens)
+    assert int((prep.input_ids[0] == ov.video_token_id).sum()) == len(vt) + 1
+    ts = torch.as_tensor(frames.timestamps_s, dtype=torch.float64)
+    assert torch.equal(vt.timestamps_s, ts[vt.frame_indices])
+    area = vt.cell_grids[:, 0] * vt.cell_grids[:, 1]
+    assert bool(((vt.cells >= 0) & (vt.cells < area)).all())
