@@ -109,7 +109,7 @@ def test_model_families_registry():
     from longvid.models.registry import create_family, list_families
 
     assert FAMILIES.group == "longvid.families"
-    assert list_families() == ["llama_vid", "longva", "longvu", "qwen2_5_vl", "qwen2_vl", "videoxl"]
+    assert list_families() == ["llama_vid", "llava_onevision", "longva", "longvu", "qwen2_5_vl", "qwen2_vl", "qwen3_vl", "videoxl"]
     assert create_family("longvu").name == "longvu"
 
 

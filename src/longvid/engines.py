@@ -24,6 +24,8 @@ ENGINES: Registry = Registry("engine", builtins={
     "longva": "longvid.models.engine",
     "qwen2_vl": "longvid.models.engine",
     "qwen2_5_vl": "longvid.models.engine",
+    "qwen3_vl": "longvid.models.engine",
+    "llava_onevision": "longvid.models.engine",
     "openai": "longvid.remote.engine",
 })
 register_engine = ENGINES.register

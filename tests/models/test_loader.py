@@ -141,7 +141,7 @@ def test_family_detection():
 
     assert family_for_config({"model_type": "cambrian_llama"}).name == "longvu"
     assert family_for_config({"model_type": "llava_qwen"}).name == "longva"
-    with pytest.raises(ModelLoadError, match="known model types: cambrian_llama, cambrian_qwen, llava, llava_qwen, qwen2_5_vl"):
+    with pytest.raises(ModelLoadError, match="known model types: cambrian_llama, cambrian_qwen, llava, llava_onevision, llava_qwen, qwen2_5_vl"):
         family_for_config({"model_type": "bert"}, "x")
 
 
@@ -149,13 +149,13 @@ def test_family_registry():
     import longvid.models
     from longvid.models.family import ModelFamily
 
-    assert longvid.models.list_families() == ["llama_vid", "longva", "longvu", "qwen2_5_vl", "qwen2_vl", "videoxl"]
+    assert longvid.models.list_families() == ["llama_vid", "llava_onevision", "longva", "longvu", "qwen2_5_vl", "qwen2_vl", "qwen3_vl", "videoxl"]
     for name in longvid.models.list_families():
         fam = longvid.models.create_family(name)
         assert isinstance(fam, ModelFamily) and fam.name == name
         assert longvid.models.get_family(name) is type(fam)
     claimed = [t for n in longvid.models.list_families() for t in longvid.models.get_family(n).model_types]
-    assert sorted(claimed) == ["cambrian_llama", "cambrian_qwen", "llava", "llava_qwen", "llava_qwen", "qwen2_5_vl", "qwen2_vl"]
+    assert sorted(claimed) == ["cambrian_llama", "cambrian_qwen", "llava", "llava_onevision", "llava_qwen", "llava_qwen", "qwen2_5_vl", "qwen2_vl", "qwen3_vl"]
     with pytest.raises(KeyError, match="longva, longvu"):
         longvid.models.get_family("llama-vid")
 

@@ -200,11 +200,49 @@ def test_uniform_by_name_promised_count_and_positions(qwen, video, budget):
     check_survivors(qwen, prep, s)
 
 
-def test_merging_compressor_refused(qwen, static_video):
+def test_whole_group_summary_refused(qwen, static_video):
+    """A token that summarises a whole group (cell -1) has no cell to take a position from."""
     from longvid.errors import InvalidFeaturesError
+    from longvid.types import VisualTokens
 
-    with pytest.raises(InvalidFeaturesError, match="merged grid"):
-        qwen.prepare(static_video(8), QUESTION, compressor="avg_pool_2x2", budget=1000)
+    def summary(ff, *, budget, query):
+        return VisualTokens(ff.features.mean(1), ff.frame_indices, ff.timestamps_s, torch.full((len(ff),), -1))
+
+    with pytest.raises(InvalidFeaturesError, match="cell -1"):
+        qwen.prepare(static_video(8), QUESTION, compressor=summary, budget=1000)
+
+
+@pytest.mark.parametrize("name", ["avg_pool_2x2", "bilinear"])
+def test_merged_tokens_take_their_windows_first_position(qwen, video, name):
+    """The position rule for merged tokens: a pooled cell (r, c) of the 2x2 grid over the 3x4
+    merged grid stands for the window starting at row floor(3r/2), column 2c, and takes that
+    cell's place and (t, h, w). Reference: transformers' forward on the uncompressed prompt with
+    each pooled token put at its window's first cell and every other video token masked."""
+    s = qwen.sample(video, fps=2.0, num_frames=None, max_frames=None)
+    prep = qwen.prepare(s, QUESTION, compressor=name, budget=1000)
+    vt = prep.visual
+    assert len(vt) == 4 * 4 and bool((vt.cell_grids == torch.tensor([2, 2])).all())
+    pv, thw = qwen.pixels(s.frames)
+    full_ids = qwen.prompt_ids(QUESTION, 48)
+    mm = (full_ids == qwen.video_token_id).long() * 2
+    full_pos = qwen.rope_index(full_ids, thw, s.fps)
+    video_slots = (full_ids[0] == qwen.video_token_id).nonzero()[:, 0]
+    slots = (prep.input_ids[0] == qwen.video_token_id).nonzero()[:, 0]
+    rep_slots = []
+    for slot, f, cell in zip(slots.tolist(), vt.frame_indices.tolist(), vt.cells.tolist()):
+        r, c = divmod(cell, 2)
+        full_slot = int(video_slots[(f // 2) * 12 + (3 * r // 2) * 4 + 2 * c])
+        rep_slots.append(full_slot)
+        assert torch.equal(prep.position_ids[:, 0, slot], full_pos[:, 0, full_slot])
+    with torch.inference_mode():
+        embeds = qwen.model.get_input_embeddings()(full_ids)
+        embeds[0, video_slots] = qwen.video_features(pv, thw)
+        embeds[0, rep_slots] = vt.tokens
+        mask = (mm == 0).long()
+        mask[0, rep_slots] = 1
+        ref = qwen.model(inputs_embeds=embeds, attention_mask=mask, position_ids=full_pos).logits[0, -1]
+        mine = qwen.model(inputs_embeds=prep.inputs_embeds, position_ids=prep.position_ids).logits[0, -1]
+    assert torch.allclose(mine, ref, atol=1e-4), float((mine - ref).abs().max())
 
 
 @pytest.mark.parametrize("hw", [(84, 112), (96, 160), (720, 1280), (1080, 1920), (50, 300)])

@@ -117,6 +117,8 @@ FAMILIES: Registry[ModelFamily] = Registry("family", plural="families", builtins
     "longvu": "longvid.models.longvu.family",
     "qwen2_vl": "longvid.models.qwen_vl.family",
     "qwen2_5_vl": "longvid.models.qwen_vl.family",
+    "qwen3_vl": "longvid.models.qwen_vl.family",
+    "llava_onevision": "longvid.models.llava_onevision.family",
     "llama_vid": "longvid.models.llama_vid.family",
     "videoxl": "longvid.models.videoxl.family",
 })

@@ -79,7 +79,7 @@ class QwenVLEngine:
             raise BudgetError(f"{len(prep.visual)} video tokens exceed max_video_tokens={cfg.max_video_tokens}: "
                               "sample fewer frames (fps, max_frames) or pass a compressor (longvu_temporal)")
         t1 = time.perf_counter()
-        streamer = _Stream(m.tokenizer, on_text) if on_text is not None else None
+        streamer = TextStream(m.tokenizer, on_text) if on_text is not None else None
         g = cfg.generation
         ids = m.generate(prep, max_new_tokens=g.max_new_tokens, do_sample=g.do_sample, temperature=g.temperature,
                          top_p=g.top_p, on_token=streamer.put if streamer else None)
@@ -104,7 +104,7 @@ class QwenVLEngine:
                                      "visual_tokens": per[f]}) for f in sorted(top))
 
 
-class _Stream:
+class TextStream:
     """Calls ``on_text`` with each new piece of decoded text (full decode, new suffix only)."""
 
     def __init__(self, tokenizer, on_text: Callable[[str], None]) -> None:

@@ -1,4 +1,4 @@
-"""The ``qwen2_vl`` and ``qwen2_5_vl`` families: claim Qwen-VL checkpoints for longvid's registry.
+"""The ``qwen2_vl``, ``qwen2_5_vl`` and ``qwen3_vl`` families: claim Qwen-VL checkpoints for longvid's registry.
 
 Design decisions:
 - Qwen-VL is transformers-native: one ``Qwen2VLForConditionalGeneration`` /
@@ -9,9 +9,13 @@ Design decisions:
   :class:`~longvid.models.qwen_vl.model.QwenVLModel`.
 - One family class per generation, both from one base parametrised by its
   :class:`~longvid.models.qwen_vl.variants.QwenVLVariant`: nothing is written twice.
-- The loader protocol's hooks (``checkpoint``, ``build_connector``, ``memory_profile``,
-  ``build_model``) raise a ``ModelLoadError`` naming the native entry point instead of
-  half-working; ``create_engine`` is the engine factory of each family.
+- The loader protocol's hooks (``checkpoint``, ``build_connector``, ``build_model``) raise a
+  ``ModelLoadError`` naming the native entry point instead of half-working; ``create_engine``
+  is the engine factory of each family.
+- ``memory_profile`` is declared from the config alone, for a stated planning frame
+  (``PLANNING_FRAME_HW``): the frame size is the processor's choice per video, not in
+  ``config.json``. Qwen3-VL holds its deepstack copies of every video token too, counted in
+  ``held_width``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from longvid.errors import ModelLoadError
-from longvid.models.family import ModelFamily, register_family
+from longvid.models.family import MemoryProfile, ModelFamily, register_family
 from longvid.models.qwen_vl.variants import VARIANTS, QwenVLVariant, variant_for
+
+
+# The frame size memory is planned for (the processor picks each video's size within its pixel
+# bounds; 448x448 is inside the released bounds of all three generations).
+PLANNING_FRAME_HW = (448, 448)
 
 
 def _native(v: QwenVLVariant) -> str:
@@ -38,6 +47,9 @@ class QwenVLConfig:
     spatial_merge_size: int  # the merger's window side
     tokens_per_second: float | None  # temporal rotary positions per second (Qwen2.5-VL); None: by group index
     video_token_id: int
+    hidden_size: int = 0  # the LLM's width (that of each video token)
+    patch_size: int = 14
+    deepstack_layers: int = 0  # Qwen3-VL: LLM layers fed a copy of each video token
 
     @classmethod
     def from_dict(cls, raw: dict, *, where: str = "config.json") -> QwenVLConfig:
@@ -47,7 +59,9 @@ class QwenVLConfig:
             tps = float(vision.get("tokens_per_second", 2)) if v.timed_positions else None
             return cls(raw["model_type"], int(text.get("max_position_embeddings", 128_000)),
                        int(vision.get("temporal_patch_size", 2)), int(vision.get("spatial_merge_size", 2)),
-                       tps, int(raw.get("video_token_id", text.get("video_token_id"))))
+                       tps, int(raw.get("video_token_id", text.get("video_token_id"))),
+                       int(text.get("hidden_size", 0)), int(vision.get("patch_size", 14)),
+                       len(vision.get("deepstack_visual_indexes") or ()) if v.deepstack else 0)
         except (TypeError, ValueError) as exc:
             raise ModelLoadError(f"{where}: a {v.label} key is missing or malformed ({exc})") from exc
 
@@ -70,8 +84,16 @@ class QwenVLFamilyBase(ModelFamily):
     def build_connector(self, config, encoder_dims):
         raise ModelLoadError(_native(self.variant))
 
-    def memory_profile(self, config):
-        raise ModelLoadError(_native(self.variant))
+    def memory_profile(self, config: QwenVLConfig) -> MemoryProfile:
+        """At ``PLANNING_FRAME_HW``: a frame's share of its group's merged tokens, each held at
+        the LLM's width (plus Qwen3-VL's deepstack copies); the tower sees a frame's share of its
+        group's patches; with no compressor every frame adds its tokens to the sequence."""
+        p, m, tp = config.patch_size, config.spatial_merge_size, config.temporal_patch_size
+        h, w = (-(-side // (p * m)) * m for side in PLANNING_FRAME_HW)  # patches, whole merge windows
+        per_frame = h * w // (m * m) / tp
+        return MemoryProfile(context_length=config.context_length, held_tokens_per_frame=max(1, round(per_frame)),
+                             held_width=config.hidden_size * (1 + config.deepstack_layers), sequence_grows=True,
+                             encoder_tokens=h * w / tp)
 
     def build_model(self, parts):
         raise ModelLoadError(_native(self.variant))
@@ -99,5 +121,13 @@ class QwenVLFamily(QwenVLFamilyBase):
 class Qwen2VLFamily(QwenVLFamilyBase):
     variant = VARIANTS["qwen2_vl"]
     model_types = ("qwen2_vl",)
+    default_checkpoint = variant.default_checkpoint
+    create_engine = _create_engine(default_checkpoint)
+
+
+@register_family("qwen3_vl")
+class Qwen3VLFamily(QwenVLFamilyBase):
+    variant = VARIANTS["qwen3_vl"]
+    model_types = ("qwen3_vl",)
     default_checkpoint = variant.default_checkpoint
     create_engine = _create_engine(default_checkpoint)

@@ -1,4 +1,4 @@
-"""Qwen2-VL / Qwen2.5-VL through transformers, with a longvid compressor between tower and LLM.
+"""Qwen2-VL, Qwen2.5-VL and Qwen3-VL through transformers, with a longvid compressor between tower and LLM.
 
 Design decisions:
 - One path for both generations; what differs (the transformers class, how temporal positions
@@ -19,6 +19,16 @@ Design decisions:
 - Generation is a greedy/sampling loop over ``inputs_embeds`` with explicit position ids (the
   model's own ``rope_deltas`` bookkeeping assumes an uncompressed sequence). With compression
   "none" the loop gives transformers' ``generate`` token for token (a test checks it).
+- Qwen3-VL writes every temporal group as its own prompt segment (``<t seconds>`` text, then
+  its pads between vision markers): a group with no survivor loses its whole segment, a group
+  with survivors keeps its segment's text and markers; every kept token, text or video, keeps
+  its position in the uncompressed sequence. Its deepstack features (inner tower blocks, added
+  to the first LLM layers at the video tokens) are kept for exactly the surviving tokens.
+- Compressors that merge tokens (``avg_pool_2x2``, ``bilinear``, LongVU's low grid) are taken
+  with one position rule: a token on a coarser grid covering the same area stands for a window
+  of merged cells (adaptive pooling's windows) and takes the place and (t, h, w) position of the
+  window's first (top-left) cell; Qwen3-VL's deepstack copy of it is the window's mean. A token
+  that summarises a whole group (cell -1) has no cell to take a position from and is refused.
 - Provenance: each token records the sampled index and time of the first frame of its group
   and its cell on the merged grid; the group's second frame is ``index + 1``.
 """
@@ -42,6 +52,7 @@ from longvid.types import FrameFeatures, StageStats, VisualTokens
 logger = logging.getLogger(__name__)
 
 VIDEO_PAD = "<|video_pad|>"
+VISION_START, VISION_END = "<|vision_start|>", "<|vision_end|>"
 # Qwen-VL's own video defaults (its processor's, the same for Qwen2-VL and Qwen2.5-VL), the one place they live
 QWEN_FPS = 2.0
 QWEN_MAX_FRAMES = 768
@@ -60,6 +71,7 @@ class Prepared:
     kept: torch.Tensor  # (L,) the position of each compressed-sequence entry in the uncompressed one
     text_tokens: int
     num_frames: int  # sampled frames (an odd count's last group repeats its one frame)
+    deepstack: tuple[torch.Tensor, ...] | None = None  # Qwen3-VL: per LLM layer, (survivors, D) features
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,8 @@ class QwenVLModel:
         tpl_file = path / "chat_template.json"
         if tpl_file.is_file():  # the processor's template, when the release ships one, wins
             template = json.loads(tpl_file.read_text()).get("chat_template", template)
-        return cls(model.to(device).eval(), tok, VideoPreprocessor.from_folder(path), template, str(folder), variant)
+        pre = VideoPreprocessor.from_folder(path, video_budget=variant.video_pixel_budget)
+        return cls(model.to(device).eval(), tok, pre, template, str(folder), variant)
 
     @property
     def family(self) -> str:
@@ -120,15 +133,16 @@ class QwenVLModel:
                progress=None) -> SampledVideo:
         """Frames at exact times from longvid's io, sized for the processor by ``target_hw``."""
         from longvid.io.probe import probe
-        from longvid.io.sampling import SamplingConfig, sample_frames
+        from longvid.io.sampling import SamplingConfig, plan_targets, sample_frames
 
         info = probe(video)
         cfg = SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames, resize="none")
         frames, times = [], []
         size = None
+        count = len(plan_targets(info, cfg)) if self.pre.video_budget else None  # the size depends on it
         for b in sample_frames(video, cfg, progress, info=info):
             # shrink each batch to the processor's size as it arrives: memory is the resized frames
-            size = size or self.pre.target_hw(*b.frames.shape[1:3])
+            size = size or self.pre.target_hw(*b.frames.shape[1:3], count)
             frames.append(self.pre.resize(b.frames, size).permute(0, 2, 3, 1).numpy())
             times.append(b.timestamps_s)
         arr, ts = np.concatenate(frames), np.concatenate(times)
@@ -161,21 +175,51 @@ class QwenVLModel:
         return self.tokenizer.apply_chat_template(messages, chat_template=self.chat_template, tokenize=False,
                                                   add_generation_prompt=True)
 
-    def prompt_ids(self, question: str, n_video_tokens: int) -> torch.Tensor:
-        """The processor's expansion: the one video pad becomes one pad per LLM token."""
+    def group_times(self, timestamps_s) -> list[float]:
+        """Qwen3-VL's time of each temporal group: the mean of its first and last frame's time
+        (an odd count's last group repeats its frame), as its processor writes in the prompt."""
+        ts = [float(t) for t in timestamps_s]
+        tp = self.pre.temporal_patch_size
+        ts += [ts[-1]] * (-len(ts) % tp)
+        return [(ts[i] + ts[i + tp - 1]) / 2 for i in range(0, len(ts), tp)]
+
+    def video_placeholder(self, n_video_tokens: int, group_times: list[float] | None = None) -> str:
+        """What the processor puts for the one video pad: the pads (Qwen2/2.5), or per group
+        ``<t seconds><|vision_start|>pads<|vision_end|>`` (Qwen3-VL)."""
+        if not self.variant.timestamped_prompt:
+            return VIDEO_PAD * n_video_tokens
+        if not group_times or n_video_tokens % len(group_times):
+            raise InvalidFeaturesError(f"{self.variant.label} writes one segment per temporal group: pass the groups' "
+                                       f"times ({n_video_tokens} tokens over {len(group_times or [])} groups)")
+        per = n_video_tokens // len(group_times)
+        return "".join(f"<{t:.1f} seconds>{VISION_START}{VIDEO_PAD * per}{VISION_END}" for t in group_times)
+
+    def prompt_ids(self, question: str, n_video_tokens: int, group_times: list[float] | None = None) -> torch.Tensor:
+        """The processor's expansion: the one video pad becomes one pad per LLM token (Qwen3-VL:
+        one timestamped segment per group, ``group_times`` their times)."""
         text = self.prompt_text(question)
         if text.count(VIDEO_PAD) != 1:
             raise ModelLoadError(f"the chat template must put one {VIDEO_PAD} for a video, got {text.count(VIDEO_PAD)}")
-        text = text.replace(VIDEO_PAD, VIDEO_PAD * n_video_tokens)
+        text = text.replace(VIDEO_PAD, self.video_placeholder(n_video_tokens, group_times))
         return torch.tensor([self.tokenizer(text, add_special_tokens=False)["input_ids"]], dtype=torch.long)
 
     # ------------------------------------------------------------------ vision
     @torch.inference_mode()
     def video_features(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
         """Merged tokens ``(groups * h * w, D)`` in the LLM's space: tower, then 2x2 merger."""
+        return self.video_features_deepstack(pixel_values, grid_thw)[0]
+
+    @torch.inference_mode()
+    def video_features_deepstack(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor
+                                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """The merged tokens, and (Qwen3-VL) the deepstack features of the same tokens, one per LLM layer they feed."""
         out = self.model.model.get_video_features(pixel_values_videos=pixel_values.to(self.device),
                                                    video_grid_thw=grid_thw.to(self.device), return_dict=True)
-        return torch.cat(list(out.pooler_output), dim=0)
+        feats = torch.cat(list(out.pooler_output), dim=0)
+        deep = getattr(out, "deepstack_features", None) if self.variant.deepstack else None
+        if deep is not None:
+            deep = tuple(torch.cat(list(d), dim=0) if isinstance(d, (list, tuple)) else d for d in deep)
+        return feats, deep
 
     def frame_features(self, feats: torch.Tensor, grid_thw: torch.Tensor, sampled: SampledVideo) -> FrameFeatures:
         """One row per temporal group on the merged grid, timed at the group's first frame."""
@@ -196,14 +240,15 @@ class QwenVLModel:
         sampled = video if isinstance(video, SampledVideo) else self.sample(
             video, fps=fps, num_frames=num_frames, max_frames=max_frames, progress=progress)
         pv, thw = self.pixels(sampled.frames)
-        feats = self.video_features(pv, thw)
+        feats, deep = self.video_features_deepstack(pv, thw)
         ff = self.frame_features(feats, thw, sampled)
         n_full = feats.shape[0]
-        full_ids = self.prompt_ids(question, n_full)
+        times = self.group_times(sampled.timestamps_s) if self.variant.timestamped_prompt else None
+        full_ids = self.prompt_ids(question, n_full, times)
         is_video = full_ids[0] == self.video_token_id
-        start = int(is_video.nonzero()[0, 0])
+        slots = is_video.nonzero()[:, 0]  # where each video token sits in the uncompressed sequence
         full_pos = self.rope_index(full_ids, thw, sampled.fps)
-        text_tokens = int((~is_video).sum())
+        text_tokens = int((~is_video).sum())  # of the uncompressed prompt
 
         if compressor is None or compressor == "none":
             vt = _all_tokens(ff)
@@ -211,20 +256,35 @@ class QwenVLModel:
             comp = create_compressor(compressor) if isinstance(compressor, str) else compressor
             if budget is None:
                 raise BudgetError("a compressor needs a budget of visual tokens: pass budget=")
-            after = full_ids[0, start + n_full:]
+            after = full_ids[0, int(slots[-1]) + 1:]
             query = Query(text=question, embedding=self.model.get_input_embeddings()(after.to(self.device)).float()
                           .to(feats.dtype))
             with torch.inference_mode():
                 vt = comp(ff, budget=budget, query=query)
         groups = ff.frame_indices.tolist().index  # group of a first-frame index
         n_cell = ff.grid[0] * ff.grid[1]
-        if vt.cell_grids is not None and not bool((vt.cell_grids == torch.tensor(ff.grid)).all()) \
-                or bool((vt.cells < 0).any()):
-            raise InvalidFeaturesError(f"{compressor!r} merged or resized tokens; on Qwen-VL only compressors that keep "
-                              "tokens on the merged grid (longvu_temporal, uniform) have a position to keep")
+        if bool((vt.cells < 0).any()):
+            raise InvalidFeaturesError(f"{compressor!r} made tokens that summarise a whole group (cell -1); on Qwen-VL "
+                                       "a token needs a cell of the grid to take its position from")
+        grids = vt.cell_grids.cpu() if vt.cell_grids is not None else torch.tensor(ff.grid).expand(len(vt), 2)
         g = torch.tensor([groups(int(f)) for f in vt.frame_indices.tolist()], dtype=torch.long)
-        video_rows = g * n_cell + vt.cells.cpu()  # each survivor's place in the uncompressed video block
-        kept = torch.cat([torch.arange(start), start + video_rows, torch.arange(start + n_full, full_ids.shape[1])])
+        src = representative_cells(vt.cells.cpu(), grids, ff.grid)  # a merged token stands at its window's first cell
+        video_rows = g * n_cell + src  # each token's place in the uncompressed video block
+        if len(set(video_rows.tolist())) != len(video_rows):
+            raise InvalidFeaturesError(f"{compressor!r} returned two tokens for one place (or a grid finer than the "
+                                       f"merged {ff.grid}); each token needs its own position")
+        if bool((video_rows.diff() < 0).any()):  # the sequence keeps the tower's order
+            order = video_rows.argsort()
+            video_rows = video_rows[order]
+            g, grids = g[order], grids[order]
+            vt = VisualTokens(vt.tokens[order.to(vt.tokens.device)], vt.frame_indices[order], vt.timestamps_s[order],
+                              vt.cells[order], vt.stats, None if vt.cell_grids is None else vt.cell_grids[order])
+        keep = ~is_video
+        if self.variant.timestamped_prompt:  # a group with no survivor loses its timestamp and markers
+            for grp in sorted(set(range(len(ff))) - set(g.tolist())):
+                keep[self._segment(full_ids[0], slots, grp, n_cell)] = False
+        keep[slots[video_rows]] = True
+        kept = keep.nonzero()[:, 0]
         ids = full_ids[:, kept]
         with torch.inference_mode():
             embeds = self.model.get_input_embeddings()(ids.to(self.device))
@@ -235,8 +295,21 @@ class QwenVLModel:
                                        note=f"{self.pre.temporal_patch_size} frames per group"),)
         vt = VisualTokens(vt.tokens, vt.frame_indices, vt.timestamps_s, vt.cells, stats,
                           vt.cell_grids if vt.cell_grids is not None else torch.tensor(ff.grid).expand(len(vt), 2))
+        deep_kept = None if deep is None else tuple(
+            window_means(d.view(len(ff), n_cell, -1), g, vt.cells.cpu(), grids, ff.grid) for d in deep)
         return Prepared(embeds, full_pos[:, :, kept].to(self.device), ids, vt, full_pos, kept, text_tokens,
-                        len(sampled.timestamps_s))
+                        len(sampled.timestamps_s), deep_kept)
+
+    def _segment(self, ids: torch.Tensor, slots: torch.Tensor, group: int, n_cell: int) -> slice:
+        """Qwen3-VL: the tokens of one group's prompt segment (its timestamp text, vision markers, pads)."""
+        first, last = int(slots[group * n_cell]), int(slots[(group + 1) * n_cell - 1])
+        if group > 0:
+            begin = int(slots[group * n_cell - 1]) + 2  # after the previous group's pads and vision end
+        else:  # after the template's own vision start, which precedes the first timestamp
+            start_id = self.tokenizer.convert_tokens_to_ids(VISION_START)
+            before = (ids[: first - 1] == start_id).nonzero()[:, 0]
+            begin = int(before[-1]) + 1
+        return slice(begin, last + 2)  # through this group's vision end
 
     # ------------------------------------------------------------------ generation
     @torch.inference_mode()
@@ -246,14 +319,15 @@ class QwenVLModel:
         """New token ids after the prompt (greedy by default), positions continuing the 3D ones."""
         from longvid.models.generate import stop_token_ids
 
-        stops = set(stop_token_ids(self.tokenizer)) | _ids(self.model.generation_config.eos_token_id)
-        out = self.model(inputs_embeds=prep.inputs_embeds, position_ids=prep.position_ids, use_cache=True)
+        stops = set(stop_token_ids(self.tokenizer)) | token_ids(self.model.generation_config.eos_token_id)
+        out = self.forward(prep.inputs_embeds, prep.position_ids, deepstack=prep.deepstack,
+                           visual_mask=prep.input_ids == self.video_token_id)
         cache = out.cache if hasattr(out, "cache") else out.past_key_values
         nxt = int(prep.position_ids.max()) + 1  # as transformers' rope_deltas: max position + 1
         logits = out.logits[0, -1]
         new: list[int] = []
         for step in range(max_new_tokens):
-            tok = _pick(logits, do_sample, temperature, top_p)
+            tok = pick_token(logits, do_sample, temperature, top_p)
             new.append(tok)
             if on_token is not None:
                 on_token(tok)
@@ -261,19 +335,60 @@ class QwenVLModel:
                 break
             pos = torch.full((3, 1, 1), nxt + step, dtype=torch.long, device=self.device)
             emb = self.model.get_input_embeddings()(torch.tensor([[tok]], device=self.device))
-            out = self.model(inputs_embeds=emb, position_ids=pos, cache=cache, use_cache=True)
+            out = self.forward(emb, pos, cache=cache)
             cache = out.cache if hasattr(out, "cache") else out.past_key_values
             logits = out.logits[0, -1]
         return new
 
+    def forward(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor, *, cache=None,
+                deepstack: tuple[torch.Tensor, ...] | None = None, visual_mask: torch.Tensor | None = None):
+        """One LLM step over embeddings with explicit 3D positions. Qwen3-VL's deepstack features
+        go in through its language model (the conditional model adds them only from pixels)."""
+        if deepstack is None:
+            return self.model(inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache, use_cache=True)
+        from types import SimpleNamespace
 
-def _ids(v) -> set[int]:
+        out = self.model.model.language_model(inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache,
+                                              use_cache=True, visual_pos_masks=visual_mask.to(self.device),
+                                              deepstack_visual_embeds=list(deepstack))
+        return SimpleNamespace(logits=self.model.lm_head(out.last_hidden_state), cache=out.cache)
+
+
+def representative_cells(cells: torch.Tensor, grids: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """The position rule for merged tokens: cell ``(r, c)`` of a coarser ``(h', w')`` grid covering
+    the same area as ``grid`` ``(H, W)`` stands for the source cells of rows
+    ``floor(r H / h') ..`` and columns ``floor(c W / w') ..`` (adaptive pooling's windows); it takes
+    the place, and so the (t, h, w) position, of the window's first (top-left) cell. A token on
+    ``grid`` itself is its own representative."""
+    gh, gw = grids[:, 0].long(), grids[:, 1].long()
+    r, c = cells // gw, cells % gw
+    return (r * grid[0] // gh) * grid[1] + c * grid[1] // gw
+
+
+def window_means(x: torch.Tensor, groups: torch.Tensor, cells: torch.Tensor, grids: torch.Tensor,
+                 grid: tuple[int, int]) -> torch.Tensor:
+    """``x (groups, H*W, D)``: per token, the mean of ``x`` over the source window it stands for
+    (``representative_cells``' windows; a token on ``grid`` gets its own row). Qwen3-VL's
+    deepstack copy of a merged token."""
+    H, W = grid
+    out = []
+    for grp, cell, (h, w) in zip(groups.tolist(), cells.tolist(), grids.tolist()):
+        r, c = divmod(cell, w)
+        r0, r1 = r * H // h, -(-(r + 1) * H // h)
+        c0, c1 = c * W // w, -(-(c + 1) * W // w)
+        out.append(x[grp].view(H, W, -1)[r0:r1, c0:c1].float().mean((0, 1)).to(x.dtype))
+    return torch.stack(out) if out else x.new_zeros(0, x.shape[-1])
+
+
+def token_ids(v) -> set[int]:
+    """A generation config's eos id(s) as a set."""
     if v is None:
         return set()
     return {int(x) for x in (v if isinstance(v, (list, tuple)) else [v])}
 
 
-def _pick(logits: torch.Tensor, do_sample: bool, temperature: float, top_p: float) -> int:
+def pick_token(logits: torch.Tensor, do_sample: bool, temperature: float, top_p: float) -> int:
+    """Greedy, or a sample from the top-p nucleus at ``temperature``."""
     if not do_sample:
         return int(logits.argmax())
     probs = (logits.float() / temperature).softmax(-1)

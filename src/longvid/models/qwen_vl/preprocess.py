@@ -9,6 +9,10 @@ Design decisions:
   them out: one ``smart_resize`` size for the whole video, rescale, normalise, an odd frame count
   padded by repeating the last frame (the temporal patch is 2 frames), and patches ordered
   (temporal group, merged row, merged column, 2x2 inside the merge window).
+- Qwen3-VL's processor applies its pixel bounds to the whole video (``frames * h * w``, the
+  frame count rounded to whole temporal groups), so its size depends on the frame count:
+  ``video_budget=True`` and ``target_hw(h, w, num_frames)``; the sampler plans the count first.
+  (Its optional per-frame cap, off by default in the installed transformers, is not applied.)
 - transformers' video processor needs torchvision; this one is plain torch, so it runs where
   torchvision is absent. Where the processor is installed, tests compare the two.
 """
@@ -37,9 +41,10 @@ class VideoPreprocessor:
     mean: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
     std: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
     rescale_factor: float = 1 / 255
+    video_budget: bool = False  # pixel bounds for all frames together (Qwen3-VL), not per frame
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> VideoPreprocessor:
+    def from_folder(cls, folder: str | Path, *, video_budget: bool = False) -> VideoPreprocessor:
         folder = Path(folder)
         for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
             p = folder / name
@@ -58,37 +63,49 @@ class VideoPreprocessor:
                    temporal_patch_size=int(raw.get("temporal_patch_size", 2)),
                    merge_size=int(raw.get("merge_size", 2)),
                    mean=tuple(raw.get("image_mean", cls.mean)), std=tuple(raw.get("image_std", cls.std)),
-                   rescale_factor=float(raw.get("rescale_factor", 1 / 255)))
+                   rescale_factor=float(raw.get("rescale_factor", 1 / 255)), video_budget=video_budget)
 
     @property
     def factor(self) -> int:
         return self.patch_size * self.merge_size
 
-    def target_hw(self, height: int, width: int) -> tuple[int, int]:
-        """The processor's ``smart_resize``: sides divisible by patch*merge, pixels within bounds."""
+    def target_hw(self, height: int, width: int, num_frames: int | None = None) -> tuple[int, int]:
+        """The processor's ``smart_resize``: sides divisible by patch*merge, pixels within bounds
+        (per frame; with ``video_budget``, over ``num_frames`` frames as Qwen3-VL's processor)."""
         f = self.factor
+        if self.video_budget:
+            if num_frames is None:
+                raise ValueError("a video pixel budget needs the frame count: pass num_frames")
+            tp = self.temporal_patch_size
+            if height < f or width < f:  # the processor first scales tiny frames up to one window
+                scale = max(f / height, f / width)
+                height, width = int(height * scale), int(width * scale)
+            n, t_bar = num_frames, max(tp, round(num_frames / tp) * tp)
+        else:
+            n = t_bar = 1
         h, w = max(f, round(height / f) * f), max(f, round(width / f) * f)
-        if h * w > self.max_pixels:
-            beta = math.sqrt(height * width / self.max_pixels)
+        if t_bar * h * w > self.max_pixels:
+            beta = math.sqrt(n * height * width / self.max_pixels)
             h, w = max(f, math.floor(height / beta / f) * f), max(f, math.floor(width / beta / f) * f)
-        elif h * w < self.min_pixels:
-            beta = math.sqrt(self.min_pixels / (height * width))
+        elif t_bar * h * w < self.min_pixels:
+            beta = math.sqrt(self.min_pixels / (n * height * width))
             h, w = math.ceil(height * beta / f) * f, math.ceil(width * beta / f) * f
         return h, w
 
-    def merged_grid(self, height: int, width: int) -> tuple[int, int]:
+    def merged_grid(self, height: int, width: int, num_frames: int | None = None) -> tuple[int, int]:
         """The (h, w) grid of LLM tokens per temporal group for frames of this size."""
-        h, w = self.target_hw(height, width)
+        h, w = self.target_hw(height, width, num_frames)
         return h // self.factor, w // self.factor
 
-    def resize(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> torch.Tensor:
+    def resize(self, frames: np.ndarray, size: tuple[int, int] | None = None,
+               num_frames: int | None = None) -> torch.Tensor:
         """uint8 ``(T, H, W, 3)`` -> uint8 ``(T, 3, h, w)`` at ``size`` (default: ``target_hw``).
 
         Per frame, so the sampler can shrink each batch as it arrives (bounded memory) and a
         second call at the same size changes nothing.
         """
         height, width = frames.shape[1:3]
-        h, w = size or self.target_hw(height, width)
+        h, w = size or self.target_hw(height, width, num_frames if num_frames is not None else len(frames))
         x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
         if (h, w) == (height, width):
             return x

@@ -1,4 +1,4 @@
-"""Tiny random Qwen2-VL / Qwen2.5-VL checkpoints in the released on-disk layout, built offline.
+"""Tiny random Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoints in the released on-disk layout, built offline.
 
 Design decisions:
 - The model is transformers' own class (``Qwen2_5_VLForConditionalGeneration`` or
@@ -9,6 +9,10 @@ Design decisions:
   chat template) is saved with ``save_pretrained`` too, so the folder loads like a released one.
 - The tokenizer is a word-level vocabulary built here with the Qwen-VL special tokens
   (``<|vision_start|>``, ``<|video_pad|>``, ...): nothing is downloaded. Answers are random words.
+- Qwen3-VL's: patch 16, mean/std 0.5, a 2-block tower whose both blocks feed deepstack
+  features to the 2 LLM layers, interleaved 3D rotary sections, and the processor's pixel
+  bounds over the whole video; its vocabulary adds the digits and words of its timestamps
+  (``<1.5 seconds>``), so the prompt has no unknown tokens.
 - Frames are kept small by the video processor's pixel bounds (``min_pixels``/``max_pixels``),
   so a 112x84 test video gives an 8x6 patch grid, 4x3 merged tokens per pair of frames.
 """
@@ -46,11 +50,14 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 PIXELS = (28 * 28 * 4, 28 * 28 * 16)  # min, max pixels of a frame: tiny grids for tests
 
 
-def make_tokenizer():
+TIME_WORDS = ("<", ">", "seconds") + tuple(str(d) for d in range(10))  # Qwen3-VL's "<1.5 seconds>"
+
+
+def make_tokenizer(extra: tuple[str, ...] = ()):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {w: i for i, w in enumerate(("[UNK]",) + SPECIALS + WORDS)}
+    vocab = {w: i for i, w in enumerate(("[UNK]",) + SPECIALS + WORDS + tuple(extra))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.add_special_tokens(list(SPECIALS))
@@ -74,23 +81,42 @@ def make_qwen2_vl(folder: str | Path, *, seed: int = 0) -> Path:
     return _make(folder, "Qwen2VL", vision, seed)
 
 
-def _make(folder: str | Path, prefix: str, vision: dict, seed: int) -> Path:
+def make_qwen3_vl(folder: str | Path, *, seed: int = 0) -> Path:
+    """Write a seeded tiny Qwen3-VL checkpoint and processor into ``folder``; return it."""
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 32,
+              "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
+              "deepstack_visual_indexes": [0, 1]}
+    text = {"head_dim": 8, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                               "mrope_section": [2, 1, 1], "mrope_interleaved": True}}
+    pre = {"patch_size": 16, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
+           "size": {"shortest_edge": VIDEO_PIXELS[0], "longest_edge": VIDEO_PIXELS[1]}}
+    return _make(folder, "Qwen3VL", vision, seed, text=text, pre=pre, extra_words=TIME_WORDS,
+                 processor="Qwen3VLProcessor", video_processor="Qwen3VLVideoProcessor")
+
+
+# Qwen3-VL's bounds hold for all frames together: up to 256 frames of 96x128 (3x4 merged tokens)
+VIDEO_PIXELS = (32 * 32 * 4, 32 * 32 * 12 * 256)
+
+
+def _make(folder: str | Path, prefix: str, vision: dict, seed: int, *, text: dict | None = None,
+          pre: dict | None = None, extra_words: tuple[str, ...] = (), processor: str | None = None,
+          video_processor: str = "Qwen2VLVideoProcessor") -> Path:
     require("transformers", extra="models")
     import torch
     import transformers
 
     config_cls = getattr(transformers, f"{prefix}Config")
     model_cls = getattr(transformers, f"{prefix}ForConditionalGeneration")
-    processor = "Qwen2_5_VLProcessor" if prefix == "Qwen2_5_VL" else "Qwen2VLProcessor"
+    processor = processor or ("Qwen2_5_VLProcessor" if prefix == "Qwen2_5_VL" else "Qwen2VLProcessor")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tok = make_tokenizer()
+    tok = make_tokenizer(extra_words)
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
-    text = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+    text = {**{"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
                 "num_key_value_heads": 2, "vocab_size": len(tok), "max_position_embeddings": 4096,
                 "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]},
                 "tie_word_embeddings": False, "bos_token_id": None, "eos_token_id": ids["<|im_end|>"],
-                "pad_token_id": ids["<|endoftext|>"]}
+                "pad_token_id": ids["<|endoftext|>"]}, **(text or {})}
     cfg = config_cls(vision_config=vision, text_config=text, image_token_id=ids["<|image_pad|>"],
                            video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
                            vision_end_token_id=ids["<|vision_end|>"], bos_token_id=None,
@@ -109,10 +135,10 @@ def _make(folder: str | Path, prefix: str, vision: dict, seed: int) -> Path:
     common = {"size": {"shortest_edge": PIXELS[0], "longest_edge": PIXELS[1]}, "patch_size": 14,
               "temporal_patch_size": 2, "merge_size": 2, "image_mean": list(CLIP_MEAN), "image_std": list(CLIP_STD),
               "do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
-              "do_convert_rgb": True, "resample": 3}
+              "do_convert_rgb": True, "resample": 3, **(pre or {})}
     files = {"preprocessor_config.json": {**common, "image_processor_type": "Qwen2VLImageProcessor",
                                           "processor_class": processor},
-             "video_preprocessor_config.json": {**common, "video_processor_type": "Qwen2VLVideoProcessor",
+             "video_preprocessor_config.json": {**common, "video_processor_type": video_processor,
                                                 "processor_class": processor, "fps": 2.0,
                                                 "min_frames": 4, "max_frames": 768, "do_sample_frames": False},
              "chat_template.json": {"chat_template": CHAT_TEMPLATE}}
