@@ -48,3 +48,26 @@ def test_engines_reject_empty_questions():
     assert check_question("  hi ") == "hi"
     with pytest.raises(EmptyQuestionError, match="question is empty"):
         check_question(" \n ")
+
+
+@pytest.mark.parametrize("maker", ["make_qwen2_5_vl", "make_llava_onevision"])
+def test_ask_with_a_transformers_native_model_and_a_compressor(tmp_path, short_video, capsys, maker):
+    """`--model` on a Qwen-VL / LLaVA-OneVision folder builds that family's own engine, and
+    `--compress` puts the named compressor between its tower and its LLM."""
+    import importlib
+
+    module = "longvid.models.llava_onevision.testing" if "onevision" in maker else "longvid.models.qwen_vl.testing"
+    folder = getattr(importlib.import_module(module), maker)(tmp_path / "m")
+    rc = main(["ask", str(short_video), "what", "is", "shown", "--model", str(folder), "--device", "cpu",
+               "--num-frames", "4", "--compress", "uniform", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["engine"] in ("qwen2_5_vl", "llava_onevision")
+    assert out["evidence"]  # frames that reached the LLM, with their times
+
+
+def test_ask_with_an_unknown_compressor_lists_the_known_ones(longva_dir, short_video, capsys):
+    rc = main(["ask", str(short_video), "what", "--model", str(longva_dir.folder), "--compress", "zip"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "'zip'" in err and "longvu_temporal" in err

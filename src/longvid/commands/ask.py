@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local folder for a vision encoder named in the checkpoint's config (repeatable)")
     parser.add_argument("--num-frames", type=int, default=None,
                         help="with --model: sample this many frames uniformly instead of 1 fps")
+    parser.add_argument("--compress", metavar="NAME", default=None,
+                        help="with --model: the compressor between vision tower and LLM instead of the family's "
+                             "own (a name from longvid.compress.list_compressors(), e.g. longvu_temporal)")
     add_common(parser)
 
 
@@ -69,6 +72,12 @@ def make_model_engine(args):
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     options = {"num_frames": args.num_frames} if args.num_frames else {}
     progress = TqdmProgress(disable=args.no_progress or not sys.stderr.isatty() and args.json)
+    if args.compress:
+        from longvid.compress import list_compressors
+
+        if args.compress not in list_compressors():
+            raise ModelLoadError(f"--compress {args.compress!r}: not a compressor; known: {', '.join(list_compressors())}")
+        options["compressor"] = args.compress
     return load_engine(args.model, device=device, vision_towers=towers or None, progress=progress, **options)
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from longvid.engines import ENGINES, check_question
-from longvid.errors import BudgetError, InvalidSamplingError
+from longvid.errors import BudgetError, InvalidSamplingError, ModelLoadError
 from longvid.io.sampling import DEFAULT_FPS
 from longvid.models.generate import GenerationConfig
 from longvid.models.prompt import DEFAULT_SYSTEM, RELEASED_DATE_STRING
@@ -230,6 +230,12 @@ def load_engine(model: str, *, family=None, device: str = "cpu", dtype=None,
     system, generation). ``compressor`` overrides the family's default compression (an object or
     a registered name). ``progress(stage, done, total)`` hears how far sampling got.
     """
+    native = _native_engine(model, family)
+    if native is not None:  # a transformers-native family (Qwen-VL, LLaVA-OneVision) builds its own
+        if vision_towers:
+            raise ModelLoadError(f"{model}: vision_towers applies to checkpoints that name their towers; "
+                                 "this family's tower is part of its transformers model")
+        return native(model, device=device, dtype=dtype, compressor=compressor, progress=progress, **engine_options)
     config = EngineConfig(**engine_options)
     plan = None
     if check_memory:  # before any weight is loaded
@@ -246,6 +252,16 @@ def load_engine(model: str, *, family=None, device: str = "cpu", dtype=None,
         mod, _, name = cls.partition(":")
         cls = getattr(importlib.import_module(mod), name)
     return cls(m, config=config, compressor=compressor, plan=plan, progress=progress)
+
+
+def _native_engine(model: str, family):
+    """The engine factory of the family of ``model`` when it has its own (``create_engine``), else None."""
+    from longvid.models.checkpoint import read_config, resolve_model_dir
+    from longvid.models.registry import as_family
+
+    folder = resolve_model_dir(model)
+    fam = as_family(family, read_config(folder), str(folder / "config.json"))
+    return getattr(fam, "create_engine", None)
 
 
 def _register_engine(name: str) -> None:
