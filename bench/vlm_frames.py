@@ -2,14 +2,15 @@
 
 Three parts, each printed as a table:
 
-1. **Planner** (CPU, no weights): real-size configs written here (Qwen2.5-VL-7B, Qwen3-VL-8B,
-   LLaVA-OneVision-7B), each model built on the meta device (shapes only) for its parameter
-   count, and the family's ``memory_profile``. For a device of ``--memory-gib`` (the free memory
-   of the GPU when there is one), the most frames that fit with each compressor, limited by
-   memory and by the model's context, and the ratio to no compression. The memory model is the
-   one of ``longvid.models.memory`` (weights + KV cache and one layer's prefill activations of
-   the LLM sequence + the tower's activations and the held tokens of every frame), stated in
-   ``plan_frames``.
+1. **Planner** (CPU, no weights): the real-size configs of the families' ``testing`` modules
+   (Qwen2.5-VL-7B, Qwen3-VL-8B, LLaVA-OneVision-7B) through longvid's own memory planner
+   (``longvid.models.memory.plan_for_config``: the whole transformers model counted on the meta
+   device; per frame its held tokens and its tower activations, all frames in the tower at once;
+   per LLM token its KV cache and one layer's prefill activations). For a device of
+   ``--memory-gib`` (the free memory of the GPU when there is one), the most frames that fit with
+   each compressor (its own ``token_count`` at the planning frame, via the family's
+   ``planned_tokens``), limited by memory and by the model's context, and the ratio to no
+   compression.
 2. **Prefill** (CPU): tiny random checkpoints of each family (``*.testing``), ``--frames``
    frames of a still video through the whole path, the LLM prefill time of the prepared
    sequence with each compressor and its ratio to no compression; then a small Qwen2 LLM
@@ -27,43 +28,13 @@ Three parts, each printed as a table:
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 GiB = 1024**3
 
-# Real-size configs (the released config.json values that matter for size; random weights only).
-QWEN2_5_VL_7B = {
-    "model_type": "qwen2_5_vl", "video_token_id": 151656,
-    "text_config": {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
-                    "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
-                    "max_position_embeddings": 128000,
-                    "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]}},
-    "vision_config": {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
-                      "out_hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
-                      "tokens_per_second": 2, "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31]},
-}
-QWEN3_VL_8B = {
-    "model_type": "qwen3_vl", "video_token_id": 151656,
-    "text_config": {"hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36,
-                    "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936,
-                    "max_position_embeddings": 262144,
-                    "rope_parameters": {"rope_type": "default", "rope_theta": 5e6, "mrope_section": [24, 20, 20],
-                                        "mrope_interleaved": True}},
-    "vision_config": {"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16,
-                      "out_hidden_size": 4096, "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
-                      "num_position_embeddings": 2304, "deepstack_visual_indexes": [8, 16, 24]},
-}
-LLAVA_ONEVISION_7B = {
-    "model_type": "llava_onevision", "video_token_index": 151647, "image_token_index": 151646,
-    "vision_feature_layer": -1, "vision_feature_select_strategy": "full",
-    "text_config": {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
-                    "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152128,
-                    "max_position_embeddings": 32768},
-    "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152, "intermediate_size": 4304,
-                      "num_hidden_layers": 26, "num_attention_heads": 16, "image_size": 384, "patch_size": 14,
-                      "vision_use_head": False},
-}
+from longvid.models.llava_onevision.testing import LLAVA_ONEVISION_7B
+from longvid.models.qwen_vl.testing import QWEN2_5_VL_7B, QWEN3_VL_8B
+
 CONFIGS = {"qwen2_5_vl": QWEN2_5_VL_7B, "qwen3_vl": QWEN3_VL_8B, "llava_onevision": LLAVA_ONEVISION_7B}
 CLASSES = {"qwen2_5_vl": ("Qwen2_5_VLConfig", "Qwen2_5_VLForConditionalGeneration"),
            "qwen3_vl": ("Qwen3VLConfig", "Qwen3VLForConditionalGeneration"),
@@ -80,57 +51,37 @@ def hf_config(family: str, raw: dict):
     return cfg_cls(**{k: v for k, v in raw.items() if k != "model_type"})
 
 
-def param_count(family: str, raw: dict) -> tuple[int, int]:
-    """(all parameters, vision-tower hidden size) of the model built on the meta device."""
-    import torch
-    import transformers
-
-    cfg = hf_config(family, raw)
-    with torch.device("meta"):
-        model = getattr(transformers, CLASSES[family][1])(cfg)
-    v = cfg.vision_config
-    return sum(p.numel() for p in model.parameters()), int(v.hidden_size)
-
-
-def sequence_tokens(family_tokens: int, compressor: str, frames: int) -> int:
-    """Video tokens the LLM sees for ``frames`` frames of ``family_tokens`` tokens each."""
-    if compressor == "none":
-        return frames * family_tokens
-    if compressor == "avg_pool_2x2":  # a quarter of each frame's (even-sided at the planning sizes) grid
-        return frames * math.ceil(family_tokens / 4)
-    return min(BUDGET, frames * family_tokens)  # uniform, longvu_temporal: bounded by the budget
-
-
-def plan_frames(family: str, raw: dict, compressor: str, available: int, bpe: int = 2) -> dict:
-    """The most frames that fit: memory = weights + (sequence) x (KV + one layer's activations)
-    + frames x (held tokens + tower activations); and the sequence within the context."""
+def planned(family: str, raw: dict, compressor: str, frames: int) -> int:
+    """LLM sequence tokens for ``frames`` frames at the planning size: the family's own count
+    (its compressor's ``token_count`` over the planning grid) plus the prompt text."""
     from longvid.models.registry import get_family
 
     fam = get_family(family)()
-    prof = fam.memory_profile(fam.parse_config(raw))
-    params, tower_hidden = param_count(family, raw)
-    t = raw["text_config"]
-    head_dim = t.get("head_dim") or t["hidden_size"] // t["num_attention_heads"]
-    kv = 2 * t["num_hidden_layers"] * t["num_key_value_heads"] * head_dim * bpe
-    act = (4 * t["hidden_size"] + 3 * t["intermediate_size"]) * bpe
-    per_tok = kv + act
-    weights = params * bpe
-    per_frame_fixed = prof.held_tokens_per_frame * prof.held_width * bpe + int(prof.encoder_tokens * tower_hidden * 8 * bpe)
-    tokens = prof.held_tokens_per_frame
+    return fam.planned_tokens(fam.parse_config(raw), frames, compressor, BUDGET) + TEXT_TOKENS
 
-    def fits(n: int) -> bool:
-        seq = sequence_tokens(tokens, compressor, n) + TEXT_TOKENS
-        return seq <= prof.context_length and weights + seq * per_tok + n * per_frame_fixed <= available
 
-    lo, hi = 0, 1
-    while fits(hi) and hi < 10**7:
+def plan_frames(family: str, raw: dict, compressor: str, available: int) -> dict:
+    """The most frames that fit, from ``longvid.models.memory.plan_for_config`` (weights counted
+    on the meta device; per frame its held tokens and tower activations; the LLM sequence's KV
+    cache and one layer's activations per token), and the sequence within the model's context."""
+    import torch
+
+    from longvid.models.memory import plan_for_config
+    from longvid.models.registry import get_family
+
+    plan = plan_for_config(raw, family, dtype=torch.bfloat16, available=available)
+    fam = get_family(family)()
+    ctx = fam.memory_profile(fam.parse_config(raw)).context_length
+    by_memory = plan.frames_for(lambda n: planned(family, raw, compressor, n))
+    lo, hi = 0, 1  # the context's limit: largest n whose sequence fits in it
+    while planned(family, raw, compressor, hi) <= ctx and hi < 10**7:
         lo, hi = hi, hi * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    seq = sequence_tokens(tokens, compressor, lo) + TEXT_TOKENS
-    limit = "context" if seq + tokens > prof.context_length and compressor in ("none", "avg_pool_2x2") else "memory"
-    return {"frames": lo, "weights_gib": weights / GiB, "tokens_per_frame": tokens, "limit": limit}
+        lo, hi = (mid, hi) if planned(family, raw, compressor, mid) <= ctx else (lo, mid)
+    frames = min(by_memory, lo)
+    return {"frames": frames, "weights_gib": plan.weights_bytes / GiB, "tokens_per_frame": plan.tokens_per_frame,
+            "limit": "context" if lo < by_memory else "memory"}
 
 
 def planner_table(memory: int) -> None:
@@ -217,11 +168,9 @@ def llm_prefill_table(frames: int) -> None:
     print(f"\n== prefill on CPU: small LLM (hidden 256, 4 layers), {frames} frames at real tokens per frame ==")
     print(f"{'family':16} {'compressor':16} {'tokens':>7} {'prefill s':>10} {'x none':>7}")
     for fam, raw in CONFIGS.items():
-        f = get_family(fam)()
-        tokens = f.memory_profile(f.parse_config(raw)).held_tokens_per_frame
         base = None
         for comp in COMPRESSORS:
-            seq = min(65_536, sequence_tokens(tokens, comp, frames) + TEXT_TOKENS)
+            seq = min(65_536, planned(fam, raw, comp, frames))
             x = torch.randn(1, seq, SMALL_LLM["hidden_size"])
             with torch.inference_mode():
                 t0 = time.perf_counter()
@@ -259,7 +208,7 @@ def gpu_table() -> None:
             def runs(n: int) -> bool:
                 try:
                     held = torch.empty(n * tokens, width, device="cuda", dtype=torch.bfloat16)
-                    seq = sequence_tokens(tokens, comp, n) + TEXT_TOKENS
+                    seq = planned(fam, raw, comp, n)
                     if seq > prof.context_length:
                         return False
                     x = torch.randn(1, seq, text.hidden_size, device="cuda", dtype=torch.bfloat16)
@@ -278,8 +227,8 @@ def gpu_table() -> None:
             while hi - lo > max(1, lo // 50):
                 mid = (lo + hi) // 2
                 lo, hi = (mid, hi) if runs(mid) else (lo, mid)
-            planned = plan_frames(fam, raw, comp, left + int(sum(p.numel() for p in llm.parameters()) * 2))["frames"]
-            print(f"{fam:16} {comp:16} {lo:>9} {planned:>8}")
+            plan_n = plan_frames(fam, raw, comp, left + int(sum(p.numel() for p in llm.parameters()) * 2))["frames"]
+            print(f"{fam:16} {comp:16} {lo:>9} {plan_n:>8}")
         del llm
 
 

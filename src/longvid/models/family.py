@@ -78,6 +78,10 @@ class MemoryProfile:
     kv_tokens_per_frame: float | None = None
     window_tokens: int = 0  # raw tokens in flight at once (one window: its KV and activations)
     text_tokens: int = 1024  # prompt and answer entries kept beside the frames (streaming plans)
+    # a transformers-native model's tower encodes every sampled frame in one call (Qwen-VL,
+    # LLaVA-OneVision): its activations grow with the frames instead of one chunk's
+    encoder_all_frames: bool = False
+    weights_params: int | None = None  # parameters, when the family states them (None: counted on meta)
 
 
 class ModelFamily(ABC):
@@ -103,6 +107,13 @@ class ModelFamily(ABC):
     @abstractmethod
     def memory_profile(self, config) -> MemoryProfile:
         """What the memory planner needs (see :mod:`longvid.models.memory`)."""
+
+    def native_classes(self, config) -> tuple[str, str] | None:
+        """A transformers-native family's (config class, model class) names, e.g.
+        ``("Qwen2_5_VLConfig", "Qwen2_5_VLForConditionalGeneration")``: the memory planner counts
+        that model's parameters on the meta device instead of the checkpoint's parts. None (the
+        default): the family is assembled from parts (:meth:`checkpoint`)."""
+        return None
 
     @abstractmethod
     def build_model(self, parts: LoadedParts) -> VideoLLM:

@@ -6,6 +6,11 @@ Design decisions:
 - Defaults are LLaVA-OneVision's own video setting, each in one field: 32 frames spread over
   the video, a budget of 32 x 196 video tokens (the newline is not counted). Without a
   compressor a video over the budget is refused with the numbers (never cropped silently).
+- Per-question overrides (``max_new_tokens``, ``do_sample``) and ``loglikelihood`` (the
+  ``ScoresLikelihood`` capability) through the same compressed path, as the Qwen-VL engine.
+- Memory: the planner runs on the config before loading and refuses a model that cannot fit;
+  each question checks its sampled frames (with the compressor's token count) and refuses with
+  the planner's numbers.
 - ``positions`` picks the position rule of the compressed sequence (see model.py).
 """
 
@@ -63,25 +68,53 @@ class OnevisionEngine:
     name = "llava_onevision"
 
     def __init__(self, model, *, config: OnevisionEngineConfig = OnevisionEngineConfig(), compressor=None,
-                 progress: Callable[[str, float, float], None] | None = None) -> None:
+                 plan=None, progress: Callable[[str, float, float], None] | None = None) -> None:
         self.model, self.config, self.compressor, self.progress = model, config, compressor, progress
+        self.plan = plan  # MemoryPlan made before loading (None: not checked)
 
-    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> OnevisionResult:
-        from longvid.models.qwen_vl.engine import TextStream
+    def check_memory(self, video) -> None:
+        """Refuse, with the planner's numbers, a video whose sampled frames would not fit."""
+        if self.plan is None or self.plan.frames_that_fit is None or not isinstance(video, str):
+            return
+        from longvid.io.probe import probe
+        from longvid.models.llava_onevision.family import OnevisionFamily
+        from longvid.models.qwen_vl.engine import sampled_count
+
+        cfg = self.config
+        info = probe(video)
+        n = sampled_count(video, fps=cfg.fps, num_frames=cfg.num_frames, max_frames=cfg.max_frames, info=info)
+        total = info.num_frames
+        n = min(n, total) if total else n  # the model's sampler takes no more frames than the video has
+        fam = OnevisionFamily()
+        fcfg = fam.parse_config(self.model.model.config.to_dict())
+        self.plan.check(frames=n, tokens_for=lambda k: fam.planned_tokens(fcfg, k, self.compressor,
+                                                                         cfg.max_video_tokens))
+
+    def _prepare(self, video, question: str, progress=None):
+        cfg = self.config
+        self.check_memory(video)
+        prep = self.model.prepare(video, question, compressor=self.compressor, budget=cfg.max_video_tokens,
+                                  fps=cfg.fps, num_frames=cfg.num_frames, max_frames=cfg.max_frames,
+                                  positions=cfg.positions, progress=progress)
+        if len(prep.visual) > cfg.max_video_tokens:
+            raise BudgetError(f"{len(prep.visual)} video tokens exceed max_video_tokens={cfg.max_video_tokens}: "
+                              "sample fewer frames (num_frames) or pass a compressor (longvu_temporal, uniform)")
+        return prep
+
+    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None,
+            max_new_tokens: int | None = None, do_sample: bool | None = None) -> OnevisionResult:
+        """Everything about one answer; ``max_new_tokens`` / ``do_sample`` override the engine's
+        generation settings for this question only."""
+        from longvid.models.qwen_vl.engine import TextStream, generation_with
 
         question = check_question(question)
         cfg, m = self.config, self.model
         t0 = time.perf_counter()
         progress = None if self.progress is None else (lambda d, t: self.progress("visual", d, t))
-        prep = m.prepare(video, question, compressor=self.compressor, budget=cfg.max_video_tokens, fps=cfg.fps,
-                         num_frames=cfg.num_frames, max_frames=cfg.max_frames, positions=cfg.positions,
-                         progress=progress)
-        if len(prep.visual) > cfg.max_video_tokens:
-            raise BudgetError(f"{len(prep.visual)} video tokens exceed max_video_tokens={cfg.max_video_tokens}: "
-                              "sample fewer frames (num_frames) or pass a compressor (longvu_temporal, uniform)")
+        prep = self._prepare(video, question, progress)
         t1 = time.perf_counter()
         streamer = TextStream(m.tokenizer, on_text) if on_text is not None else None
-        g = cfg.generation
+        g = generation_with(cfg.generation, max_new_tokens=max_new_tokens, do_sample=do_sample)
         ids = m.generate(prep, max_new_tokens=g.max_new_tokens, do_sample=g.do_sample, temperature=g.temperature,
                          top_p=g.top_p, on_token=streamer.put if streamer else None)
         text = m.tokenizer.decode(ids, skip_special_tokens=True)
@@ -91,8 +124,18 @@ class OnevisionEngine:
                         engine=self.name, timings_s={"visual_s": t1 - t0, "generate_s": time.perf_counter() - t1})
         return OnevisionResult(answer, prep.visual, prep.position_ids, prep.text_tokens, cfg.max_video_tokens, len(ids))
 
-    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
-        return self.run(video, question, on_text=on_text).answer
+    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None,
+            max_new_tokens: int | None = None, do_sample: bool | None = None) -> Answer:
+        return self.run(video, question, on_text=on_text, max_new_tokens=max_new_tokens, do_sample=do_sample).answer
+
+    def loglikelihood(self, video: str, context: str, continuation: str, *,
+                      per_token: bool = False) -> tuple[float, bool]:
+        """Log-probability of ``continuation`` as the answer to ``context`` (summed over its
+        tokens; their mean with ``per_token``), and whether greedy decoding gives it, through the
+        same compressed path as :meth:`run` (the compressor's query is the context only)."""
+        from longvid.models.qwen_vl.engine import score
+
+        return score(self.model, self._prepare(video, check_question(context)), continuation, per_token)
 
     def _evidence(self, vt: VisualTokens, video: str) -> tuple[Evidence, ...]:
         per = vt.tokens_per_frame()
@@ -103,10 +146,14 @@ class OnevisionEngine:
 
 
 def load_onevision_engine(model: str = DEFAULT_CHECKPOINT, *, device: str = "cpu", dtype=None, compressor=None,
-                          progress=None, **engine_options) -> OnevisionEngine:
-    """A ready engine for a LLaVA-OneVision folder or hub id; ``engine_options`` fill :class:`OnevisionEngineConfig`."""
+                          progress=None, check_memory: bool = True, **engine_options) -> OnevisionEngine:
+    """A ready engine for a LLaVA-OneVision folder or hub id; ``engine_options`` fill
+    :class:`OnevisionEngineConfig`. The memory planner runs on the config before any weight is
+    loaded (``check_memory=False`` skips it)."""
     from longvid.models.llava_onevision.model import OnevisionModel
+    from longvid.models.qwen_vl.engine import native_plan
 
     config = OnevisionEngineConfig(**engine_options)
+    plan = native_plan(model, device=device, dtype=dtype) if check_memory else None
     return OnevisionEngine(OnevisionModel.from_pretrained(model, device=device, dtype=dtype), config=config,
-                           compressor=compressor, progress=progress)
+                           compressor=compressor, plan=plan, progress=progress)

@@ -8,7 +8,9 @@ Design decisions:
   (``checkpoint``, ``build_connector``, ``build_model``) raise a ``ModelLoadError`` naming the
   native entry point.
 - ``memory_profile`` follows from the config alone: the pooled grid per frame (ceil of half the
-  tower's grid), held at the LLM's width; the tower sees its full grid.
+  tower's grid), held at the LLM's width; the tower sees its full grid, for every sampled frame
+  in one call (``encoder_all_frames``); the planner counts transformers' whole model class on
+  the meta device (``native_classes``).
 """
 
 from __future__ import annotations
@@ -75,7 +77,22 @@ class OnevisionFamily(ModelFamily):
     def memory_profile(self, config: OnevisionConfig) -> MemoryProfile:
         return MemoryProfile(context_length=config.context_length, held_tokens_per_frame=config.pooled_side ** 2,
                              held_width=config.hidden_size, sequence_grows=True,
-                             encoder_tokens=float(config.tower_grid ** 2))
+                             encoder_tokens=float(config.tower_grid ** 2), encoder_all_frames=True)
+
+    def planned_tokens(self, config: OnevisionConfig, frames: int, compressor=None, budget: int | None = None) -> int:
+        """The video tokens the LLM sees for ``frames`` frames: every pooled grid without a
+        compressor, else the compressor's own count; plus the one newline."""
+        grid = (config.pooled_side, config.pooled_side)
+        if compressor is None or compressor == "none":
+            return frames * grid[0] * grid[1] + 1
+        from longvid.compress import create_compressor
+
+        comp = create_compressor(compressor) if isinstance(compressor, str) else compressor
+        return int(comp.token_count(num_frames=frames, grid=grid, budget=int(budget)).tokens) + 1
+
+    def native_classes(self, config) -> tuple[str, str]:
+        """The planner counts transformers' whole model (SigLIP, projector, newline, LLM) on the meta device."""
+        return "LlavaOnevisionConfig", "LlavaOnevisionForConditionalGeneration"
 
     @staticmethod
     def create_engine(model: str = default_checkpoint, **options):

@@ -248,7 +248,8 @@ class OnevisionModel:
         from longvid.models.qwen_vl.model import pick_token, token_ids
 
         stops = set(stop_token_ids(self.tokenizer)) | token_ids(self.model.generation_config.eos_token_id)
-        out = self.model(inputs_embeds=prep.inputs_embeds, position_ids=prep.position_ids, use_cache=True)
+        out = self.model(inputs_embeds=prep.inputs_embeds, position_ids=prep.position_ids, use_cache=True,
+                         logits_to_keep=1)  # not a vocabulary row per prompt token
         cache = out.cache if hasattr(out, "cache") else out.past_key_values
         nxt = int(prep.position_ids.max()) + 1
         logits = out.logits[0, -1]
@@ -266,3 +267,16 @@ class OnevisionModel:
             cache = out.cache if hasattr(out, "cache") else out.past_key_values
             logits = out.logits[0, -1]
         return new
+
+    @torch.inference_mode()
+    def continuation_logprobs(self, prep: Prepared, continuation: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities ``(n, vocab)`` predicting each of the ``n`` ``continuation`` ids after
+        the prepared prompt, teacher-forced in one pass; the continuation's positions continue from
+        the prompt's maximum + 1, as :meth:`generate` places its answer."""
+        n = int(continuation.numel())
+        cont = continuation.view(1, n).to(self.device)
+        embeds = torch.cat([prep.inputs_embeds, self.model.get_input_embeddings()(cont)], dim=1)
+        nxt = int(prep.position_ids.max()) + 1
+        pos = torch.cat([prep.position_ids, (nxt + torch.arange(n, device=self.device))[None]], dim=1)
+        out = self.model(inputs_embeds=embeds, position_ids=pos, use_cache=False, logits_to_keep=n + 1)
+        return out.logits[0, -n - 1:-1].float().log_softmax(-1).cpu()

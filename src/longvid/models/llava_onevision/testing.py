@@ -19,6 +19,18 @@ from pathlib import Path
 
 from longvid.errors import require
 
+# A real-size config: the released config.json values that decide LLaVA-OneVision-7B's size (for the
+# memory planner and benchmarks on the meta device or with random weights; no weights are implied).
+LLAVA_ONEVISION_7B = {
+    "model_type": "llava_onevision", "video_token_index": 151647, "image_token_index": 151646,
+    "vision_feature_layer": -1, "vision_feature_select_strategy": "full",
+    "text_config": {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+                    "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152128,
+                    "max_position_embeddings": 32768},
+    "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152, "intermediate_size": 4304,
+                      "num_hidden_layers": 26, "num_attention_heads": 16, "image_size": 384, "patch_size": 14,
+                      "vision_use_head": False},
+}
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>")
 WORDS = ("the", "a", "video", "what", "is", "in", "this", "shows", "red", "green", "blue", "cat", "dog",
          "person", "says", "on", "screen", "when", "does", "happen", "system", "user", "assistant",

@@ -7,6 +7,12 @@ Design decisions:
 - Defaults are Qwen-VL's own video defaults (the same for both generations), each in one field: 2 fps, at most 768 frames,
   24,576 video tokens. Without a compressor a video over the token budget is refused with the
   numbers (never cropped silently); with one, the budget is the compressor's.
+- Per-question overrides (``max_new_tokens``, ``do_sample``), as the other video-LLM engines
+  take them from an evaluation harness; ``loglikelihood`` scores a given continuation through
+  the same compressed path (``longvid.engines.ScoresLikelihood``).
+- Memory: ``load_qwen_vl_engine`` asks the planner (``longvid.models.memory``) before any weight
+  is loaded and refuses a model that cannot fit; each question then checks its sampled frame
+  count, with the LLM tokens the compressor gives them, and refuses with the planner's numbers.
 - Evidence: the groups with the most surviving tokens; each cites both frames of its temporal
   group (the group's first frame's time, and ``frame_indices`` of the pair in ``extra``).
 """
@@ -60,27 +66,58 @@ class QwenVLResult:
 class QwenVLEngine:
     """Answers questions about a video with Qwen2-VL / Qwen2.5-VL, optionally compressing between tower and LLM."""
 
-    def __init__(self, model, *, config: QwenVLEngineConfig = QwenVLEngineConfig(), compressor=None,
+    def __init__(self, model, *, config: QwenVLEngineConfig = QwenVLEngineConfig(), compressor=None, plan=None,
                  progress: Callable[[str, float, float], None] | None = None) -> None:
         self.name = model.family  # the engine's name is its family's: qwen2_vl, qwen2_5_vl
         self.model = model
         self.config = config
         self.compressor = compressor
+        self.plan = plan  # MemoryPlan made before loading (None: not checked)
         self.progress = progress
 
-    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> QwenVLResult:
+    def check_memory(self, video) -> None:
+        """Refuse, with the planner's numbers, a video whose sampled frames would not fit."""
+        if self.plan is None or self.plan.frames_that_fit is None or not isinstance(video, str):
+            return
+        from longvid.io.probe import probe
+        from longvid.models.registry import get_family
+
+        cfg, pre = self.config, self.model.pre
+        info = probe(video)
+        n = sampled_count(video, fps=cfg.fps, num_frames=cfg.num_frames, max_frames=cfg.max_frames, info=info)
+        hw = (info.width, info.height) if info.rotation in (90, 270) else (info.height, info.width)
+        fam = get_family(self.model.family)()
+        fcfg = fam.parse_config(self.model.model.config.to_dict())
+
+        def tokens_for(k: int) -> int:  # the LLM's tokens for k frames of this video at its processor size
+            grid = pre.merged_grid(*hw, k if pre.video_budget else None)
+            return fam.planned_tokens(fcfg, k, self.compressor, cfg.max_video_tokens, grid=grid)
+
+        self.plan.check(frames=n, tokens_for=tokens_for)
+
+    def _prepare(self, video, question: str, progress=None):
+        cfg = self.config
+        self.check_memory(video)
+        prep = self.model.prepare(video, question, compressor=self.compressor, budget=cfg.max_video_tokens,
+                                  fps=cfg.fps, num_frames=cfg.num_frames, max_frames=cfg.max_frames,
+                                  progress=progress)
+        if len(prep.visual) > cfg.max_video_tokens:
+            raise BudgetError(f"{len(prep.visual)} video tokens exceed max_video_tokens={cfg.max_video_tokens}: "
+                              "sample fewer frames (fps, max_frames) or pass a compressor (longvu_temporal)")
+        return prep
+
+    def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None,
+            max_new_tokens: int | None = None, do_sample: bool | None = None) -> QwenVLResult:
+        """Everything about one answer; ``max_new_tokens`` / ``do_sample`` override the engine's
+        generation settings for this question only."""
         question = check_question(question)
         cfg, m = self.config, self.model
         t0 = time.perf_counter()
         progress = None if self.progress is None else (lambda d, t: self.progress("visual", d, t))
-        prep = m.prepare(video, question, compressor=self.compressor, budget=cfg.max_video_tokens, fps=cfg.fps,
-                         num_frames=cfg.num_frames, max_frames=cfg.max_frames, progress=progress)
-        if len(prep.visual) > cfg.max_video_tokens:
-            raise BudgetError(f"{len(prep.visual)} video tokens exceed max_video_tokens={cfg.max_video_tokens}: "
-                              "sample fewer frames (fps, max_frames) or pass a compressor (longvu_temporal)")
+        prep = self._prepare(video, question, progress)
         t1 = time.perf_counter()
         streamer = TextStream(m.tokenizer, on_text) if on_text is not None else None
-        g = cfg.generation
+        g = generation_with(cfg.generation, max_new_tokens=max_new_tokens, do_sample=do_sample)
         ids = m.generate(prep, max_new_tokens=g.max_new_tokens, do_sample=g.do_sample, temperature=g.temperature,
                          top_p=g.top_p, on_token=streamer.put if streamer else None)
         text = m.tokenizer.decode(ids, skip_special_tokens=True)
@@ -91,8 +128,17 @@ class QwenVLEngine:
                         engine=self.name, timings_s=timings)
         return QwenVLResult(answer, prep.visual, prep.position_ids, prep.text_tokens, cfg.max_video_tokens, len(ids))
 
-    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
-        return self.run(video, question, on_text=on_text).answer
+    def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None,
+            max_new_tokens: int | None = None, do_sample: bool | None = None) -> Answer:
+        return self.run(video, question, on_text=on_text, max_new_tokens=max_new_tokens, do_sample=do_sample).answer
+
+    def loglikelihood(self, video: str, context: str, continuation: str, *,
+                      per_token: bool = False) -> tuple[float, bool]:
+        """Log-probability of ``continuation`` as the answer to ``context`` (summed over its
+        tokens; their mean with ``per_token``), and whether greedy decoding gives it. The video
+        goes through the same compressed path as :meth:`run`; the compressor's query is the
+        context only, so the answer cannot steer which tokens the model sees."""
+        return score(self.model, self._prepare(video, check_question(context)), continuation, per_token)
 
     def _evidence(self, vt: VisualTokens, video: str, num_frames: int) -> tuple[Evidence, ...]:
         per = vt.tokens_per_frame()
@@ -102,6 +148,38 @@ class QwenVLEngine:
         return tuple(Evidence(Moment(ts[f], ts[f], video=video, score=float(per[f])),
                               extra={"frame_index": f, "frame_indices": list(range(f, min(f + tp, num_frames))),
                                      "visual_tokens": per[f]}) for f in sorted(top))
+
+
+def generation_with(gen: GenerationConfig, *, max_new_tokens: int | None = None,
+                    do_sample: bool | None = None) -> GenerationConfig:
+    """``gen`` with one question's overrides (None: keep)."""
+    import dataclasses
+
+    overrides = {k: v for k, v in (("max_new_tokens", max_new_tokens), ("do_sample", do_sample)) if v is not None}
+    return dataclasses.replace(gen, **overrides) if overrides else gen
+
+
+def sampled_count(video: str, *, fps: float | None, num_frames: int | None, max_frames: int | None,
+                  info=None) -> int:
+    """How many frames longvid's sampler takes from ``video`` (from its probe; nothing is decoded)."""
+    from longvid.io.probe import probe
+    from longvid.io.sampling import SamplingConfig, plan_targets
+
+    info = info or probe(video)
+    return len(plan_targets(info, SamplingConfig(fps=fps, num_frames=num_frames, max_frames=max_frames)))
+
+
+def score(model, prep, continuation: str, per_token: bool) -> tuple[float, bool]:
+    """(log-probability of ``continuation`` after ``prep``, greedy?) through the model's
+    ``continuation_logprobs`` (summed, or the mean with ``per_token``)."""
+    import torch
+
+    cont = torch.tensor(model.tokenizer(continuation, add_special_tokens=False)["input_ids"], dtype=torch.long)
+    if cont.numel() == 0:
+        raise ValueError("the continuation is empty after tokenization; nothing to score")
+    logp = model.continuation_logprobs(prep, cont)
+    total = float(logp.gather(1, cont[:, None]).sum())
+    return (total / cont.numel() if per_token else total), bool((logp.argmax(-1) == cont).all())
 
 
 class TextStream:
@@ -119,10 +197,24 @@ class TextStream:
 
 
 def load_qwen_vl_engine(model: str = VARIANTS["qwen2_5_vl"].default_checkpoint, *, device: str = "cpu", dtype=None,
-                        compressor=None, progress=None, **engine_options) -> QwenVLEngine:
-    """A ready engine for a Qwen2-VL or Qwen2.5-VL folder or hub id (its ``model_type`` picks which); ``engine_options`` fill :class:`QwenVLEngineConfig`."""
+                        compressor=None, progress=None, check_memory: bool = True,
+                        **engine_options) -> QwenVLEngine:
+    """A ready engine for a Qwen2-VL, Qwen2.5-VL or Qwen3-VL folder or hub id (its ``model_type``
+    picks which); ``engine_options`` fill :class:`QwenVLEngineConfig`. The memory planner runs on
+    the config before any weight is loaded (``check_memory=False`` skips it)."""
     from longvid.models.qwen_vl.model import QwenVLModel
 
     config = QwenVLEngineConfig(**engine_options)
+    plan = native_plan(model, device=device, dtype=dtype) if check_memory else None
     return QwenVLEngine(QwenVLModel.from_pretrained(model, device=device, dtype=dtype), config=config,
-                        compressor=compressor, progress=progress)
+                        compressor=compressor, plan=plan, progress=progress)
+
+
+def native_plan(model: str, *, device: str, dtype=None):
+    """The checked :class:`~longvid.models.memory.MemoryPlan` of a transformers-native checkpoint,
+    from its ``config.json`` alone (the family claiming its model_type)."""
+    from longvid.models.checkpoint import read_config, resolve_model_dir
+    from longvid.models.memory import plan_for_config
+
+    raw = read_config(resolve_model_dir(str(model)))
+    return plan_for_config(raw, None, device=device, dtype=dtype).check()

@@ -15,7 +15,8 @@ Design decisions:
 - ``memory_profile`` is declared from the config alone, for a stated planning frame
   (``PLANNING_FRAME_HW``): the frame size is the processor's choice per video, not in
   ``config.json``. Qwen3-VL holds its deepstack copies of every video token too, counted in
-  ``held_width``.
+  ``held_width``. The tower encodes every sampled frame in one call (``encoder_all_frames``),
+  and the planner counts transformers' whole model class on the meta device (``native_classes``).
 """
 
 from __future__ import annotations
@@ -93,7 +94,30 @@ class QwenVLFamilyBase(ModelFamily):
         per_frame = h * w // (m * m) / tp
         return MemoryProfile(context_length=config.context_length, held_tokens_per_frame=max(1, round(per_frame)),
                              held_width=config.hidden_size * (1 + config.deepstack_layers), sequence_grows=True,
-                             encoder_tokens=h * w / tp)
+                             encoder_tokens=h * w / tp, encoder_all_frames=True)
+
+    def planning_grid(self, config: QwenVLConfig) -> tuple[int, int]:
+        """The merged grid of one temporal group at ``PLANNING_FRAME_HW``."""
+        p, m = config.patch_size, config.spatial_merge_size
+        return tuple(-(-side // (p * m)) for side in PLANNING_FRAME_HW)
+
+    def planned_tokens(self, config: QwenVLConfig, frames: int, compressor=None, budget: int | None = None,
+                       grid: tuple[int, int] | None = None) -> int:
+        """The video tokens the LLM sees for ``frames`` sampled frames with merged ``grid`` per
+        group (None: the planning size's): every group's grid without a compressor, else the
+        compressor's own count over the groups (an odd count's last group is a whole group)."""
+        groups = -(-frames // config.temporal_patch_size)
+        grid = grid or self.planning_grid(config)
+        if compressor is None or compressor == "none":
+            return groups * grid[0] * grid[1]
+        from longvid.compress import create_compressor
+
+        comp = create_compressor(compressor) if isinstance(compressor, str) else compressor
+        return int(comp.token_count(num_frames=groups, grid=grid, budget=int(budget)).tokens)
+
+    def native_classes(self, config) -> tuple[str, str]:
+        """The planner counts transformers' whole model (tower, merger, LLM) on the meta device."""
+        return self.variant.config_class, self.variant.model_class
 
     def build_model(self, parts):
         raise ModelLoadError(_native(self.variant))

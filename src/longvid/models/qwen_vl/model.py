@@ -321,7 +321,7 @@ class QwenVLModel:
 
         stops = set(stop_token_ids(self.tokenizer)) | token_ids(self.model.generation_config.eos_token_id)
         out = self.forward(prep.inputs_embeds, prep.position_ids, deepstack=prep.deepstack,
-                           visual_mask=prep.input_ids == self.video_token_id)
+                           visual_mask=prep.input_ids == self.video_token_id, logits_to_keep=1)
         cache = out.cache if hasattr(out, "cache") else out.past_key_values
         nxt = int(prep.position_ids.max()) + 1  # as transformers' rope_deltas: max position + 1
         logits = out.logits[0, -1]
@@ -340,18 +340,41 @@ class QwenVLModel:
             logits = out.logits[0, -1]
         return new
 
+    @torch.inference_mode()
+    def continuation_logprobs(self, prep: Prepared, continuation: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities ``(n, vocab)`` predicting each of the ``n`` ``continuation`` ids after
+        the prepared prompt, teacher-forced in one pass: the continuation's positions continue
+        from the prompt's maximum + 1 (t = h = w), as :meth:`generate` places its answer."""
+        n = int(continuation.numel())
+        cont = continuation.view(1, n).to(self.device)
+        embeds = torch.cat([prep.inputs_embeds, self.model.get_input_embeddings()(cont)], dim=1)
+        nxt = int(prep.position_ids.max()) + 1
+        pos = torch.cat([prep.position_ids, (nxt + torch.arange(n, device=self.device)).view(1, 1, n).expand(3, 1, n)],
+                        dim=2)
+        mask = torch.cat([prep.input_ids.to(self.device) == self.video_token_id,
+                          torch.zeros(1, n, dtype=torch.bool, device=self.device)], dim=1)
+        out = self.forward(embeds, pos, deepstack=prep.deepstack, visual_mask=mask, logits_to_keep=n + 1,
+                           use_cache=False)
+        # the logit at position p predicts token p + 1: the continuation's are the n before the last
+        return out.logits[0, -n - 1:-1].float().log_softmax(-1).cpu()
+
     def forward(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor, *, cache=None,
-                deepstack: tuple[torch.Tensor, ...] | None = None, visual_mask: torch.Tensor | None = None):
-        """One LLM step over embeddings with explicit 3D positions. Qwen3-VL's deepstack features
-        go in through its language model (the conditional model adds them only from pixels)."""
+                deepstack: tuple[torch.Tensor, ...] | None = None, visual_mask: torch.Tensor | None = None,
+                logits_to_keep: int = 0, use_cache: bool = True):
+        """One LLM step over embeddings with explicit 3D positions; logits for the last
+        ``logits_to_keep`` positions only (0: all; a prefill keeps 1, not a vocabulary row per
+        token). Qwen3-VL's deepstack features go in through its language model (the conditional
+        model adds them only from pixels)."""
         if deepstack is None:
-            return self.model(inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache, use_cache=True)
+            return self.model(inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache,
+                              use_cache=use_cache, logits_to_keep=logits_to_keep)
         from types import SimpleNamespace
 
         out = self.model.model.language_model(inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache,
-                                              use_cache=True, visual_pos_masks=visual_mask.to(self.device),
+                                              use_cache=use_cache, visual_pos_masks=visual_mask.to(self.device),
                                               deepstack_visual_embeds=list(deepstack))
-        return SimpleNamespace(logits=self.model.lm_head(out.last_hidden_state), cache=out.cache)
+        hidden = out.last_hidden_state[:, -logits_to_keep:] if logits_to_keep else out.last_hidden_state
+        return SimpleNamespace(logits=self.model.lm_head(hidden), cache=getattr(out, "cache", None))
 
 
 def representative_cells(cells: torch.Tensor, grids: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

@@ -24,6 +24,29 @@ from pathlib import Path
 
 from longvid.errors import require
 
+# Real-size configs: the released config.json values that decide the model's size (for the memory
+# planner and benchmarks on the meta device or with random weights; no weights are implied).
+QWEN2_5_VL_7B = {
+    "model_type": "qwen2_5_vl", "video_token_id": 151656,
+    "text_config": {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+                    "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+                    "max_position_embeddings": 128000,
+                    "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]}},
+    "vision_config": {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
+                      "out_hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+                      "tokens_per_second": 2, "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31]},
+}
+QWEN3_VL_8B = {
+    "model_type": "qwen3_vl", "video_token_id": 151656,
+    "text_config": {"hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36,
+                    "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936,
+                    "max_position_embeddings": 262144,
+                    "rope_parameters": {"rope_type": "default", "rope_theta": 5e6, "mrope_section": [24, 20, 20],
+                                        "mrope_interleaved": True}},
+    "vision_config": {"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16,
+                      "out_hidden_size": 4096, "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2,
+                      "num_position_embeddings": 2304, "deepstack_visual_indexes": [8, 16, 24]},
+}
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
             "<|image_pad|>", "<|video_pad|>")
 WORDS = ("the", "a", "video", "what", "is", "in", "this", "shows", "red", "green", "blue", "cat", "dog",

@@ -36,6 +36,7 @@ class QwenVLVariant:
     family: str  # longvid family name, equal to the checkpoint's model_type
     label: str  # the model's name, for messages
     model_class: str  # transformers class: vision tower, merger and LLM in one
+    config_class: str  # its transformers config class
     default_checkpoint: str
     timed_positions: bool  # temporal positions spaced by seconds (2.5) or by group index (2)
     timestamped_prompt: bool = False  # each group its own "<t seconds><|vision_start|>pads<|vision_end|>" (3)
@@ -44,11 +45,11 @@ class QwenVLVariant:
 
 
 VARIANTS: dict[str, QwenVLVariant] = {v.family: v for v in (
-    QwenVLVariant("qwen2_vl", "Qwen2-VL", "Qwen2VLForConditionalGeneration", "Qwen/Qwen2-VL-7B-Instruct",
+    QwenVLVariant("qwen2_vl", "Qwen2-VL", "Qwen2VLForConditionalGeneration", "Qwen2VLConfig", "Qwen/Qwen2-VL-7B-Instruct",
                   timed_positions=False),
-    QwenVLVariant("qwen2_5_vl", "Qwen2.5-VL", "Qwen2_5_VLForConditionalGeneration", "Qwen/Qwen2.5-VL-7B-Instruct",
+    QwenVLVariant("qwen2_5_vl", "Qwen2.5-VL", "Qwen2_5_VLForConditionalGeneration", "Qwen2_5_VLConfig", "Qwen/Qwen2.5-VL-7B-Instruct",
                   timed_positions=True),
-    QwenVLVariant("qwen3_vl", "Qwen3-VL", "Qwen3VLForConditionalGeneration", "Qwen/Qwen3-VL-8B-Instruct",
+    QwenVLVariant("qwen3_vl", "Qwen3-VL", "Qwen3VLForConditionalGeneration", "Qwen3VLConfig", "Qwen/Qwen3-VL-8B-Instruct",
                   timed_positions=False, timestamped_prompt=True, deepstack=True, video_pixel_budget=True),
 )}
 
