@@ -235,7 +235,8 @@ def load_engine(model: str, *, family=None, device: str = "cpu", dtype=None,
         if vision_towers:
             raise ModelLoadError(f"{model}: vision_towers applies to checkpoints that name their towers; "
                                  "this family's tower is part of its transformers model")
-        return native(model, device=device, dtype=dtype, compressor=compressor, progress=progress, **engine_options)
+        return native(model, device=device, dtype=dtype, compressor=compressor, progress=progress,
+                      check_memory=check_memory, **engine_options)
     config = EngineConfig(**engine_options)
     plan = None
     if check_memory:  # before any weight is loaded
