@@ -87,3 +87,13 @@ def test_ratio_one_in_one_window_gives_a_plain_forwards_log_probs(ckpt, clip, mo
 def test_an_empty_continuation_is_refused(ckpt, clip):
     with pytest.raises(ValueError, match="continuation is empty"):
         engine(ckpt, 2, 4).loglikelihood(clip, "what", "")
+
+
+def test_ratio_through_the_engine_registry(ckpt, clip):
+    from longvid.engines import create_engine
+    from longvid.errors import ModelLoadError
+
+    eng = create_engine("videoxl", model=str(ckpt.folder), ratio=8, vision_towers=ckpt.vision_towers, num_frames=2)
+    assert eng.ratio == 8 and eng.run(clip, "what").run.ratio == 8
+    with pytest.raises(ModelLoadError, match="divide the window"):
+        create_engine("videoxl", model=str(ckpt.folder), ratio=7, vision_towers=ckpt.vision_towers)
