@@ -151,16 +151,7 @@ class LlamaVidModel(VideoLLM):
         t1 = time.perf_counter()
         tok = self.tokens_for(feats.tokens[pick], question)
         m = keep * per
-        frame_idx = feats.frame_indices[pick].repeat_interleave(per)
-        times = feats.timestamps_s[pick].repeat_interleave(per)
-        side = self.config.content_side
-        if side is None:
-            cells = torch.full((m,), -1, dtype=torch.long)
-            grids = torch.ones(m, 2, dtype=torch.long)
-        else:
-            one = torch.cat([torch.tensor([-1]), torch.arange(side * side)])
-            cells = one.repeat(keep)
-            grids = torch.tensor([[1, 1]] + [[side, side]] * (side * side)).repeat(keep, 1)
+        frame_idx, times, cells, grids = self.provenance(feats.frame_indices[pick], feats.timestamps_s[pick])
         enc_note = "from the feature cache" if self.encoder.calls == calls else f"{self.encoder.calls - calls} EVA passes"
         stats = (StageStats("encode", n, n, n * feats.tokens.shape[1], n * feats.tokens.shape[1], t_enc,
                             f"EVA-ViT-G, {enc_note}"),
@@ -169,6 +160,42 @@ class LlamaVidModel(VideoLLM):
                  StageStats("qformer", keep, keep, keep * feats.tokens.shape[1], m, time.perf_counter() - t1,
                             f"context + {per - 1} content token(s) per frame ({self.config.compress_type})"))
         return VisualTokens(tok.reshape(m, -1), frame_idx, times, cells, stats, grids)
+
+    def provenance(self, frame_indices: torch.Tensor, timestamps_s: torch.Tensor):
+        """Per token: frame index, time, cell (-1: the whole frame) and grid, for ``T`` frames."""
+        per, keep = self.config.tokens_per_frame, len(frame_indices)
+        frame_idx = frame_indices.repeat_interleave(per)
+        times = timestamps_s.repeat_interleave(per)
+        side = self.config.content_side
+        if side is None:
+            cells = torch.full((keep * per,), -1, dtype=torch.long)
+            grids = torch.ones(keep * per, 2, dtype=torch.long)
+        else:
+            cells = torch.cat([torch.tensor([-1]), torch.arange(side * side)]).repeat(keep)
+            grids = torch.tensor([[1, 1]] + [[side, side]] * (side * side)).repeat(keep, 1)
+        return frame_idx, times, cells, grids
+
+    def image_tokens(self, image, question: str) -> VisualTokens:
+        """One still image (``(H, W, 3)`` uint8 RGB) as a frame at time 0: its context token for
+        ``question``, then its content token(s). ``ask`` on an image file takes the same path
+        (the file decodes as a one-frame video)."""
+        import numpy as np
+
+        from longvid.types import FrameBatch
+
+        arr = np.asarray(image)
+        if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"an image is (H, W, 3) uint8 RGB, got {arr.shape} {arr.dtype}")
+        zero = np.zeros(1)
+        batch = FrameBatch(arr[None], zero, zero, np.zeros(1, dtype=np.int64))
+        t0 = time.perf_counter()
+        tok = self.tokens_for(self.encoder.encode_tokens(batch), question)
+        per = self.config.tokens_per_frame
+        frame_idx, times, cells, grids = self.provenance(torch.zeros(1, dtype=torch.long),
+                                                         torch.zeros(1, dtype=torch.float64))
+        stats = (StageStats("qformer", 1, 1, int(self.config.eva.grid ** 2 + 1), per, time.perf_counter() - t0,
+                            f"one image: context + {per - 1} content token(s) ({self.config.compress_type})"),)
+        return VisualTokens(tok.reshape(per, -1), frame_idx, times, cells, stats, grids)
 
     # ------------------------------------------------------------------ subtitles / speech
     def frame_texts(self, video: str, vt: VisualTokens, transcript: Transcript = DEFAULT_TRANSCRIPT) -> dict[int, str]:
