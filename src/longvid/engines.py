@@ -26,6 +26,8 @@ ENGINES: Registry = Registry("engine", builtins={
     "qwen2_5_vl": "longvid.models.engine",
     "qwen3_vl": "longvid.models.engine",
     "llava_onevision": "longvid.models.engine",
+    "llama_vid": "longvid.models.engine",
+    "videoxl": "longvid.models.engine",
     "openai": "longvid.remote.engine",
 })
 register_engine = ENGINES.register

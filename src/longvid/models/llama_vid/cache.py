@@ -9,10 +9,16 @@ Design decisions:
   never leaves half an entry.
 - The original's long-video mode stores features extracted offline and feeds them back; this is
   the same idea, made automatic.
+- A video's speech transcript (when it is interleaved) is cached in the same folder as JSON,
+  under its own key, so a second question neither encodes nor transcribes again.
+- A file's digest is remembered per (path, size, modification time) within a process: the
+  features and the transcript both need it, and hashing an hour of video twice is wasted time.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -21,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from longvid.types import TimedText
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +42,12 @@ def default_dir() -> Path:
 
 
 def file_digest(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    st = os.stat(path)
+    return _digest(os.path.abspath(path), st.st_size, st.st_mtime_ns, chunk)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int, chunk: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -97,4 +111,29 @@ class FeatureCache:
         tmp = p.with_suffix(f".{os.getpid()}.tmp")
         save_file({"tokens": frames.tokens.contiguous().cpu(), "timestamps_s": frames.timestamps_s.cpu(),
                    "frame_indices": frames.frame_indices.cpu()}, str(tmp))
+        os.replace(tmp, p)
+
+    # ------------------------------------------------------------------ transcripts (JSON)
+    def texts_path(self, key: str) -> Path | None:
+        return None if self.folder is None else self.folder / f"{key}.transcript.json"
+
+    def get_texts(self, key: str) -> list[TimedText] | None:
+        p = self.texts_path(key)
+        if p is None or not p.is_file():
+            return None
+        try:
+            items = [TimedText(**d) for d in json.loads(p.read_text())]
+        except (OSError, ValueError, TypeError) as exc:  # a damaged entry is recomputed, not fatal
+            logger.warning("ignoring unreadable transcript cache entry %s: %s", p, exc)
+            return None
+        logger.info("transcript from the cache: %s", p)
+        return items
+
+    def put_texts(self, key: str, items: list[TimedText]) -> None:
+        p = self.texts_path(key)
+        if p is None:
+            return
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps([dataclasses.asdict(t) for t in items]))
         os.replace(tmp, p)

@@ -20,6 +20,7 @@ import math
 
 from longvid.models.family import CheckpointSpec, MemoryProfile, ModelFamily, register_family
 from longvid.models.llama_vid.config import BERT_FOLDER, LLM_FAMILIES, TOWER_PREFIX, LlamaVidConfig
+from longvid.models.llama_vid.transcript import DEFAULT_TRANSCRIPT, Transcript, check_transcript
 
 POSITION_IDS = "model.vlm_att_encoder.bert.embeddings.position_ids"  # a buffer some checkpoints store
 
@@ -55,7 +56,8 @@ class LlamaVidFamily(ModelFamily):
 
     @staticmethod
     def create_engine(model: str = default_checkpoint, **options):
-        """The LLaMA-VID engine (subtitles after each frame's tokens); options as ``load_engine``."""
+        """The LLaMA-VID engine (subtitles or speech after each frame's tokens); ``transcript``
+        (auto/subtitles/speech/none) and the options of ``load_engine``."""
         return load_llama_vid_engine(model, **options)
 
 
@@ -81,11 +83,11 @@ def load_qformer_tokenizer(config: LlamaVidConfig):
     return tok
 
 
-def load_llama_vid_engine(model: str, **options):
-    """``load_engine`` for LLaMA-VID, returning its subtitle-interleaving engine."""
+def load_llama_vid_engine(model: str, *, transcript: Transcript = DEFAULT_TRANSCRIPT, **options):
+    """``load_engine`` for LLaMA-VID, returning its engine with ``transcript`` set (``"auto"``:
+    subtitles, else the speech; ``"subtitles"``, ``"speech"``, ``"none"``)."""
     from longvid.models.engine import load_engine
-    from longvid.models.llama_vid.model import LlamaVidEngine
-
+    check_transcript(transcript)  # before loading any weight
     eng = load_engine(model, family="llama_vid", **options)
-    return LlamaVidEngine(eng.model, config=eng.config, compressor=eng.compressor, plan=eng.plan,
-                          progress=eng.progress)
+    eng.transcript = transcript
+    return eng

@@ -13,27 +13,31 @@ Design decisions:
 - The prompt is the released ``vicuna_v1`` conversation (a fixed system line, ``USER:`` /
   ``ASSISTANT:``), set as the tokenizer's chat template when the tokenizer has none (Vicuna's
   has none).
-- Subtitles: :meth:`LlamaVidModel.frame_texts` gives each frame the cues that start between it
-  and the next sampled frame (longvid's subtitle reader: embedded streams and sidecar files);
-  :class:`LlamaVidEngine` places them as text right after that frame's tokens, as the
-  original's long-video recipe does.
+- Subtitles or speech: :meth:`LlamaVidModel.frame_texts` gives each frame the cues that start
+  between it and the next sampled frame (``transcript``: the video's subtitles, else its speech
+  transcribed by longvid's recogniser; see :mod:`.transcript`); :class:`LlamaVidEngine` places
+  them as text right after that frame's tokens, as the original's long-video recipe does, in
+  ``run`` and ``loglikelihood`` alike.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from longvid.engines import check_question
+from longvid.errors import BudgetError
 from longvid.models.engine import EngineResult, VideoLLMEngine, check_fits
 from longvid.models.generate import generate
 from longvid.models.llama_vid.cache import CachedFrames, FeatureCache, weights_fingerprint
 from longvid.models.llama_vid.config import LlamaVidConfig
 from longvid.models.llama_vid.modules import LlamaVidConnector
-from longvid.models.prompt import build_prompt
+from longvid.models.llama_vid.transcript import (DEFAULT_TRANSCRIPT, Transcript, assign_to_frames, check_transcript,
+                                                 read_cues)
+from longvid.models.prompt import PromptParts, build_prompt
 from longvid.models.video_llm import VideoLLM, video_progress
 from longvid.types import Answer, StageStats, VisualTokens
 
@@ -147,16 +151,7 @@ class LlamaVidModel(VideoLLM):
         t1 = time.perf_counter()
         tok = self.tokens_for(feats.tokens[pick], question)
         m = keep * per
-        frame_idx = feats.frame_indices[pick].repeat_interleave(per)
-        times = feats.timestamps_s[pick].repeat_interleave(per)
-        side = self.config.content_side
-        if side is None:
-            cells = torch.full((m,), -1, dtype=torch.long)
-            grids = torch.ones(m, 2, dtype=torch.long)
-        else:
-            one = torch.cat([torch.tensor([-1]), torch.arange(side * side)])
-            cells = one.repeat(keep)
-            grids = torch.tensor([[1, 1]] + [[side, side]] * (side * side)).repeat(keep, 1)
+        frame_idx, times, cells, grids = self.provenance(feats.frame_indices[pick], feats.timestamps_s[pick])
         enc_note = "from the feature cache" if self.encoder.calls == calls else f"{self.encoder.calls - calls} EVA passes"
         stats = (StageStats("encode", n, n, n * feats.tokens.shape[1], n * feats.tokens.shape[1], t_enc,
                             f"EVA-ViT-G, {enc_note}"),
@@ -166,47 +161,98 @@ class LlamaVidModel(VideoLLM):
                             f"context + {per - 1} content token(s) per frame ({self.config.compress_type})"))
         return VisualTokens(tok.reshape(m, -1), frame_idx, times, cells, stats, grids)
 
-    # ------------------------------------------------------------------ subtitles
-    def frame_texts(self, video: str, vt: VisualTokens) -> dict[int, str]:
-        """Subtitle text to place after each frame's tokens: the cues starting from that frame up
-        to the next one (cues before the first frame go to the first)."""
-        from longvid.errors import LongvidError
-        from longvid.io.subtitles import read_subtitles
+    def provenance(self, frame_indices: torch.Tensor, timestamps_s: torch.Tensor):
+        """Per token: frame index, time, cell (-1: the whole frame) and grid, for ``T`` frames."""
+        per, keep = self.config.tokens_per_frame, len(frame_indices)
+        frame_idx = frame_indices.repeat_interleave(per)
+        times = timestamps_s.repeat_interleave(per)
+        side = self.config.content_side
+        if side is None:
+            cells = torch.full((keep * per,), -1, dtype=torch.long)
+            grids = torch.ones(keep * per, 2, dtype=torch.long)
+        else:
+            cells = torch.cat([torch.tensor([-1]), torch.arange(side * side)]).repeat(keep)
+            grids = torch.tensor([[1, 1]] + [[side, side]] * (side * side)).repeat(keep, 1)
+        return frame_idx, times, cells, grids
 
-        try:
-            cues = read_subtitles(video)
-        except (LongvidError, OSError) as exc:  # subtitles are optional: a video that has none still answers
-            logger.info("no subtitles read from %s: %s", video, exc)
-            return {}
-        frames = sorted({(float(t), int(f)) for f, t in zip(vt.frame_indices.tolist(), vt.timestamps_s.tolist())})
-        out: dict[int, list[str]] = {}
-        for cue in cues:
-            owner = frames[0][1]
-            for t, f in frames:
-                if t <= cue.start_s + 1e-6:
-                    owner = f
-            out.setdefault(owner, []).append(cue.text.replace("\n", " "))
-        return {f: " ".join(v) for f, v in out.items()}
+    def image_tokens(self, image, question: str) -> VisualTokens:
+        """One still image (``(H, W, 3)`` uint8 RGB) as a frame at time 0: its context token for
+        ``question``, then its content token(s). ``ask`` on an image file takes the same path
+        (the file decodes as a one-frame video)."""
+        import numpy as np
+
+        from longvid.types import FrameBatch
+
+        arr = np.asarray(image)
+        if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"an image is (H, W, 3) uint8 RGB, got {arr.shape} {arr.dtype}")
+        zero = np.zeros(1)
+        batch = FrameBatch(arr[None], zero, zero, np.zeros(1, dtype=np.int64))
+        t0 = time.perf_counter()
+        tok = self.tokens_for(self.encoder.encode_tokens(batch), question)
+        per = self.config.tokens_per_frame
+        frame_idx, times, cells, grids = self.provenance(torch.zeros(1, dtype=torch.long),
+                                                         torch.zeros(1, dtype=torch.float64))
+        stats = (StageStats("qformer", 1, 1, int(self.config.eva.grid ** 2 + 1), per, time.perf_counter() - t0,
+                            f"one image: context + {per - 1} content token(s) ({self.config.compress_type})"),)
+        return VisualTokens(tok.reshape(per, -1), frame_idx, times, cells, stats, grids)
+
+    # ------------------------------------------------------------------ subtitles / speech
+    def frame_texts(self, video: str, vt: VisualTokens, transcript: Transcript = DEFAULT_TRANSCRIPT) -> dict[int, str]:
+        """Text to place after each frame's tokens: the cues starting from that frame up to the
+        next one (cues before the first frame go to the first); see :mod:`.transcript`."""
+        return self.timed_texts(video, vt, transcript)[0]
+
+    def timed_texts(self, video: str, vt: VisualTokens, transcript: Transcript) -> tuple[dict[int, str], str]:
+        """(``{frame index: text}``, the source used: ``subtitles``, ``speech`` or ``none``)."""
+        cues, source = read_cues(video, transcript, cache=self.feature_cache)
+        frames = zip(vt.timestamps_s.tolist(), vt.frame_indices.tolist())
+        return assign_to_frames(cues, ((float(t), int(f)) for t, f in frames)), source
+
+
+@dataclass(frozen=True)
+class LlamaVidResult(EngineResult):
+    transcript: str = "none"  # where the interleaved text came from: subtitles, speech or none
+    texts: dict = field(default_factory=dict)  # {frame index: the text placed after its tokens (before any cut)}
 
 
 class LlamaVidEngine(VideoLLMEngine):
-    """The shared video-LLM engine, with the subtitles placed after each frame's tokens."""
+    """The shared video-LLM engine, with subtitles or the speech transcript after each frame's tokens.
 
-    subtitles: bool = True  # False: the video's tokens only, as the shared engine splices them
+    ``transcript``: ``"auto"`` (subtitles, else speech), ``"subtitles"``, ``"speech"`` or
+    ``"none"`` (see :mod:`longvid.models.llama_vid.transcript`).
+    """
 
-    def run(self, video: str, question: str, *, on_text=None, max_new_tokens: int | None = None,
-            do_sample: bool | None = None) -> EngineResult:
-        question = check_question(question)
+    def __init__(self, model, *, transcript: Transcript = DEFAULT_TRANSCRIPT, **kw) -> None:
+        super().__init__(model, **kw)
+        self.transcript = check_transcript(transcript)
+
+    def sequence(self, video: str, context: str, continuation_ids: torch.Tensor | None = None):
+        """The LLM's input for ``context`` (and a continuation to score): ``(embeds, vt, parts,
+        budget, placed, texts, source)``. The Q-Former reads the context only."""
         m, cfg = self.model, self.config
-        t0 = time.perf_counter()
-        parts = build_prompt(m.tokenizer, question, system=cfg.system, date_string=cfg.date_string)
-        budget = m.context_budget(parts.num_text_tokens, cfg.context_length)
+        extra = 0 if continuation_ids is None else int(continuation_ids.numel())
+        parts = build_prompt(m.tokenizer, context, system=cfg.system, date_string=cfg.date_string)
+        budget = m.context_budget(parts.num_text_tokens + extra, cfg.context_length)
+        if budget < 1:
+            raise BudgetError(f"the prompt takes {parts.num_text_tokens + extra} tokens, leaving {budget} of the "
+                              "context for the video; shorten the question or raise context_length")
         self.check_memory(video, budget)
-        vt = m.video_tokens(video, question=question, budget=budget, fps=cfg.fps, num_frames=cfg.num_frames,
+        vt = m.video_tokens(video, question=context, budget=budget, fps=cfg.fps, num_frames=cfg.num_frames,
                             max_frames=cfg.max_frames, progress=self.progress)
         check_fits(vt, budget, m.compressor(None))
-        texts = m.frame_texts(video, vt) if self.subtitles else {}
-        embeds, n_sub = interleave(m, parts, vt, texts, budget)
+        texts, source = m.timed_texts(video, vt, self.transcript)
+        if continuation_ids is not None:
+            parts = PromptParts(parts.text, parts.before_ids, torch.cat([parts.after_ids, continuation_ids]))
+        embeds, placed = interleave(m, parts, vt, texts, budget)
+        return embeds, vt, parts, budget, placed, texts, source
+
+    def run(self, video: str, question: str, *, on_text=None, max_new_tokens: int | None = None,
+            do_sample: bool | None = None) -> LlamaVidResult:
+        question = check_question(question)
+        m = self.model
+        t0 = time.perf_counter()
+        embeds, vt, parts, budget, placed, texts, source = self.sequence(video, question)
         visual_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
@@ -214,7 +260,23 @@ class LlamaVidEngine(VideoLLMEngine):
         text, n_new = generate(m.llm, m.tokenizer, embeds, mask, gen, on_text)
         answer = Answer(question=question, text=text, evidence=self._evidence(vt, video), grounded=False,
                         engine=self.name, timings_s={"visual_s": visual_s, "generate_s": time.perf_counter() - t1})
-        return EngineResult(answer, vt, parts.num_text_tokens + n_sub, budget, n_new)
+        return LlamaVidResult(answer, vt, parts.num_text_tokens + placed, budget, n_new, source, texts)
+
+    def loglikelihood(self, video: str, context: str, continuation: str, *,
+                      per_token: bool = False) -> tuple[float, bool]:
+        """As :meth:`VideoLLMEngine.loglikelihood`, on the same interleaved sequence ``run`` builds
+        (subtitles or speech after each frame), the continuation right after the generation prompt."""
+        m = self.model
+        cont = torch.tensor(m.tokenizer(continuation, add_special_tokens=False)["input_ids"], dtype=torch.long)
+        if cont.numel() == 0:
+            raise ValueError("the continuation is empty after tokenization; nothing to score")
+        embeds = self.sequence(video, context, cont)[0]
+        with torch.inference_mode():
+            logits = m.llm(inputs_embeds=embeds).logits[0]
+        n = cont.numel()
+        logp = logits[-n - 1:-1].float().log_softmax(-1).cpu()  # position p predicts token p + 1
+        total = float(logp.gather(1, cont[:, None]).sum())
+        return (total / n if per_token else total), bool((logp.argmax(-1) == cont).all())
 
 
 @torch.inference_mode()
@@ -243,5 +305,5 @@ def interleave(model: LlamaVidModel, parts, vt: VisualTokens, texts: dict[int, s
     return torch.cat(pieces)[None], placed
 
 
-# the engine a loader should build for this model (subtitles interleaved); see docs/llama_vid.md
+# the engine a loader should build for this model (subtitles or speech interleaved); see docs/llama_vid.md
 LlamaVidModel.engine_class = LlamaVidEngine

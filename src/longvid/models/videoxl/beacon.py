@@ -118,9 +118,10 @@ class BeaconLM:
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor, beacon: torch.Tensor | None, cache: KVCache,
-                keep: torch.Tensor | None = None, logits: bool = False) -> torch.Tensor | None:
+                keep: torch.Tensor | None = None, logits: bool = False, rows: int = 1) -> torch.Tensor | None:
         """Run ``x`` (``(L, H)`` input embeddings) after ``cache``; append the key/values of rows
-        ``keep`` (all when None) to the cache. Returns the last row's logits when asked."""
+        ``keep`` (all when None) to the cache. Returns, when asked, the last row's logits ``(V,)``,
+        or with ``rows > 1`` the last ``rows`` rows' ``(rows, V)`` (scoring a continuation)."""
         dev = self.base.embed_tokens.weight.device
         dtype = self.base.embed_tokens.weight.dtype
         h = x.to(device=dev, dtype=dtype).unsqueeze(0)
@@ -171,8 +172,8 @@ class BeaconLM:
             h = res + out
         if not logits:
             return None
-        last = self.base.norm(h[:, -1:])
-        return self.llm.lm_head(last)[0, -1].float()
+        out = self.llm.lm_head(self.base.norm(h[:, -rows:]))[0].float()
+        return out[-1] if rows == 1 else out
 
 
 @dataclass
@@ -207,12 +208,13 @@ class BeaconPrefill:
         self.peak_bytes = 0  # largest cache size seen with a window in flight (measured)
         self.dropped = 0  # raw tokens after the last beacon of a short final window
 
-    def add_text(self, ids_or_embeds: torch.Tensor, *, logits: bool = False) -> torch.Tensor | None:
-        """Text (ids ``(L,)`` or embeddings ``(L, H)``), kept whole in the cache."""
+    def add_text(self, ids_or_embeds: torch.Tensor, *, logits: bool = False, rows: int = 1) -> torch.Tensor | None:
+        """Text (ids ``(L,)`` or embeddings ``(L, H)``), kept whole in the cache; the logits of
+        its last row (or last ``rows`` rows) when asked."""
         if len(self.pending):
             self.end_video()
         x = self.lm.embed(ids_or_embeds) if ids_or_embeds.dtype == torch.long else ids_or_embeds
-        return self.lm.forward(x, None, self.cache, logits=logits)
+        return self.lm.forward(x, None, self.cache, logits=logits, rows=rows)
 
     def add_video(self, tokens: torch.Tensor, frames: torch.Tensor, times: torch.Tensor, cells: torch.Tensor) -> None:
         """Visual tokens ``(N, H)`` with each token's frame index, time and cell; full windows run now."""

@@ -12,6 +12,9 @@ Design decisions:
   one window + question + answer), else a ``BudgetError`` says which ratio would fit.
 - Decoding is a plain loop on the beacon cache (greedy, or temperature/top-p sampling), one
   token a step, stopping at the template's end-of-turn tokens.
+- ``loglikelihood`` (the ``ScoresLikelihood`` capability) runs the same prefill, then feeds the
+  text after the video and the continuation in one teacher-forced pass: the continuation's
+  scores are those the decoding loop would see, token for token.
 """
 
 from __future__ import annotations
@@ -63,6 +66,26 @@ class VideoXLEngine:
             self.plan.check(frames=n)
         return n
 
+    def _ratio(self, video: str, prompt_tokens: int, answer_tokens: int) -> tuple[int, int]:
+        """(frames, ratio) for ``video``; refuses, with the numbers, what the positions cannot hold."""
+        m, cfg = self.model, self.config
+        n = self.check_memory(video)
+        xcfg = m.config
+        r = xcfg.pick_ratio(self.ratio, prompt_tokens + n * xcfg.tokens_per_frame)
+        ctx = cfg.context_length or xcfg.context_length
+        need = prompt_tokens + -(-n * xcfg.tokens_per_frame // r) + xcfg.window + answer_tokens
+        if need > ctx:
+            raise BudgetError(f"{n} frames at ratio {r} need {need} positions (prompt {prompt_tokens}, "
+                              f"beacons {n * xcfg.tokens_per_frame // r}, one window {xcfg.window}, answer "
+                              f"{answer_tokens}) but the model has {ctx}: sample fewer frames or "
+                              "use a higher ratio")
+        return n, r
+
+    def _prefill(self, video: str, parts, r: int):
+        cfg = self.config
+        return self.model.prefill(video, parts.before_ids, fps=cfg.fps, num_frames=cfg.num_frames,
+                                  max_frames=cfg.max_frames, ratio=r, progress=self.progress)
+
     def run(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None,
             max_new_tokens: int | None = None, do_sample: bool | None = None) -> VideoXLResult:
         from longvid.models.prompt import build_prompt
@@ -72,18 +95,8 @@ class VideoXLEngine:
         gen = self.generation_for(max_new_tokens=max_new_tokens, do_sample=do_sample)
         t0 = time.perf_counter()
         parts = build_prompt(m.tokenizer, question, system=cfg.system, date_string=cfg.date_string)
-        n = self.check_memory(video)
-        xcfg = m.config
-        r = xcfg.pick_ratio(self.ratio, parts.num_text_tokens + n * xcfg.tokens_per_frame)
-        ctx = cfg.context_length or xcfg.context_length
-        need = parts.num_text_tokens + -(-n * xcfg.tokens_per_frame // r) + xcfg.window + gen.max_new_tokens
-        if need > ctx:
-            raise BudgetError(f"{n} frames at ratio {r} need {need} positions (prompt {parts.num_text_tokens}, "
-                              f"beacons {n * xcfg.tokens_per_frame // r}, one window {xcfg.window}, answer "
-                              f"{gen.max_new_tokens}) but the model has {ctx}: sample fewer frames or "
-                              "use a higher ratio")
-        pre, run = m.prefill(video, parts.before_ids, fps=cfg.fps, num_frames=cfg.num_frames,
-                             max_frames=cfg.max_frames, ratio=r, progress=self.progress)
+        _, r = self._ratio(video, parts.num_text_tokens, gen.max_new_tokens)
+        pre, run = self._prefill(video, parts, r)
         logits = pre.add_text(parts.after_ids, logits=True)
         t1 = time.perf_counter()
         ids = self._decode(pre, logits, on_text, gen)
@@ -92,6 +105,32 @@ class VideoXLEngine:
         answer = Answer(question=question, text=text, evidence=self._evidence(run, video), grounded=False,
                         engine=self.name, timings_s=timings)
         return VideoXLResult(answer, run, parts.num_text_tokens, len(ids))
+
+    def loglikelihood(self, video: str, context: str, continuation: str, *,
+                      per_token: bool = False) -> tuple[float, bool]:
+        """Log-probability of ``continuation`` as the answer to ``context`` (summed over its
+        tokens; their mean with ``per_token``), and whether greedy decoding gives it (argmax at
+        every position), as :meth:`VideoLLMEngine.loglikelihood` defines them.
+
+        The video goes through the same beacon prefill as ``run`` (the ratio chosen for the
+        context alone); the text after the video and the continuation are then fed in one
+        teacher-forced pass, kept whole like an answer being generated.
+        """
+        from longvid.models.prompt import build_prompt
+
+        m, cfg = self.model, self.config
+        parts = build_prompt(m.tokenizer, context, system=cfg.system, date_string=cfg.date_string)
+        cont = torch.tensor(m.tokenizer(continuation, add_special_tokens=False)["input_ids"], dtype=torch.long)
+        if cont.numel() == 0:
+            raise ValueError("the continuation is empty after tokenization; nothing to score")
+        n = int(cont.numel())
+        _, r = self._ratio(video, parts.num_text_tokens, n)
+        pre, _run = self._prefill(video, parts, r)
+        # row p's logits predict token p + 1: the last row of the prompt, then all but the last of the continuation
+        logits = pre.add_text(torch.cat([parts.after_ids, cont]), logits=True, rows=n + 1)[:-1]
+        logp = logits.float().log_softmax(-1).cpu()
+        total = float(logp.gather(1, cont[:, None]).sum())
+        return (total / n if per_token else total), bool((logp.argmax(-1) == cont).all())
 
     def ask(self, video: str, question: str, *, on_text: Callable[[str], None] | None = None,
             max_new_tokens: int | None = None, do_sample: bool | None = None) -> Answer:

@@ -7,6 +7,8 @@ Design decisions:
 - Towers and projector as LongVA (the checkpoint carries CLIP under
   ``model.vision_tower.vision_tower.``); the connector adds the beacon weights, so the shared
   loader's weight-name report checks them.
+- The beacon ratio is an engine setting, not an ``EngineConfig`` field: ``create_engine("videoxl",
+  ratio=8)`` / :func:`load_videoxl_engine` set it (checked against the window before loading).
 - Memory: the profile says what streams (see :mod:`longvid.models.memory`): each frame leaves
   ``144 / r`` cache entries (r: the smallest ratio the config may pick), one window is in flight,
   no frame is held.
@@ -54,3 +56,23 @@ class VideoXLFamily(ModelFamily):
             raise ModelLoadError(f"the CLIP tower of {parts.source} is {width} wide but its config.json says "
                                  f"mm_hidden_size {cfg.vision.mm_hidden_size}")
         return VideoXLModel.from_parts(parts)
+
+    @staticmethod
+    def create_engine(model: str = default_checkpoint, *, ratio: int | None = None, **options):
+        """The Video-XL engine (``create_engine("videoxl", ratio=8)``); ``ratio`` 2/4/8/16 (None:
+        the checkpoint's rule), other options as ``load_engine``."""
+        return load_videoxl_engine(model, ratio=ratio, **options)
+
+
+def load_videoxl_engine(model: str, *, ratio: int | None = None, **options):
+    """``load_engine`` for Video-XL with the beacon ``ratio`` set; a ratio that does not divide the
+    checkpoint's window is refused before any weight loads."""
+    from longvid.models.checkpoint import read_config, resolve_model_dir
+    from longvid.models.engine import load_engine
+
+    if ratio is not None:
+        folder = resolve_model_dir(model)
+        VideoXLConfig.from_dict(read_config(folder), where=str(folder / "config.json")).check_ratio(ratio)
+    eng = load_engine(model, family="videoxl", **options)
+    eng.ratio = ratio
+    return eng
