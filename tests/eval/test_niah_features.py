@@ -66,8 +66,10 @@ def test_lmms_adapter_loglikelihood_on_a_real_video_llm(haystack_60s, longva_eng
     req = SimpleNamespace(
         args=("What colour?", lambda d: d["answer"], lambda d: [d["video"]], 0, "t", "test")
     )
-    ((logprob, greedy),) = lm.loglikelihood([req])
-    assert math.isfinite(logprob) and logprob < 0 and isinstance(greedy, bool)
+    ((loss, greedy),) = lm.loglikelihood([req])  # lmms-eval's convention: the loss, lower is likelier
+    logprob, _ = longva_engine.loglikelihood(haystack_60s[0], "What colour?", "blue", per_token=True)
+    assert math.isfinite(loss) and loss > 0 and isinstance(greedy, bool)
+    assert loss == pytest.approx(-logprob)
 
 
 def test_only_families_with_per_frame_tokens_get_the_feature_adapter(tmp_path_factory, longva_engine):

@@ -232,11 +232,21 @@ def load_engine(model: str, *, family=None, device: str = "cpu", dtype=None,
     """
     native = _native_engine(model, family)
     if native is not None:  # a transformers-native family (Qwen-VL, LLaVA-OneVision) builds its own
-        if vision_towers:
-            raise ModelLoadError(f"{model}: vision_towers applies to checkpoints that name their towers; "
-                                 "this family's tower is part of its transformers model")
+        if vision_towers:  # the family says whether it takes separate towers
+            engine_options["vision_towers"] = vision_towers
         return native(model, device=device, dtype=dtype, compressor=compressor, progress=progress,
                       check_memory=check_memory, **engine_options)
+    return load_shared_engine(model, family=family, device=device, dtype=dtype, vision_towers=vision_towers,
+                              compressor=compressor, check_memory=check_memory, progress=progress,
+                              **engine_options)
+
+
+def load_shared_engine(model: str, *, family=None, device: str = "cpu", dtype=None,
+                       vision_towers: Mapping[str, str] | None = None, compressor=None,
+                       check_memory: bool = True, progress: Callable[[str, float, float], None] | None = None,
+                       **engine_options) -> VideoLLMEngine:
+    """The engine the shared loader builds (weights through :func:`load_model`), never a family's
+    ``create_engine``: what a family's own ``create_engine`` calls after checking its options."""
     config = EngineConfig(**engine_options)
     plan = None
     if check_memory:  # before any weight is loaded

@@ -86,8 +86,8 @@ def load_qformer_tokenizer(config: LlamaVidConfig):
 def load_llama_vid_engine(model: str, *, transcript: Transcript = DEFAULT_TRANSCRIPT, **options):
     """``load_engine`` for LLaMA-VID, returning its engine with ``transcript`` set (``"auto"``:
     subtitles, else the speech; ``"subtitles"``, ``"speech"``, ``"none"``)."""
-    from longvid.models.engine import load_engine
+    from longvid.models.engine import load_shared_engine
     check_transcript(transcript)  # before loading any weight
-    eng = load_engine(model, family="llama_vid", **options)
+    eng = load_shared_engine(model, family="llama_vid", **options)
     eng.transcript = transcript
     return eng

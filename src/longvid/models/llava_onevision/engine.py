@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from longvid.engines import check_question
-from longvid.errors import BudgetError, InvalidSamplingError
+from longvid.errors import BudgetError, InvalidSamplingError, ModelLoadError
 from longvid.models.generate import GenerationConfig
 from longvid.models.llava_onevision.model import (ONEVISION_MAX_VIDEO_TOKENS, ONEVISION_NUM_FRAMES, PositionRule)
 from longvid.types import Answer, Evidence, Moment, VisualTokens
@@ -77,15 +77,15 @@ class OnevisionEngine:
         if self.plan is None or self.plan.frames_that_fit is None or not isinstance(video, str):
             return
         from longvid.io.probe import probe
-        from longvid.models.llava_onevision.family import OnevisionFamily
         from longvid.models.qwen_vl.engine import sampled_count
+        from longvid.models.registry import get_family
 
         cfg = self.config
         info = probe(video)
         n = sampled_count(video, fps=cfg.fps, num_frames=cfg.num_frames, max_frames=cfg.max_frames, info=info)
         total = info.num_frames
         n = min(n, total) if total else n  # the model's sampler takes no more frames than the video has
-        fam = OnevisionFamily()
+        fam = get_family("llava_onevision")()
         fcfg = fam.parse_config(self.model.model.config.to_dict())
         self.plan.check(frames=n, tokens_for=lambda k: fam.planned_tokens(fcfg, k, self.compressor,
                                                                          cfg.max_video_tokens))
@@ -146,10 +146,14 @@ class OnevisionEngine:
 
 
 def load_onevision_engine(model: str = DEFAULT_CHECKPOINT, *, device: str = "cpu", dtype=None, compressor=None,
-                          progress=None, check_memory: bool = True, **engine_options) -> OnevisionEngine:
+                          progress=None, check_memory: bool = True, vision_towers=None,
+                          **engine_options) -> OnevisionEngine:
     """A ready engine for a LLaVA-OneVision folder or hub id; ``engine_options`` fill
     :class:`OnevisionEngineConfig`. The memory planner runs on the config before any weight is
     loaded (``check_memory=False`` skips it)."""
+    if vision_towers:
+        raise ModelLoadError(f"{model}: vision_towers applies to checkpoints that name their towers; "
+                             "this family's tower is part of its transformers model")
     from longvid.models.llava_onevision.model import OnevisionModel
     from longvid.models.qwen_vl.engine import native_plan
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from longvid.engines import check_question
-from longvid.errors import BudgetError, InvalidSamplingError
+from longvid.errors import BudgetError, InvalidSamplingError, ModelLoadError
 from longvid.models.generate import GenerationConfig
 from longvid.models.qwen_vl.model import QWEN_FPS, QWEN_MAX_FRAMES, QWEN_MAX_VIDEO_TOKENS
 from longvid.models.qwen_vl.variants import VARIANTS
@@ -198,10 +198,13 @@ class TextStream:
 
 def load_qwen_vl_engine(model: str = VARIANTS["qwen2_5_vl"].default_checkpoint, *, device: str = "cpu", dtype=None,
                         compressor=None, progress=None, check_memory: bool = True,
-                        **engine_options) -> QwenVLEngine:
+                        vision_towers=None, **engine_options) -> QwenVLEngine:
     """A ready engine for a Qwen2-VL, Qwen2.5-VL or Qwen3-VL folder or hub id (its ``model_type``
     picks which); ``engine_options`` fill :class:`QwenVLEngineConfig`. The memory planner runs on
     the config before any weight is loaded (``check_memory=False`` skips it)."""
+    if vision_towers:
+        raise ModelLoadError(f"{model}: vision_towers applies to checkpoints that name their towers; "
+                             "this family's tower is part of its transformers model")
     from longvid.models.qwen_vl.model import QwenVLModel
 
     config = QwenVLEngineConfig(**engine_options)

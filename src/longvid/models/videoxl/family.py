@@ -68,11 +68,11 @@ def load_videoxl_engine(model: str, *, ratio: int | None = None, **options):
     """``load_engine`` for Video-XL with the beacon ``ratio`` set; a ratio that does not divide the
     checkpoint's window is refused before any weight loads."""
     from longvid.models.checkpoint import read_config, resolve_model_dir
-    from longvid.models.engine import load_engine
+    from longvid.models.engine import load_shared_engine
 
     if ratio is not None:
         folder = resolve_model_dir(model)
         VideoXLConfig.from_dict(read_config(folder), where=str(folder / "config.json")).check_ratio(ratio)
-    eng = load_engine(model, family="videoxl", **options)
+    eng = load_shared_engine(model, family="videoxl", **options)
     eng.ratio = ratio
     return eng
