@@ -12,6 +12,12 @@ Design decisions (numbers from the 1-hour 640x360 30 fps H.264 measurements on 2
   needs) and still decodes every reference frame. Near each target every frame is decoded. If a
   gap in a variable-rate stream ever lets a skipped frame be the one on screen, that target is
   re-decoded exactly by seeking (logged), so the result stays exact.
+- Exact mode also never sends to the decoder what no target needs (``_GopPlanner``, packets
+  read two GOPs ahead): a GOP whose packet times hold no target, the tail of a GOP after its
+  last target, and open-GOP leading pictures on screen at no target. This rests on the one
+  assumption every seek makes (a keyframe is a random-access point), is exact on any frame
+  timing (it compares packet times with targets, not rates), and is what brings short-GOP and
+  all-intra files, whose frames are nearly all reference frames, well under a full decode.
 - When the next target is more than ``seek_threshold_s`` ahead, exact mode seeks (back to the
   keyframe before it) instead of decoding through: a seek costs about 73 ms, so sparse plans
   (16 frames of an hour) decode a few GOPs, not the whole hour.
