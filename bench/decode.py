@@ -16,6 +16,7 @@ then repeated with stream copy up to the requested duration, which takes seconds
 
     python bench/decode.py                 # 1 hour
     python bench/decode.py --duration 300  # quick run
+    python bench/decode.py --corpus        # a dozen realistic encodings, one row per file
 """
 
 from __future__ import annotations
@@ -153,6 +154,159 @@ def child(method: str, video: str, out: str) -> None:
     Path(out).write_text(json.dumps({"wall_s": wall, "cpu_s": cpu_s, "rss_mb": rss_mb, "times": times}))
 
 
+# ----------------------------------------------------------------------------- the corpus (--corpus)
+# One row per realistic encoding. Each is (name, lavfi source or "clip:NAME", fps, (w, h), encoder
+# args, audio?, why it may miss the goal or None). Generated content gets temporal noise so the
+# bitrate is that of camera footage, not of a flat test card.
+CORPUS_S = int(os.environ.get("LONGVID_CORPUS_S", "60"))
+_X264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
+CORPUS: list[tuple[str, str, int, tuple[int, int], list[str], bool, str | None]] = [
+    ("h264_360p10_veryfast_crf30_g10s", "testsrc2", 10, (640, 360),
+     _X264 + ["-preset", "veryfast", "-crf", "30", "-g", "100"], True, None),
+    ("h264_360p25_medium_g1s", "mandelbrot", 25, (640, 360),
+     _X264 + ["-preset", "medium", "-g", "25"], False, None),
+    ("h264_480p24_fast_g2s", "testsrc2", 24, (854, 480),
+     _X264 + ["-preset", "fast", "-g", "48"], True, None),
+    ("h264_720p30_superfast_g5s", "testsrc2", 30, (1280, 720),
+     _X264 + ["-preset", "superfast", "-g", "150"], True, None),
+    ("h264_720p60_veryfast_g4s", "testsrc2", 60, (1280, 720),
+     _X264 + ["-preset", "veryfast", "-g", "240"], False, None),
+    ("h264_1080p30_veryfast_g10s", "testsrc2", 30, (1920, 1080),
+     _X264 + ["-preset", "veryfast", "-g", "300"], True, None),
+    ("h264_720p25_medium_bbb_g10s", "clip:bigbuckbunny", 25, (1280, 720),
+     _X264 + ["-preset", "medium", "-g", "250"], True, None),
+    ("h264_272p25_fast_bikes_g2s", "clip:bikes", 25, (640, 272),
+     _X264 + ["-preset", "fast", "-g", "50"], False, None),
+    ("hevc_720p25_fast_g5s", "testsrc2", 25, (1280, 720),
+     ["-c:v", "libx265", "-preset", "fast", "-g", "125", "-pix_fmt", "yuv420p", "-x265-params", "log-level=error"],
+     True, None),
+    ("vp9_480p30_good_g4s", "testsrc2", 30, (854, 480),
+     ["-c:v", "libvpx-vp9", "-deadline", "good", "-cpu-used", "5", "-row-mt", "1", "-b:v", "1M", "-g", "120"],
+     False, None),
+    ("av1_480p30_svt10_g5s", "testsrc2", 30, (854, 480),
+     ["-c:v", "libsvtav1", "-preset", "10", "-g", "150", "-pix_fmt", "yuv420p"], True, None),
+    ("h264_360p30_ultrafast_g10s", "testsrc2", 30, (640, 360),
+     _X264 + ["-preset", "ultrafast", "-g", "300"], False,
+     "ultrafast has no B-frames: inside a 10 s GOP every frame is a reference, so an exact decode decodes them all"),
+    ("h264_360p30_allintra", "testsrc2", 30, (640, 360),
+     _X264 + ["-preset", "veryfast", "-g", "1"], False, None),
+]
+
+
+def _encoder_of(args: list[str]) -> str:
+    return args[args.index("-c:v") + 1]
+
+
+def make_corpus_file(name: str, source: str, fps: int, wh: tuple[int, int], enc: list[str], audio: bool) -> Path:
+    out = CACHE / "corpus" / f"{name}_{CORPUS_S}s{'_aac' if audio else ''}.{'webm' if 'vp9' in name else 'mp4'}"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    w, h = wh
+    if source.startswith("clip:"):
+        from longvid.synth.clips import packaged_clips
+
+        clip = next(p for p in packaged_clips() if Path(p).stem == source[5:])
+        inp = ["-stream_loop", "-1", "-i", str(clip)]
+        vf = f"scale={w}:{h},fps={fps}"
+    else:
+        inp = ["-f", "lavfi", "-i", f"{source}=size={w}x{h}:rate={fps}"]
+        vf = "noise=alls=4:allf=t"  # camera-like grain: realistic bitrates and decode cost
+    aud = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"] if audio else []
+    acodec = (["-c:a", "libopus" if out.suffix == ".webm" else "aac", "-b:a", "64k"] if audio else ["-an"])
+    tmp = out.with_name(out.stem + ".part" + out.suffix)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", *inp, *aud, "-map", "0:v", *(["-map", "1:a"] if audio else []),
+         "-vf", vf, "-t", str(CORPUS_S), *enc, *acodec, str(tmp)],
+        check=True,
+    )
+    tmp.rename(out)
+    return out
+
+
+def _measure_ffmpeg(video: Path) -> tuple[float, float]:
+    """(wall s, CPU s) of ``ffmpeg -i f -an -f null -`` with its default threads."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-i", str(video), "-an", "-f", "null", "-"])
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        sys.exit(f"ffmpeg failed on {video}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def _measure_longvid(video: Path, size: int | None) -> tuple[float, float, list[float], list[float]]:
+    """(wall s, CPU s of this process, frame times, target times) of exact 1 fps sampling (probe included)."""
+    from longvid.io import SamplingConfig, sample_frames
+
+    cfg = SamplingConfig(fps=1.0, size=size) if size else SamplingConfig(fps=1.0, resize="none")
+    c0, t0 = time.process_time(), time.perf_counter()  # process_time counts every thread (FFmpeg's too)
+    times: list[float] = []
+    targets: list[float] = []
+    for batch in sample_frames(video, cfg):
+        times.extend(batch.timestamps_s.tolist())
+        targets.extend(batch.targets_s.tolist())
+    return time.perf_counter() - t0, time.process_time() - c0, times, targets
+
+
+def _full_decode_times(video: Path) -> list[float]:
+    """Every frame's time from a plain full decode: the reference for exactness."""
+    import av
+
+    with av.open(str(video)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        return sorted(float(f.time) for f in c.decode(s))
+
+
+def _exact_misses(times: list[float], targets: list[float], ref: list[float]) -> int:
+    """Targets whose frame is not the last frame of a full decode with time <= target."""
+    import bisect
+
+    bad = 0
+    for got, t in zip(times, targets):
+        j = max(0, bisect.bisect_right(ref, t + 1e-6) - 1)
+        bad += abs(ref[j] - got) > 1e-4
+    return bad + abs(len(times) - len(targets))
+
+
+def _median(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2]
+
+
+def corpus(repeat: int, size: int | None, only: list[str] | None) -> None:
+    if not shutil.which("ffmpeg"):
+        sys.exit("ffmpeg is needed to build the corpus")
+    have = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    print(f"corpus: {CACHE / 'corpus'} ({CORPUS_S} s per file); exact 1 fps sampling "
+          f"({'size=%d pad' % size if size else 'native size'}) vs `ffmpeg -i f -an -f null -`, "
+          f"median of {repeat}, run side by side in this process, CPU {os.cpu_count()} cores")
+    print()
+    print("| file | codec | ffmpeg wall s | ffmpeg CPU s | longvid wall s | longvid CPU s | x wall | x CPU | exact | goal <= 0.85x |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, source, fps, wh, enc, audio, why in CORPUS:
+        if only and not any(o in name for o in only):
+            continue
+        if f" {_encoder_of(enc)} " not in have:
+            print(f"| {name} | - | | | | | | | | skipped: no {_encoder_of(enc)} encoder in this ffmpeg |")
+            continue
+        video = make_corpus_file(name, source, fps, wh, enc, audio)
+        ff, lv = [], []
+        for _ in range(repeat):  # interleaved, so load changes hit both sides alike
+            ff.append(_measure_ffmpeg(video))
+            w, c, times, targets = _measure_longvid(video, size)
+            lv.append((w, c))
+        misses = _exact_misses(times, targets, _full_decode_times(video))
+        fw, fc = _median([x[0] for x in ff]), _median([x[1] for x in ff])
+        lw, lc = _median([x[0] for x in lv]), _median([x[1] for x in lv])
+        rw, rc = lw / fw, lc / fc
+        met = rw <= 0.85 and rc <= 0.85
+        verdict = "met" if met else ("MISSED" + (f": {why}" if why else ""))
+        codec = _encoder_of(enc) + (" +audio" if audio else "")
+        print(f"| {name} | {codec} | {fw:.2f} | {fc:.2f} | {lw:.2f} | {lc:.2f} | {rw:.2f} | {rc:.2f} "
+              f"| {'yes' if misses == 0 else f'NO ({misses} wrong)'} | {verdict} |", flush=True)
+
+
 # ----------------------------------------------------------------------------- parent side
 def available(method: str) -> str | None:
     """None when the method can run here, else why not."""
@@ -179,11 +333,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=int, default=3600, help="video length in seconds (default 3600)")
     ap.add_argument("--methods", nargs="*", default=None, help="subset of: " + ", ".join(METHODS))
-    ap.add_argument("--repeat", type=int, default=1, help="runs per method, best kept (steadier on a busy machine)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="runs per method: best kept (default 1); --corpus: median kept (default 3)")
+    ap.add_argument("--corpus", action="store_true", help="build the corpus of encodings and print one row per file")
+    ap.add_argument("--only", nargs="*", default=None, help="--corpus: only files whose name contains one of these")
+    ap.add_argument("--size", type=int, default=None, help="--corpus: output side (pad); default native size")
     ap.add_argument("--child", nargs=3, metavar=("METHOD", "VIDEO", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.corpus:
+        corpus(max(1, args.repeat or 3), args.size, args.only)
         return
     t0 = time.perf_counter()
     video = make_video(args.duration)
@@ -195,7 +356,7 @@ def main() -> None:
             print(f"  skip {method}: {why}")
             continue
         runs = []
-        for _ in range(max(1, args.repeat)):
+        for _ in range(max(1, args.repeat or 1)):
             with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
                 out = fh.name
             subprocess.run([sys.executable, __file__, "--child", method, str(video), out], check=True)

@@ -12,6 +12,12 @@ Design decisions (numbers from the 1-hour 640x360 30 fps H.264 measurements on 2
   needs) and still decodes every reference frame. Near each target every frame is decoded. If a
   gap in a variable-rate stream ever lets a skipped frame be the one on screen, that target is
   re-decoded exactly by seeking (logged), so the result stays exact.
+- Exact mode also never sends to the decoder what no target needs (``_GopPlanner``, packets
+  read two GOPs ahead): a GOP whose packet times hold no target, the tail of a GOP after its
+  last target, and open-GOP leading pictures on screen at no target. This rests on the one
+  assumption every seek makes (a keyframe is a random-access point), is exact on any frame
+  timing (it compares packet times with targets, not rates), and is what brings short-GOP and
+  all-intra files, whose frames are nearly all reference frames, well under a full decode.
 - When the next target is more than ``seek_threshold_s`` ahead, exact mode seeks (back to the
   keyframe before it) instead of decoding through: a seek costs about 73 ms, so sparse plans
   (16 frames of an hour) decode a few GOPs, not the whole hour.
@@ -103,6 +109,9 @@ _WINDOW_FRAMES = 2.5
 _UNTIMED_FORMATS = frozenset({"h264", "hevc", "m4v", "mpegvideo", "vvc", "obu"})
 _MAX_REPAIRS = 4  # repairs (a seek each) after which exact mode stops skipping for the rest of the run
 _UNTIMED_FRAME_S = 0.04  # frame duration assumed when a stream states no rate (25 fps)
+# Packets held ahead to decide which GOPs a target needs (two GOPs): beyond this a GOP is decoded
+# whole, so a stream with one keyframe an hour does not sit in memory.
+_MAX_HELD_BYTES = 64 << 20
 
 
 @dataclass
@@ -112,6 +121,7 @@ class DecodeStats:
     decoded: int = 0  # frames out of the decoder
     seeks: int = 0  # seeks done
     repairs: int = 0  # targets re-decoded exactly because a skipped frame was on screen
+    dropped: int = 0  # packets never sent to the decoder (exact mode: no target needs them)
 
 
 @dataclass(frozen=True)
@@ -188,10 +198,11 @@ def _report_truncated(
 class PyAVDecoder:
     """Sequential PyAV decoding with per-packet frame skipping and seeks between sparse targets."""
 
-    def __init__(self, mode: DecodeMode = "exact", *, skip_far: bool = True) -> None:
+    def __init__(self, mode: DecodeMode = "exact", *, skip_far: bool = True, drop_gops: bool = True) -> None:
         check_choice("mode", mode, DecodeMode)
         self.mode: DecodeMode = mode
         self.skip_far = skip_far  # exact mode: skip non-reference frames far from every target
+        self.drop_gops = drop_gops  # exact mode: never decode GOPs (or GOP tails) no target needs
         self.stats = DecodeStats()  # counters of the last run
 
     def frames(
@@ -206,7 +217,7 @@ class PyAVDecoder:
         with open_input(info.path) as container:
             run = _DecodeRun(
                 container, info, targets, geometry, self.mode,
-                skip_far=self.skip_far, seek_threshold_s=seek_threshold_s, on_truncated=on_truncated,
+                skip_far=self.skip_far, drop_gops=self.drop_gops, seek_threshold_s=seek_threshold_s, on_truncated=on_truncated,
             )
             self.stats = run.stats
             yield from run
@@ -224,6 +235,7 @@ class _DecodeRun:
         mode: DecodeMode,
         *,
         skip_far: bool,
+        drop_gops: bool = True,
         seek_threshold_s: float,
         on_truncated: OnTruncated,
     ) -> None:
@@ -236,10 +248,12 @@ class _DecodeRun:
             if mode != "exact":
                 logger.info("%s is a raw stream without timestamps: %s mode decodes every frame", info.path, mode)
             mode = "exact"
-            skip_far = False
+            skip_far = drop_gops = False
         self.mode = mode
         self.rules = _RULES[mode]
         self.skip_now = self.rules.skip_far and skip_far  # this run skips far frames (until too many repairs)
+        self.drop_gops = mode == "exact" and drop_gops  # fast modes answer with nearby frames: keep them
+        self._demux_failed = False  # the container failed to demux (set by _packets)
         cc = self.vs.codec_context
         if self.rules.threads:
             cc.thread_type = "AUTO"
@@ -313,6 +327,10 @@ class _DecodeRun:
                 return True
             if self._frames_lost_before(cur):
                 return False
+            if self.prev is not None and cur.time < self.prev.time - EPS_S:
+                # Out of display order: only damaged data (or references lost to it) does this.
+                logger.debug("frame at %.3f s arrived after %.3f s; ignored", cur.time, self.prev.time)
+                continue
             while self.i < n and cur.time > targets[self.i] + EPS_S:
                 yield self._answer(self._pick(cur, targets[self.i]), self.i)
                 self.i += 1
@@ -397,7 +415,8 @@ class _DecodeRun:
                                 self.info.path, self.info.fps)
                     self.skip_now = False
                 arr, pts = exact_frame_at(self.info, t, self.geometry)
-                return arr, pts, i
+                if pts >= p - EPS_S:  # an earlier frame: damaged data decodes differently after a seek
+                    return arr, pts, i
         return self._convert(chosen.frame), chosen.time, i
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
@@ -419,6 +438,37 @@ class _DecodeRun:
         return j >= 0 and self._keyframes[j] > after_s + EPS_S
 
     # -- packets -> frames, with the skip decision made per packet
+    def _packets(self) -> Iterator[av.Packet]:
+        """Demuxed packets to decode, in decode order; the GOP planner drops what no target needs."""
+        import av
+
+        tb = float(self.vs.time_base)
+        pk = self.packets
+        planner = _GopPlanner(self.targets, self.stats) if self.drop_gops else None
+        packets = self.container.demux(self.vs)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError as exc:  # the container itself is cut or damaged: stop here
+                pk.error = exc.strerror or str(exc)
+                self._demux_failed = True
+                break
+            t = packet.pts * tb if packet.pts is not None else None
+            if t is not None and t > pk.demuxed:
+                pk.demuxed = t
+            if planner is None:
+                yield packet
+            elif packet.size == 0:  # end of data: what is held, then the decoder's flush
+                yield from planner.flush()
+                yield packet
+            else:
+                yield from planner.push(packet, t)
+        if planner is not None:
+            yield from planner.flush()
+
+    # -- packets -> frames, with the skip decision made per packet
     def _decoded_frames(self) -> Iterator[av.VideoFrame]:
         import av
 
@@ -427,27 +477,13 @@ class _DecodeRun:
         targets, window, pk = self.targets, self.window, self.packets
         skipping = False
         bad_run = 0  # consecutive packets that failed to decode
-        packets = self.container.demux(self.vs)
+        self._demux_failed = False
         try:
-            while True:
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    break
-                except av.FFmpegError as exc:  # the container itself is cut or damaged: stop here
-                    pk.error = exc.strerror or str(exc)
-                    pk.at_end = True
-                    try:  # the frames still inside the decoder are good: flush them out
-                        yield from cc.decode(None)
-                    except av.FFmpegError:
-                        pass
-                    break
+            for packet in self._packets():
                 if packet.size == 0:  # end of data: the decoder is flushed next
                     pk.at_end = True
                 if packet.pts is not None:
                     t = packet.pts * tb
-                    if t > pk.demuxed:
-                        pk.demuxed = t
                     if self.skip_now:
                         j = bisect.bisect_left(targets, t - EPS_S)
                         need = j < len(targets) and targets[j] - t < window
@@ -472,9 +508,116 @@ class _DecodeRun:
                     continue
                 bad_run = 0
                 yield from decoded
+            if self._demux_failed:
+                pk.at_end = True
+                try:  # the frames still inside the decoder are good: flush them out
+                    yield from cc.decode(None)
+                except av.FFmpegError:
+                    pass
         finally:
             if skipping:
                 cc.skip_frame = "DEFAULT"
+
+
+# -- packets two GOPs ahead: GOPs, GOP tails and leading pictures no target needs are not decoded
+@dataclass
+class _Gop:
+    """The packets (with their times) from one keyframe, in decode order, to the next."""
+
+    key_pts: float | None  # the keyframe's time; None for packets before the first keyframe
+    packets: list = field(default_factory=list)
+    lo: float = float("inf")  # earliest packet time (a leading picture's, in an open GOP)
+    hi: float = float("inf")  # the next keyframe's time, once it is read
+    nbytes: int = 0
+    timed: bool = True  # every packet has a time (otherwise the GOP is decoded whole)
+
+    def add(self, packet, t: float | None) -> None:
+        self.packets.append((packet, t))
+        self.nbytes += packet.size
+        if t is None:
+            self.timed = False
+        elif t < self.lo:
+            self.lo = t
+
+
+class _GopPlanner:
+    """Holds packets two GOPs ahead and passes on only those a target's frame may depend on.
+
+    A keyframe is taken as a random-access point (the assumption every seek makes too): the
+    frames at or after it in display order need nothing decoded before it. For a GOP whose
+    packet times span [lo, next keyframe):
+    - no target in that span: no frame of it is on screen at a target, so none is decoded;
+    - otherwise the packets after its last target L that form a suffix (in decode order) of
+      packets all later than L are needed by no frame up to L, so they are not decoded, unless
+      the next GOP's leading pictures (open GOP: shown before its keyframe, decoded after it,
+      referring back into this GOP) are on screen at a target;
+    - leading pictures on screen at no target are not decoded (their references may be gone).
+    A GOP too large to hold (``_MAX_HELD_BYTES``) is passed on whole, and so is one with an
+    untimed packet.
+    """
+
+    def __init__(self, targets: list[float], stats: DecodeStats) -> None:
+        self.targets, self.stats = targets, stats
+        self.prev: _Gop | None = None  # complete, held until the next GOP's leading pictures are known
+        self.cur = _Gop(key_pts=None)
+        self.passthrough = False  # after an overflow: pass packets on as they come until a keyframe
+
+    def push(self, packet, t: float | None) -> list:
+        """Take the next packet (decode order); return the packets now ready to decode."""
+        out: list = []
+        if packet.is_keyframe and t is not None:
+            if not self.passthrough:
+                self.cur.hi = t
+                out = self._decide(self.prev, self.cur.lo) if self.prev is not None else []
+                self.prev = self.cur if self.cur.packets else None
+            self.passthrough = False
+            self.cur = _Gop(key_pts=t)
+        elif self.passthrough:
+            return [packet]
+        self.cur.add(packet, t)
+        if self.cur.nbytes + (self.prev.nbytes if self.prev is not None else 0) > _MAX_HELD_BYTES:
+            out += self._whole(self.prev) + self._whole(self.cur)
+            self.prev, self.cur, self.passthrough = None, _Gop(key_pts=None), True
+        return out
+
+    def flush(self) -> list:
+        """End of data: every packet still held that a target needs, in decode order."""
+        out = self._decide(self.prev, self.cur.lo) if self.prev is not None else []
+        out += self._decide(self.cur, float("inf"))
+        self.prev, self.cur = None, _Gop(key_pts=None)
+        return out
+
+    @staticmethod
+    def _whole(gop: _Gop | None) -> list:
+        return [p for p, _ in gop.packets] if gop is not None else []
+
+    def _has_target(self, lo: float, hi: float) -> bool:
+        j = bisect.bisect_left(self.targets, lo - EPS_S)
+        return j < len(self.targets) and self.targets[j] < hi - EPS_S
+
+    def _decide(self, gop: _Gop, next_lo: float) -> list:
+        """The packets of the complete ``gop`` to decode; ``next_lo``: the next GOP's earliest time."""
+        pk, key, end = gop.packets, gop.key_pts, gop.hi
+        if not pk:
+            return []
+        if not gop.timed or key is None:
+            return self._whole(gop)
+        if not self._has_target(gop.lo, end):
+            self.stats.dropped += len(pk)
+            return []
+        keep = [True] * len(pk)
+        if gop.lo < key - EPS_S and not self._has_target(gop.lo, key):
+            for k, (_, t) in enumerate(pk):  # leading pictures on screen at no target
+                keep[k] = t >= key - EPS_S
+        if not (next_lo < end - EPS_S and self._has_target(next_lo, end)):
+            last = self.targets[bisect.bisect_left(self.targets, end - EPS_S) - 1]
+            k = len(pk)
+            while k > 1 and pk[k - 1][1] > last + EPS_S:
+                k -= 1
+            keep[k:] = [False] * (len(pk) - k)
+        out = [p for (p, _), ok in zip(pk, keep) if ok]
+        self.stats.dropped += len(pk) - len(out)
+        return out
 
 
 def _keyframe_times(vs) -> list[float] | None:
