@@ -156,13 +156,32 @@ def split_on_gaps(grey: np.ndarray, text: str, word_info, cfg: SpacingConfig) ->
     return out
 
 
-def _ink_mask(grey: np.ndarray) -> np.ndarray:
-    """Ink pixels of a text crop: Otsu's threshold, ink being the smaller side (text on a plate or on footage)."""
+def _ink_mask(grey: np.ndarray, clean: float = 0.75) -> np.ndarray:
+    """Ink pixels of a text crop.
+
+    On a clean crop (text on a plate or a flat background: Otsu's two grey classes explain at
+    least ``clean`` of the variance) ink is the smaller of the two classes. On footage behind bare
+    text a grey threshold takes bright footage for ink, so there ink is the strongest edges
+    (text is what the detector found, its stroke edges are the crop's strongest; edges under
+    half of them, colour bars and the like, are left out), closed over a stroke's width.
+    """
     import cv2
 
-    _, mask = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    thr, mask = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     mask = mask.astype(bool)
-    return mask if mask.mean() < 0.5 else ~mask
+    g = grey.astype(np.float32)
+    var = float(g.var())
+    if var > 0 and 0 < mask.mean() < 1:
+        between = mask.mean() * (1 - mask.mean()) * (float(g[mask].mean()) - float(g[~mask].mean())) ** 2
+        if between / var >= clean:
+            return mask if mask.mean() < 0.5 else ~mask
+    grad = np.maximum(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)), np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)))
+    strong = float(np.percentile(grad, 98))
+    if strong <= 0:
+        return np.zeros(grey.shape, bool)
+    edges = (grad >= 0.5 * strong).astype(np.uint8)
+    k = max(3, grey.shape[0] // 8)  # fills the inside of a stroke, not a word space
+    return cv2.morphologyEx(edges, cv2.MORPH_CLOSE, np.ones((1, k), np.uint8)).astype(bool)
 
 
 def _longest_run(blank: np.ndarray, a: int, b: int) -> tuple[int, int]:

@@ -9,7 +9,9 @@ Design decisions:
   detector at a reduced size, tens of milliseconds). Each box found is matched to the boxes of
   the last detection (intersection over union >= ``match_iou``); a matched box whose pixels
   look the same (a normalised 64x16 grey signature within ``same_crop_diff``) keeps its text,
-  and only new or changed boxes are cropped and sent to the recogniser, in one batch. So a
+  and only new or changed boxes are cropped and sent to the recogniser, in one batch. A box
+  that moved (scrolling text, a panning title) but has the size and look of a box of the last
+  detection is that box's text, so a scrolling page costs only its new lines. So a
   caption is read on the first sampled frame it is on (a 2 s caption has at least one),
   a counter that ticks is re-read, and static text beside it is not.
 - The result of a frame is the lines on screen, top to bottom, then left to right within a row
@@ -38,6 +40,7 @@ class RegionConfig:
     gate_diff: float = 4.0  # mean |grey change| (0-255) in any one cell that sends a frame to the detector
     match_iou: float = 0.6  # a box this close to one of the last detection is the same place
     same_crop_diff: float = 0.3  # mean |difference| of normalised crop signatures under which the text is unchanged
+    size_tolerance: float = 0.08  # a box moved elsewhere (scrolling) is the same text when its size is within this share and it looks the same
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,12 @@ class _Track:
     lines: list[TextLine]  # what the box read as (one box may split into several lines at wide gaps)
 
 
+def _moved(lines: list[TextLine], old: tuple, new: tuple) -> list[TextLine]:
+    dx, dy = new[0] - old[0], new[1] - old[1]
+    return [TextLine(ln.text, ln.confidence, (ln.box[0] + dx, ln.box[1] + dy, ln.box[2] + dx, ln.box[3] + dy))
+            for ln in lines]
+
+
 class TextRegionTracker:
     """Feed frames in time order; ``update`` says what text is on screen when it may have changed."""
 
@@ -140,10 +149,9 @@ class TextRegionTracker:
         todo: list[int] = []
         for i, box in enumerate(boxes):
             sig = crop_signature(grey, box)
-            prev = max(self._tracks, key=lambda tr: iou(tr.box, box), default=None)
-            if prev is not None and iou(prev.box, box) >= self.cfg.match_iou and \
-                    float(np.abs(prev.signature - sig).mean()) < self.cfg.same_crop_diff:
-                tracks.append(_Track(box, sig, prev.lines))  # same place, same look: same text
+            prev = self._same_text(box, sig)
+            if prev is not None:
+                tracks.append(_Track(box, sig, _moved(prev.lines, prev.box, box)))
             else:
                 tracks.append(_Track(box, sig, []))
                 todo.append(i)
@@ -161,6 +169,23 @@ class TextRegionTracker:
                 tracks[i].lines = by_box[i]
         self._tracks = [tr for tr in tracks if tr is not None]
         return reading_order([ln for tr in self._tracks for ln in tr.lines])
+
+
+    def _same_text(self, box: tuple, sig: np.ndarray) -> _Track | None:
+        """The box of the last detection showing the same text: at the same place, or (scrolled
+        or moved text) of the same size anywhere, with the same look either way."""
+        def close(tr: _Track) -> bool:
+            return float(np.abs(tr.signature - sig).mean()) < self.cfg.same_crop_diff
+
+        here = max(self._tracks, key=lambda tr: iou(tr.box, box), default=None)
+        if here is not None and iou(here.box, box) >= self.cfg.match_iou and close(here):
+            return here
+        bw, bh = box[2] - box[0], box[3] - box[1]
+        for tr in self._tracks:
+            tw, th = tr.box[2] - tr.box[0], tr.box[3] - tr.box[1]
+            if abs(tw - bw) <= self.cfg.size_tolerance * bw and abs(th - bh) <= self.cfg.size_tolerance * bh and close(tr):
+                return tr
+        return None
 
 
 def _inside(inner: tuple[float, float, float, float], outer: tuple[float, float, float, float]) -> float:
