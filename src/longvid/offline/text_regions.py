@@ -39,7 +39,7 @@ class RegionConfig:
     gate_cell: int = 10  # cell side (pixels of the gate copy); a change is judged per cell
     gate_diff: float = 4.0  # mean |grey change| (0-255) in any one cell that sends a frame to the detector
     match_iou: float = 0.6  # a box this close to one of the last detection is the same place
-    same_crop_diff: float = 0.3  # mean |difference| of normalised crop signatures under which the text is unchanged
+    same_crop_diff: float = 0.3  # ``signature_difference`` of two crops under which their text is the same
     size_tolerance: float = 0.08  # a box moved elsewhere (scrolling) is the same text when its size is within this share and it looks the same
 
 
@@ -90,6 +90,13 @@ def crop_signature(grey: np.ndarray, box: tuple[float, float, float, float]) -> 
     x1, y1 = min(w, max(x0 + 1, int(round(box[2])))), min(h, max(y0 + 1, int(round(box[3]))))
     sig = np.asarray(Image.fromarray(grey[y0:y1, x0:x1]).resize((64, 16), Image.Resampling.BOX), np.float32)
     return (sig - sig.mean()) / (sig.std() + 8.0)  # +8: a flat crop stays flat instead of amplifying noise
+
+
+def signature_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest mean |difference| over 8-column blocks of two signatures: one changed digit
+    in a long line changes its block a lot and the line's mean little."""
+    d = np.abs(a - b)
+    return float(d.reshape(d.shape[0], 8, -1).mean(axis=(0, 2)).max())
 
 
 def reading_order(lines: list[TextLine]) -> list[TextLine]:
@@ -175,7 +182,7 @@ class TextRegionTracker:
         """The box of the last detection showing the same text: at the same place, or (scrolled
         or moved text) of the same size anywhere, with the same look either way."""
         def close(tr: _Track) -> bool:
-            return float(np.abs(tr.signature - sig).mean()) < self.cfg.same_crop_diff
+            return signature_difference(tr.signature, sig) < self.cfg.same_crop_diff
 
         here = max(self._tracks, key=lambda tr: iou(tr.box, box), default=None)
         if here is not None and iou(here.box, box) >= self.cfg.match_iou and close(here):
