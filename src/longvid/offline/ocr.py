@@ -1,13 +1,19 @@
-"""On-screen text: OCR of the frames the visual stage keeps, de-duplicated over time.
+"""On-screen text: the OCR reader (detector and recogniser apart), word spaces, reads over time.
 
 Design decisions:
 - The default reader is RapidOCR (PP-OCRv4 detector + recogniser, ONNX, packaged weights).
-  Readers are registered in ``OCR_ENGINES``: ``read(frame_rgb) -> list[(text, confidence)]``.
-- Only frames kept by temporal reduction are read, and a kept frame whose thumbnail is nearly
-  identical to the last frame read is skipped (a static slide is read once), which bounds the
-  cost on long static stretches.
-- ``OcrTrack`` merges consecutive reads with the same text (normalised, fuzzy ratio >= 0.85) into
-  one ``TimedText`` spanning all of them: de-duplication over time.
+  Readers are registered in ``OCR_ENGINES``: ``read(frame_rgb) -> list[(text, confidence)]``;
+  a reader that also offers ``detect(frame) -> boxes`` and ``recognise(frame, boxes) -> lines``
+  is scheduled by text region (``longvid.offline.text_regions``): only new or changed boxes are
+  recognised.
+- The detector runs at a reduced size (``SpacingConfig.det_max_side``); boxes are recognised
+  from crops of the frame.
+- PP-OCR drops spaces on tightly set text. The recogniser's CTC columns place each character in
+  the crop, and the ink-free gap between neighbours (against the ink height and the line's own
+  letter gaps) puts the spaces back; a very wide gap splits a box into two lines
+  (``split_on_gaps``).
+- ``same_text`` (normalised, fuzzy ratio >= 0.85) decides whether two reads are the same text,
+  for de-duplication over time (``timeline.ocr_track``, one span per line).
 """
 
 from __future__ import annotations
@@ -211,7 +217,7 @@ class OcrRead:
     """One OCR read of a sampled frame."""
 
     time_s: float
-    text: str | None  # the lines read, " | "-joined; None: same picture as the previous read, not read again
+    text: str | None  # every line on screen, LINE_SEP-joined in reading order; None: same as the previous read
 
 
 LINE_SEP = " | "  # lines of one read are joined with this in ``OcrRead.text``
