@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from longvid.registry import Registry
 from longvid.errors import require
 from longvid.offline.text_regions import TextLine, reading_order
+from longvid.registry import Registry
 from longvid.types import TimedText
 
 logger = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def _ink_mask(grey: np.ndarray, clean: float = 0.75) -> np.ndarray:
     """
     import cv2
 
-    thr, mask = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    _, mask = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     mask = mask.astype(bool)
     g = grey.astype(np.float32)
     var = float(g.var())

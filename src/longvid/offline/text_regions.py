@@ -87,7 +87,7 @@ def crop_signature(grey: np.ndarray, box: tuple[float, float, float, float]) -> 
 
     h, w = grey.shape
     x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
-    x1, y1 = min(w, max(x0 + 1, int(round(box[2])))), min(h, max(y0 + 1, int(round(box[3]))))
+    x1, y1 = min(w, max(x0 + 1, round(box[2]))), min(h, max(y0 + 1, round(box[3])))
     sig = np.asarray(Image.fromarray(grey[y0:y1, x0:x1]).resize((64, 16), Image.Resampling.BOX), np.float32)
     return (sig - sig.mean()) / (sig.std() + 8.0)  # +8: a flat crop stays flat instead of amplifying noise
 

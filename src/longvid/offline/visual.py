@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
