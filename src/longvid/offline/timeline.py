@@ -123,18 +123,33 @@ def build_segments(
 
 
 def ocr_track(reads: list[OcrRead], end_s: float) -> list[TimedText]:
-    """Replay OCR reads (in time order) into de-duplicated spans.
+    """Replay OCR reads (in time order) into de-duplicated spans, one per line of text.
 
-    Reads happen at every kept frame and after every hard cut, so a read's text is taken
-    to stay on screen until the next read.
+    A read holds every line on screen (" | "-joined, in reading order) and stays true until the
+    next read; ``None`` repeats the previous read. Each line is followed on its own: a caption
+    keeps its span while a counter beside it changes, and a line whose text reads the same
+    (``same_text``: a fuzzy match, for OCR jitter) across reads is one span.
     """
-    from longvid.offline.ocr import OcrTrack
+    from longvid.offline.ocr import LINE_SEP, same_text
 
-    track = OcrTrack()
-    text = ""
+    done: list[TimedText] = []
+    open_: list[list] = []  # [start, end, text] of lines on screen at the last read
+    lines: list[str] = []
     for i, read in enumerate(reads):
         if read.text is not None:
-            text = read.text
+            lines = [ln.strip() for ln in read.text.split(LINE_SEP) if ln.strip()]
         nxt = reads[i + 1].time_s if i + 1 < len(reads) else end_s
-        track.add(read.time_s, text, 1.0, max(0.0, nxt - read.time_s))
-    return track.finish()
+        nxt = max(nxt, read.time_s)
+        still: list[list] = []
+        for ln in lines:
+            match = next((o for o in open_ if same_text(o[2], ln)), None)
+            if match is not None:
+                open_.remove(match)
+                match[1] = nxt
+                still.append(match)
+            else:
+                still.append([read.time_s, nxt, ln])
+        done.extend(TimedText(s, e, t, "ocr", 1.0) for s, e, t in open_)  # lines gone from the screen
+        open_ = still
+    done.extend(TimedText(s, e, t, "ocr", 1.0) for s, e, t in open_)
+    return sorted(done, key=lambda x: x.start_s)

@@ -7,10 +7,14 @@ Design decisions:
   ``IndexSettings.hard_cut_diff``, lower than the io default so that more frames after a change
   of picture get an OCR read).
 - LongVU temporal reduction (``longvid.compress.temporal.TemporalReducer``, windows of 16,
-  threshold 0.83) decides which frames are *kept*. Only kept frames, plus frames right after a
-  hard cut (large thumbnail change), are OCR candidates; kept frames are read at most once per
-  ``ocr_min_gap_s`` (moving footage keeps many frames), and a candidate whose thumbnail is nearly
-  identical to the frame last read is not read again (its text is known). Each frame's pixels,
+  threshold 0.83) decides which frames are *kept* (keyframes, scenes). OCR does not follow it:
+  every sampled frame goes to the text-region tracker (``longvid.offline.text_regions``), which
+  runs the text detector only where the picture changed and recognises only new or changed
+  boxes, so text on screen for one sampled frame is read while static text is read once. A read
+  (``OcrRead``) is recorded when the lines on screen change. The earlier rule (kept frames at
+  most once per ``ocr_min_gap_s``, frames after a hard cut, skipping a near-identical
+  thumbnail) remains as ``schedule="kept_frames"`` for comparison and for readers that cannot
+  detect text on its own. Each frame's pixels,
   time, thumbnail and cut flag travel with it through the reducer as its payload and are acted
   on when its window closes (``Settled`` records), so at most ``window + batch`` frames are held
   and this module keeps no buffer of its own.
@@ -24,18 +28,23 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from longvid.offline.cache import atomic_path
 from longvid.offline.config import IndexSettings
 from longvid.offline.ocr import OcrRead
+from longvid.offline.text_regions import RegionConfig, RegionStats, TextRegionTracker
 from longvid.types import FrameBatch
 
 logger = logging.getLogger(__name__)
+
+OcrSchedule = Literal["regions", "kept_frames"]
 
 
 @dataclass
@@ -49,6 +58,7 @@ class VisualTrack:
     cuts: np.ndarray  # (T,) bool, hard cut before this frame
     reads: list[OcrRead]  # OCR reads in time order
     keyframes: dict  # frame position -> JPEG file name
+    ocr_stats: dict = field(default_factory=dict)  # OCR cost of the run that made it (RegionStats fields); empty when read back
 
 
 def _save_jpeg(frame: np.ndarray, path: Path, side: int) -> None:
@@ -68,7 +78,16 @@ def run_visual(
     ocr,
     info,
     progress: Callable[[float, float], None] | None = None,
+    schedule: OcrSchedule = "regions",
+    regions: RegionConfig = RegionConfig(),
 ) -> VisualTrack:
+    """One pass over ``video``'s sampled frames (see the module notes).
+
+    ``schedule``: when OCR reads. "regions" (the default): every frame passes the text-region
+    tracker (``longvid.offline.text_regions``), which detects text where the picture changed and
+    recognises only new or changed boxes. "kept_frames": the earlier rule (kept frames at most
+    once per ``ocr_min_gap_s``, frames after a hard cut), kept for comparison.
+    """
     from longvid.compress.temporal import Settled, TemporalReducer
     from longvid.io import SamplingConfig, sample_frames
     from longvid.io.sampling import capped_rate
@@ -96,10 +115,18 @@ def run_visual(
     step = 1.0 / rate
     total = info.duration_s
     last_read_t = -1e9
+    last_text: str | None = None
+    old_stats = RegionStats()
+    tracker = None
+    if ocr is not None and schedule == "regions":
+        if hasattr(ocr, "detect") and hasattr(ocr, "recognise"):
+            tracker = TextRegionTracker(ocr, regions)
+        else:  # a reader that can only read whole frames
+            logger.info("OCR engine %s cannot detect text alone: reading kept frames", type(ocr).__name__)
 
     def settle(settled: list[Settled[_Frame]]) -> None:
         """Frames whose window closed: record the decision, save keyframes, read text; then forget them."""
-        nonlocal last_read_thumb, last_read_t
+        nonlocal last_read_thumb, last_read_t, last_text
         for s in settled:
             fr = s.payload
             chunk.kept[fr.position] = s.kept
@@ -107,12 +134,25 @@ def run_visual(
                 name = f"{fr.position:06d}.jpg"
                 _save_jpeg(fr.frame, kf_dir / name, settings.keyframe_side)
                 chunk.keyframes[fr.position] = name
-            if ocr is None or not (fr.cut or (s.kept and fr.time_s - last_read_t >= settings.ocr_min_gap_s)):
+            if ocr is None:
+                continue
+            if tracker is not None:
+                lines = tracker.update(fr.frame)
+                if lines is not None:
+                    text = " | ".join(ln.text for ln in lines)
+                    if text != last_text:  # a read is recorded only when what is on screen changed
+                        chunk.reads.append(OcrRead(fr.time_s, text))
+                        last_text = text
+                continue
+            if not (fr.cut or (s.kept and fr.time_s - last_read_t >= settings.ocr_min_gap_s)):
                 continue
             if last_read_thumb is not None and thumbnail_difference(fr.thumb, last_read_thumb) < settings.ocr_same_thumb_diff:
                 chunk.reads.append(OcrRead(fr.time_s, None))
                 continue
+            t0 = time.perf_counter()
             lines = ocr.read(fr.frame)
+            old_stats.recognise_s += time.perf_counter() - t0
+            old_stats.recognitions += 1
             chunk.reads.append(OcrRead(fr.time_s, " | ".join(text for text, _ in lines)))
             last_read_thumb, last_read_t = fr.thumb, fr.time_s
 
@@ -149,7 +189,10 @@ def run_visual(
         done.append(chunk.as_part())
     if progress:
         progress(total, total)
-    return _merge(done)
+    out = _merge(done)
+    stats = tracker.stats if tracker is not None else old_stats
+    out.ocr_stats = {**asdict(stats), "seconds": stats.seconds, "schedule": schedule if tracker is not None else "kept_frames"}
+    return out
 
 
 @dataclass(frozen=True)
