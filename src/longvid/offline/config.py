@@ -18,8 +18,9 @@ from longvid.io.sampling import DEFAULT_FPS
 from longvid.offline.llm import LLMConfig
 
 # bump when the on-disk layout or meaning of an index changes (2: the hard-cut threshold became the
-# ``hard_cut_diff`` setting, so the settings, and with them every index key, changed)
-INDEX_FORMAT_VERSION = 2
+# ``hard_cut_diff`` setting, so the settings, and with them every index key, changed; 3: OCR reads
+# by text region, one span per line)
+INDEX_FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
