@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 
 from longvid.offline import extract
+from longvid.offline.config import QueryConfig
 from longvid.types import Evidence
 
 SYSTEM_PROMPT = (
@@ -198,7 +199,7 @@ class LLMAnswerer:
     """
 
     def __init__(self, model, tokenizer, *, max_new_tokens: int, context_tokens: int, grounded_fraction: float,
-                 min_span_score: float = 0.3, loader=None):
+                 min_span_score: float = QueryConfig.answer_min_span_score, loader=None):
         self._model, self._tokenizer, self._loader = model, tokenizer, loader
         self.max_new_tokens = max_new_tokens
         self.context_tokens = context_tokens

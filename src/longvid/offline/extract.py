@@ -167,6 +167,8 @@ def _fit(expected: Kind, got: Kind | None, span: str) -> float:
         return 0.9  # an on-screen name in capitals
     if expected == "place" and got == "number" and span.isupper():
         return 0.9
+    if expected == "place" and got is None and len(span.split()) <= 2:
+        return 0.6  # "in the garden": a plain noun is a place when a preposition leads to it
     if expected == "number" and got is None and len(span.split()) == 1:
         return 0.5  # "what is the password" asks "number"-like but a word may be it
     return 0.0
@@ -224,6 +226,8 @@ def candidate_spans(question: str, evidence: list[Evidence], min_relevance: floa
             for text, prep, close in _spans_in(unit, terms):
                 got = kind_of(text)
                 fit = _fit(expected, got, text)
+                if expected == "place" and prep:
+                    fit = min(1.0, fit + 0.3)
                 if fit <= 0:
                     continue
                 brevity = 1.0 / (1.0 + 0.15 * max(0, len(text.split()) - 2))
