@@ -268,7 +268,7 @@ class LLMAnswerer:
             best = spans[0]
             rest = [e for e in textual if e is not best.evidence]
             return Drafted(extract.phrase(question, best), True, (best.evidence, *rest[:2]), timings)
-        relevant = list(dict.fromkeys(ev for _, ev, _ in extract.relevant_units(question, textual)))
+        relevant = list({id(ev): ev for _, ev, _ in extract.relevant_units(question, textual)}.values())
         if relevant and (self._model is not None or self._loader is not None):
             packed = pack_evidence(relevant, self.tokenizer, self.context_tokens)
             t1 = time.perf_counter()

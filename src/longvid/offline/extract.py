@@ -156,7 +156,7 @@ def kind_of(span: str) -> Kind | None:
     return None
 
 
-def _fit(expected: Kind, got: Kind | None, span: str) -> float:
+def _fit(expected: Kind, got: Kind | None, span: str, code_word: bool = False) -> float:
     if expected == "thing":
         return 1.0 if got != "time" else 0.7
     if got == expected:
@@ -169,8 +169,8 @@ def _fit(expected: Kind, got: Kind | None, span: str) -> float:
         return 0.9
     if expected == "place" and got is None and len(span.split()) <= 2:
         return 0.6  # "in the garden": a plain noun is a place when a preposition leads to it
-    if expected == "number" and got is None and len(span.split()) == 1:
-        return 0.5  # "what is the password" asks "number"-like but a word may be it
+    if expected == "number" and got is None and len(span.split()) == 1 and code_word:
+        return 0.5  # "what is the code?": a code may be a plain word ("pineapple")
     return 0.0
 
 
@@ -217,6 +217,7 @@ def candidate_spans(question: str, evidence: list[Evidence], min_relevance: floa
     """Every span of a relevant unit that could answer ``question``, best first."""
     terms = question_terms(question)
     expected = expected_kind(question)
+    code_word = bool(re.search(r"\b(code|pin)\b", question.lower())) and "number" not in question.lower()
     out: list[Span] = []
     for rank, ev in enumerate(evidence):
         for unit in units(ev):
@@ -225,7 +226,7 @@ def candidate_spans(question: str, evidence: list[Evidence], min_relevance: floa
                 continue
             for text, prep, close in _spans_in(unit, terms):
                 got = kind_of(text)
-                fit = _fit(expected, got, text)
+                fit = _fit(expected, got, text, code_word)
                 if expected == "place" and prep:
                     fit = min(1.0, fit + 0.3)
                 if fit <= 0:
