@@ -45,10 +45,13 @@ COLOURS = ("red", "green", "blue", "yellow", "black", "white", "orange", "purple
 VEHICLES = ("car", "truck", "bicycle", "boat", "bus", "van")
 ROOMS = ("kitchen", "library", "office", "hall", "classroom", "studio")
 OBJECTS = ("chairs", "tables", "lamps", "books", "boxes", "plants")
-CODE_LABELS = ("Vault code", "Room number", "Locker code", "Ticket number", "Gate number", "Order number")
+CODE_LABELS = ("Vault code", "Room number", "Locker code", "Ticket number", "Gate number", "Order number",
+               "Badge number", "Seat number", "Flight code", "Safe code", "Parcel number", "Bus number")
 NAME_LABELS = (("Presenter", "Who is the presenter?"), ("Organiser", "Who is the organiser?"),
                ("Guest speaker", "Who is the guest speaker?"), ("Author", "Who is the author?"),
-               ("Project lead", "Who is the project lead?"), ("Host", "Who is the host?"))
+               ("Project lead", "Who is the project lead?"), ("Host", "Who is the host?"),
+               ("Editor", "Who is the editor?"), ("Coach", "Who is the coach?"), ("Curator", "Who is the curator?"),
+               ("Director", "Who is the director?"), ("Narrator", "Who is the narrator?"))
 WHEN_ADJ = ("copper", "wooden", "glass", "marble", "velvet", "bronze", "paper", "crystal")
 WHEN_NOUN = ("lantern", "compass", "anchor", "teapot", "telescope", "whistle", "mirror", "trumpet")
 ABSENT = ("Who is the treasurer?", "What is the ferry number?", "Where is the harbour festival held?",
@@ -93,14 +96,12 @@ def question_set(seed: int, n_per_kind: int = 9) -> list[Item]:
             items.append(Item("spoken", "What is the name of the new driver?", f, 0, "speech", f"The name of the new driver is {f}."))
     labels = rng.sample(CODE_LABELS, len(CODE_LABELS))
     for i in range(n_per_kind):
-        label = labels[i % len(labels)] if i < len(labels) else f"{labels[i % len(labels)].split()[0]} pin"
+        label = labels[i]
         value = str(rng.randint(1000, 9999)) if i % 2 == 0 else f"{rng.choice('ABCDEFGHKMNPRSTXZ')}{rng.choice('ABCDEFGHKMNPRSTXZ')}-{rng.randint(100, 999)}"
         items.append(Item("code", f"What is the {label.lower()}?", value, 0, "text", f"{label} {value}\nplease keep this safe"))
     nl = rng.sample(NAME_LABELS, len(NAME_LABELS))
     for i in range(n_per_kind):
-        label, q = nl[i % len(nl)]
-        if i >= len(nl):
-            label, q = f"{label} (day 2)", q.replace("?", " on day 2?")
+        label, q = nl[i]
         items.append(Item("name", q, names[i], 0, "text", f"{label}: {names[i]}\nthank you for coming"))
     pairs = rng.sample([(a, b) for a in WHEN_ADJ for b in WHEN_NOUN], n_per_kind)
     for i, (a, b) in enumerate(pairs):

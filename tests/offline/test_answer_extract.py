@@ -28,7 +28,14 @@ class WordTokenizer:
         return {"input_ids": text.split()}
 
 
-def answerer(cls=LLMAnswerer, model=None):
+class Declines(LLMAnswerer):
+    """The answerer whose LLM always declines: what extraction answers alone."""
+
+    def generate(self, question, lines, max_new_tokens=None):
+        return "The video does not say."
+
+
+def answerer(cls=Declines, model=None):
     return cls(model, WordTokenizer(), max_new_tokens=32, context_tokens=512, grounded_fraction=0.75)
 
 
@@ -133,7 +140,7 @@ def test_the_llm_drafts_when_extraction_is_unsure_and_a_grounded_addressing_draf
 
 def test_an_answer_by_extraction_never_loads_the_llm():
     loads = []
-    a = LLMAnswerer(None, None, max_new_tokens=8, context_tokens=64, grounded_fraction=0.75,
+    a = Declines(None, None, max_new_tokens=8, context_tokens=64, grounded_fraction=0.75,
                     loader=lambda: loads.append(1) or (None, WordTokenizer()))
     drafted = a.answer("What is the vault code?", [ev(5, "", "Vault code 4417")])
     assert "4417" in drafted.text and not loads

@@ -6,7 +6,8 @@ Design decisions:
   evidence line that is about it) and phrases it as one sentence with its time. A 0.5B model,
   asked directly, echoed evidence lines or drifted to unrelated on-screen text; extraction is
   also instant and needs no model load.
-- The LLM drafts only when extraction is unsure and some evidence is about the question. Its
+- The LLM drafts only when extraction is unsure (a question answered by extraction never loads
+  it). Its
   draft must be grounded (every number in the answer appears in the evidence, and at least
   ``grounded_word_fraction`` of its other key words) *and* address the question (hold a span of
   the expected kind from the evidence that is not the question's own words); otherwise it is
@@ -245,9 +246,9 @@ class LLMAnswerer:
 
         1. A "when does X appear / get mentioned" question: the first moment that is about X.
         2. The best extracted span (``longvid.offline.extract``), phrased as a sentence with its time.
-        3. When extraction is unsure but some evidence is about the question: the LLM drafts from
-           that evidence; the draft is kept only if it is grounded and addresses the question
-           (holds a span of the expected kind from the evidence, not the question's own words).
+        3. When extraction is unsure: the LLM drafts from the text evidence (relevant lines first);
+           the draft is kept only if it is grounded and addresses the question (holds a span of
+           the expected kind from a relevant line, not the question's own words).
         4. Otherwise: it says plainly that it could not find the answer and where it looked.
         """
         if not evidence:
@@ -268,19 +269,22 @@ class LLMAnswerer:
             best = spans[0]
             rest = [e for e in textual if e is not best.evidence]
             return Drafted(extract.phrase(question, best), True, (best.evidence, *rest[:2]), timings)
+        # the LLM sees the relevant evidence first, then the rest of the text evidence (it may
+        # bridge a paraphrase the word match misses), but its draft must still hold a span of a
+        # relevant unit: an answer taken from a line that is not about the question is dropped
         relevant = list({id(ev): ev for _, ev, _ in extract.relevant_units(question, textual)}.values())
-        if relevant and (self._model is not None or self._loader is not None):
-            packed = pack_evidence(relevant, self.tokenizer, self.context_tokens)
-            t1 = time.perf_counter()
-            raw = self.generate(question, [evidence_line(e) for e in packed], max_new_tokens)
-            timings["generate_s"] = time.perf_counter() - t1
-            hay = "\n".join(evidence_line(e) for e in packed)
-            declined = not raw or raw.strip().rstrip(".").lower() == NOT_FOUND.rstrip(".").lower()
-            if not declined and is_grounded(raw, hay, self.grounded_fraction) and extract.addresses(question, raw, packed):
-                cited = sorted(packed, key=lambda e: -support(raw, e))
-                if not cited_times(raw):
-                    raw = f"{raw.rstrip('.')} {cited[0].moment.label()}."
-                return Drafted(raw, True, tuple(cited), timings)
+        ordered = relevant + [e for e in textual if all(e is not r for r in relevant)]
+        packed = pack_evidence(ordered, self.tokenizer, self.context_tokens)
+        t1 = time.perf_counter()
+        raw = self.generate(question, [evidence_line(e) for e in packed], max_new_tokens)
+        timings["generate_s"] = time.perf_counter() - t1
+        hay = "\n".join(evidence_line(e) for e in packed)
+        declined = not raw or raw.strip().rstrip(".").lower() == NOT_FOUND.rstrip(".").lower()
+        if not declined and is_grounded(raw, hay, self.grounded_fraction) and extract.addresses(question, raw, packed):
+            cited = sorted(packed, key=lambda e: -support(raw, e))
+            if not cited_times(raw):
+                raw = f"{raw.rstrip('.')} {cited[0].moment.label()}."
+            return Drafted(raw, True, tuple(cited), timings)
         if tags_only(evidence[0]):  # the best match is a look, not a line: say so, do not quote tags
             return cannot_see(evidence, timings)
         return Drafted(not_found(question, textual), False, tuple(textual[:3]), timings)
