@@ -149,6 +149,7 @@ def old_answer_module():
                          capture_output=True, text=True, check=True).stdout
     spec = importlib.util.spec_from_loader("longvid_old_answer", loader=None)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up there
     exec(compile(src, "main:answer.py", "exec"), mod.__dict__)
     return mod
 
