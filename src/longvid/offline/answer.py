@@ -1,16 +1,22 @@
 """Answer a question from retrieved evidence with a small LLM, and check the answer rests on it.
 
 Design decisions:
-- Evidence is packed as ``[m:ss-m:ss] said: "..." | on screen: "..."`` lines, best first, until
-  ``context_tokens`` (counted with the LLM's own tokenizer) is reached.
-- The system prompt asks for a short answer from the evidence only, citing times; decoding is
-  greedy (deterministic) and short (``max_new_tokens``).
-- Groundedness: a small model can invent ("the vault code is a code of ethics") with the answer
-  in front of it. Every number in the answer must appear in the evidence, and at least
-  ``grounded_word_fraction`` of its other key words (in the evidence at the moments the answer
-  cites, when it cites any), and that evidence must share key words with the question; otherwise the engine says it could not find
-  a grounded answer and shows the best evidence, never the invention.
-- The evidence an answer cites is ordered by how many of the answer's key words it contains.
+- The answer is chosen before it is phrased: ``longvid.offline.extract`` picks the span of the
+  evidence that answers the question (by the kind of answer the question asks for and by the
+  evidence line that is about it) and phrases it as one sentence with its time. A 0.5B model,
+  asked directly, echoed evidence lines or drifted to unrelated on-screen text; extraction is
+  also instant and needs no model load.
+- The LLM drafts only when extraction is unsure (a question answered by extraction never loads
+  it). Its
+  draft must be grounded (every number in the answer appears in the evidence, and at least
+  ``grounded_word_fraction`` of its other key words) *and* address the question (hold a span of
+  the expected kind from the evidence that is not the question's own words); otherwise it is
+  dropped. Sharing words with the evidence is not enough: a block of UI text shares them too.
+- When nothing answers the question the reply says so plainly and names the moments it
+  searched; it never quotes an evidence block as if it were an answer.
+- Evidence is packed for the LLM as ``[m:ss-m:ss] said: "..." | on screen: "..."`` lines, best
+  first, until ``context_tokens`` (counted with the LLM's own tokenizer) is reached; the prompt
+  has two worked examples and decoding is greedy, one line.
 - Visual tags (ImageNet class names from a frame classifier) are never an answer: "pinwheel" or
   "anemone fish" for "when does the cartoon rabbit appear" misleads more than it helps. Evidence
   that holds only tags is kept out of the LLM's prompt; when it is all there is (or it outranks
@@ -26,6 +32,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from longvid.offline import extract
+from longvid.offline.config import QueryConfig
 from longvid.types import Evidence
 
 SYSTEM_PROMPT = (
@@ -34,14 +42,19 @@ SYSTEM_PROMPT = (
     "If the evidence does not contain the answer, say: \"The video does not say.\""
 )
 NOT_FOUND = "The video does not say."
-# one worked example: shows the model the expected form (a short answer with its time), so it
-# neither echoes whole evidence lines nor answers with a bare timestamp
-_EXAMPLE = (
+# worked examples: evidence first, the question last, a one-line answer that names the answer and
+# its time; the second shows an answer taken from on-screen text among unrelated UI labels
+_EXAMPLES = (
     (
         'Evidence from the video:\n[1:02-1:10] said: "The train to Oslo leaves at nine."\n'
-        '[3:00-3:05] on screen: "Menu | soup, bread"\n\nQuestion: When does the train leave?'
+        '[3:00-3:05] on screen: "Menu | soup, bread"\n\nQuestion: When does the train leave?',
+        "The train leaves at nine [1:02].",
     ),
-    "The train leaves at nine [1:02].",
+    (
+        'Evidence from the video:\n[7:40-7:50] on screen: "File | Edit | Room number 318 | 12:03"\n\n'
+        "Question: What is the room number?",
+        "The room number is 318 [7:40].",
+    ),
 )
 
 STOPWORDS = frozenset({
@@ -171,84 +184,107 @@ class Drafted:
     timings_s: dict[str, float] = field(default_factory=dict)  # e.g. {"generate_s": ...}
 
 
+def not_found(question: str, evidence: list[Evidence]) -> str:
+    """A plain "could not find it", naming what was searched; never a quoted block."""
+    looked = ", ".join(e.moment.label() for e in evidence[:3])
+    what = f" The closest moments it searched ({looked}) do not answer it." if looked else ""
+    return (f"I could not find the answer to this in the video's speech, subtitles or on-screen text."
+            f"{what}")
+
+
 class LLMAnswerer:
-    def __init__(self, model, tokenizer, *, max_new_tokens: int, context_tokens: int, grounded_fraction: float):
-        self.model, self.tokenizer = model, tokenizer
+    """Extract first, then (only when extraction is unsure) let the LLM draft, verified.
+
+    ``model``/``tokenizer`` may be None with a ``loader`` returning them: the LLM is then loaded
+    on the first question that needs it, and a question answered by extraction never loads it.
+    """
+
+    def __init__(self, model, tokenizer, *, max_new_tokens: int, context_tokens: int, grounded_fraction: float,
+                 min_span_score: float = QueryConfig.answer_min_span_score, loader=None):
+        self._model, self._tokenizer, self._loader = model, tokenizer, loader
         self.max_new_tokens = max_new_tokens
         self.context_tokens = context_tokens
         self.grounded_fraction = grounded_fraction
+        self.min_span_score = min_span_score
+
+    def _load(self) -> None:
+        if self._model is None and self._loader is not None:
+            self._model, self._tokenizer = self._loader()
+
+    @property
+    def model(self):
+        self._load()
+        return self._model
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._load()
+        return self._tokenizer
 
     def generate(self, question: str, lines: list[str], max_new_tokens: int | None = None) -> str:
         import torch
 
-        msgs = [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": _EXAMPLE[0]},
-            {"role": "assistant", "content": _EXAMPLE[1]},
-            {
-                "role": "user",
-                "content": "Evidence from the video:\n" + "\n".join(lines)
-                + f"\n\nQuestion: {question}",
-            },
-        ]
-        ids = self.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        msgs = [{"role": "system", "content": SYSTEM_PROMPT}]
+        for user, reply in _EXAMPLES:
+            msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
+        msgs.append({
+            "role": "user",
+            "content": "Evidence from the video:\n" + "\n".join(lines) + f"\n\nQuestion: {question}",
+        })
+        tok, model = self.tokenizer, self.model
+        ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
         with torch.inference_mode():
-            out = self.model.generate(
-                **ids, max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.eos_token_id
+            out = model.generate(
+                **ids, max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False, pad_token_id=tok.eos_token_id
             )
-        return self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        text = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        return text.split("\n", 1)[0].strip()  # one line: a small model tends to continue with more
 
     def answer(self, question: str, evidence: list[Evidence], max_new_tokens: int | None = None) -> Drafted:
-        """The answer to ``question`` from ``evidence`` (best first), checked against it.
+        """The answer to ``question`` from ``evidence`` (best first).
 
-        The model's answer is kept when its key words/numbers are in the evidence and the
-        evidence it rests on shares key words with the question. Otherwise, when the best
-        evidence itself matches the question (half its key words), that evidence is the answer,
-        quoted as it is; else the answer says nothing grounded was found and shows it.
+        1. A "when does X appear / get mentioned" question: the first moment that is about X.
+        2. The best extracted span (``longvid.offline.extract``), phrased as a sentence with its time.
+        3. When extraction is unsure: the LLM drafts from the text evidence (relevant lines first);
+           the draft is kept only if it is grounded and addresses the question (holds a span of
+           the expected kind from a relevant line, not the question's own words).
+        4. Otherwise: it says plainly that it could not find the answer and where it looked.
         """
         if not evidence:
-            return Drafted("Nothing in the video matches this question.", False, ())
+            return Drafted(not_found(question, []), False, ())
         textual = [e for e in evidence if not tags_only(e)]
         if not textual:  # only tags bear on it: no model call, no tag as an answer
             return cannot_see(evidence)
-        packed = pack_evidence(textual, self.tokenizer, self.context_tokens)
         t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        if extract.asks_for_moment(question):
+            found = extract.moment_answer(question, textual)
+            if found:
+                timings["extract_s"] = time.perf_counter() - t0
+                return Drafted(found[0], True, (found[1],), timings)
+        spans = extract.candidate_spans(question, textual)
+        timings["extract_s"] = time.perf_counter() - t0
+        if spans and spans[0].score >= self.min_span_score:
+            best = spans[0]
+            rest = [e for e in textual if e is not best.evidence]
+            return Drafted(extract.phrase(question, best), True, (best.evidence, *rest[:2]), timings)
+        # the LLM sees the relevant evidence first, then the rest of the text evidence (it may
+        # bridge a paraphrase the word match misses), but its draft must still hold a span of a
+        # relevant unit: an answer taken from a line that is not about the question is dropped
+        relevant = list({id(ev): ev for _, ev, _ in extract.relevant_units(question, textual)}.values())
+        ordered = relevant + [e for e in textual if all(e is not r for r in relevant)]
+        packed = pack_evidence(ordered, self.tokenizer, self.context_tokens)
+        t1 = time.perf_counter()
         raw = self.generate(question, [evidence_line(e) for e in packed], max_new_tokens)
-        timings = {"generate_s": time.perf_counter() - t0}
+        timings["generate_s"] = time.perf_counter() - t1
         hay = "\n".join(evidence_line(e) for e in packed)
         declined = not raw or raw.strip().rstrip(".").lower() == NOT_FOUND.rstrip(".").lower()
-        if not declined:
-            numbers, words = key_terms(raw)
-            bare_time = not numbers and not words
-            # words repeated from the question are not claims ("the slide titled 'Results' appears
-            # at [2:59]"): such an answer stands on the moment it cites, like a bare time
-            q_numbers, q_words = key_terms(question)
-            time_only = not (numbers - q_numbers) and not (words - q_words)
+        if not declined and is_grounded(raw, hay, self.grounded_fraction) and extract.addresses(question, raw, packed):
             cited = sorted(packed, key=lambda e: -support(raw, e))
-            cited = [e for e in cited if support(raw, e) > 0]
-            # an answer that names moments must rest on what is at those moments, not on words
-            # gathered from anywhere in the evidence ("the vault code is pineapple")
-            at_times = [e for e in packed if _cites(raw, e)]
-            basis = "\n".join(evidence_line(e) for e in at_times) if at_times else hay
-            grounded = bool(cited) and (
-                (time_only and bool(at_times)) or is_grounded(raw, basis, self.grounded_fraction)
-            )
-            # the evidence the answer rests on must be about the question (not the only line that
-            # happened to be retrieved for "what is the capital of France?")
-            basis_evidence = at_times or cited[:2]
-            if grounded and relevance(question, " ".join(evidence_line(e) for e in basis_evidence)) > 0:
-                # the moment holding most of the cited times first ([2:59-3:10] over [2:49-2:59])
-                times = cited_times(raw)
-                at_times.sort(key=lambda e: -sum(round(e.moment.start_s) <= t <= round(e.moment.end_s) for t in times))
-                cited = at_times + [e for e in cited if e not in at_times]
-                if bare_time:  # a bare time: say what is there
-                    raw = f"{raw} {evidence_line(cited[0])}"
-                return Drafted(raw, True, tuple(cited), timings)
-        best = textual[0]
-        if relevance(question, evidence_line(best)) >= 0.5:
-            return Drafted(f"Best matching moment: {evidence_line(best)}", True, (best,), timings)
+            if not cited_times(raw):
+                raw = f"{raw.rstrip('.')} {cited[0].moment.label()}."
+            return Drafted(raw, True, tuple(cited), timings)
         if tags_only(evidence[0]):  # the best match is a look, not a line: say so, do not quote tags
             return cannot_see(evidence, timings)
-        draft = "" if declined else f" (the model's draft, {raw!r}, is not supported by the evidence)"
-        text = f"No answer grounded in the video was found{draft}. Best evidence: {evidence_line(best)}"
-        return Drafted(text, False, (best,), timings)
+        return Drafted(not_found(question, textual), False, tuple(textual[:3]), timings)

