@@ -341,7 +341,7 @@ class Indexer:
             w0, c0 = time.perf_counter(), _threads_cpu(tids)
             try:
                 out["speech"] = self._speech(video, work, info, stop=stop, recogniser=recogniser)
-            except BaseException as exc:  # handed to the visual thread, which raises it
+            except BaseException as exc:  # handed to the visual thread, which raises it  # noqa: BLE001
                 out["error"] = exc
                 stop.set()
             finally:
@@ -433,7 +433,7 @@ def _speech_child(video: str, work: str, settings: IndexSettings, total_s: float
         ru = resource.getrusage(resource.RUSAGE_SELF)
         queue.put(("done", [_timed_text_dict(x) for x in items], note,
                    ru.ru_utime + ru.ru_stime))
-    except BaseException as exc:  # reported to the parent, which raises it as an SpeechStageError
+    except BaseException as exc:  # reported to the parent, which raises it as an SpeechStageError  # noqa: BLE001
         queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 

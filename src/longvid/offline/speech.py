@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from longvid.registry import Registry
 from longvid.errors import LongvidError, ModelLoadError, require
 from longvid.offline.cache import atomic_path
+from longvid.registry import Registry
 from longvid.types import AudioClip, TimedText
 
 logger = logging.getLogger(__name__)
