@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from longvid.errors import ModelLoadError, require
 from longvid.registry import Registry
+from longvid.errors import ModelLoadError, require
 
 TEXT_EMBEDDERS: Registry = Registry("text_embedder")
 register_text_embedder = TEXT_EMBEDDERS.register

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from longvid.registry import Registry
 from longvid.errors import ModelLoadError, require
 from longvid.offline.cache import atomic_path, cache_root
-from longvid.registry import Registry
 
 logger = logging.getLogger(__name__)
 

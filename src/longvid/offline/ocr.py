@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from longvid.errors import require
 from longvid.registry import Registry
+from longvid.errors import require
 from longvid.types import TimedText
 
 logger = logging.getLogger(__name__)
