@@ -20,8 +20,20 @@ Design decisions:
 - A video without an audio stream gets a visual-only index (logged, and recorded in the
   manifest), never an error; a video whose audio holds no speech simply has no transcript.
 - Subtitles (embedded, or sidecar files beside the video) are read when the index is built.
+- The speech stage runs beside the visual pass (``concurrency``: "thread" by default, or
+  "process", or "off" for one after the other); the two share no state but the stage folder,
+  each keeps its own checkpoints, and a failure or Ctrl-C in either stops the other at its
+  next step with everything finished kept (``.stages/``), so the next run resumes both. Threads
+  are split so the stages never ask for more than the cores: ctranslate2 gets one, torch the
+  rest until speech is done, then all again. A concurrent index holds exactly what a
+  sequential one holds.
 - Progress: ``progress(stage, done, total)`` after each step of each stage (stage names:
-  "visual", "speech", "embed"); the CLI draws one bar per stage from it.
+  "visual", "speech", "embed"); the CLI draws one bar per stage from it. With concurrent stages
+  the callback is called from two threads, but never by both at once and never backwards
+  within a stage.
+- Timings (manifest ``timings_s``): wall and CPU seconds per stage. A speech thread's CPU is
+  its own thread's CPU time (ctranslate2 and the VAD run on it), the visual pass gets the rest
+  of the process's CPU over its span; a speech process reports its own.
 """
 
 from __future__ import annotations
@@ -30,9 +42,11 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -40,12 +54,17 @@ from longvid.io.subtitles import sidecar_files
 from longvid.offline.cache import atomic_path, cache_root
 from longvid.offline.config import INDEX_FORMAT_VERSION, IndexSettings
 from longvid.offline.hashing import content_hash
+from longvid.offline.speech import SpeechStageError, StageCancelled, finished_speech, run_speech
 from longvid.offline.store import VideoIndex, index_folder, open_index, read_manifest, write_index
 from longvid.types import TimedText
 
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, float, float], None]
+Concurrency = Literal["off", "thread", "process"]
+# speech beside the visual pass on a thread: on 2 cores it beat a child process (bench/ask.py;
+# docs/offline.md), since the process pays a fresh interpreter and its own model loads
+DEFAULT_CONCURRENCY: Concurrency = "thread"
 
 
 class Indexer:
@@ -56,16 +75,27 @@ class Indexer:
         cache_dir: str | os.PathLike | None = None,
         progress: ProgressFn | None = None,
         models: dict[str, object] | None = None,
+        concurrency: Concurrency = DEFAULT_CONCURRENCY,
     ) -> None:
         """``models``: a dict of already created stage models to share (e.g. another indexer's
-        ``models``); only used where this indexer's settings name the same parts."""
+        ``models``); only used where this indexer's settings name the same parts.
+        ``concurrency``: how speech runs beside the visual pass ("thread", "process") or after it
+        ("off"); it changes how fast an index is built, never what it holds."""
+        if concurrency not in ("off", "thread", "process"):
+            raise ValueError(f"concurrency must be 'off', 'thread' or 'process', got {concurrency!r}")
+        self.concurrency = concurrency
+        self._progress_lock = threading.Lock()
+        self._progress_done: dict[str, float] = {}
+        self._speech_tids: set[int] = set()
         self.settings = settings or IndexSettings()
         self.cache = cache_root(cache_dir)
         self.progress = progress
         self.models: dict[str, object] = models if models is not None else {}
 
     # ------------------------------------------------------------------ models, created once
-    def model(self, kind: str):
+    def model(self, kind: str, *, threads: int | None = None):
+        """The stage model ``kind``, created on first need; ``threads`` (speech only): the CPU
+        threads it may use, fixed when it is created."""
         if kind not in self.models:
             s = self.settings
             if kind == "encoder":
@@ -80,9 +110,9 @@ class Indexer:
                     min_chars=s.ocr_min_chars
                 )
             elif kind == "speech":
-                from longvid.offline.speech import SPEECH_ENGINES
-
-                self.models[kind] = None if s.speech == "none" else SPEECH_ENGINES.create(s.speech)
+                before = _thread_ids()
+                self.models[kind] = None if s.speech == "none" else _create_speech(s.speech, threads)
+                self._speech_tids = _thread_ids() - before  # its worker threads: their CPU is speech's
             elif kind == "embedder":
                 from longvid.offline.embed import TEXT_EMBEDDERS
 
@@ -147,22 +177,7 @@ class Indexer:
         timings: dict[str, float] = {}
         reused: list[str] = []
 
-        t0 = time.perf_counter()
-        track = load_visual(work)
-        if track is None:
-            track = self._visual(str(video), work, info)
-            save_visual(work, track)
-        else:
-            logger.info("%s: visual pass read back from %s (frames not decoded again)", video, work)
-            reused.append("visual")
-        timings["visual_s"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        speech, speech_note, speech_reused = self._speech(str(video), work, info)
-        if speech_reused:
-            logger.info("%s: transcript read back from %s", video, work)
-            reused.append("speech")
-        timings["speech_s"] = time.perf_counter() - t0
+        track, speech, speech_note = self._stages(str(video), work, info, timings, reused)
 
         t0 = time.perf_counter()
         subs: list[TimedText] = []
@@ -199,6 +214,7 @@ class Indexer:
             "sidecars": {"fingerprint": self.sidecars_of(video),
                          "files": [f.name for f in sidecar_files(video)] if self.settings.subtitles else []},
             "reused_stages": reused,
+            "concurrency": timings.pop("concurrency"),
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -214,72 +230,251 @@ class Indexer:
         return open_index(folder, read_manifest(folder))
 
     def _report(self, stage: str, done: float, total: float) -> None:
-        if self.progress:
+        # stages may report from two threads: one call at a time, and never backwards per stage
+        if not self.progress:
+            return
+        with self._progress_lock:
+            done = max(done, self._progress_done.get(stage, 0.0))
+            self._progress_done[stage] = done
             self.progress(stage, done, total)
 
-    def _visual(self, video: str, work: Path, info):
+    # ------------------------------------------------------------------ visual + speech stages
+    def _stages(self, video: str, work: Path, info, timings: dict, reused: list[str]):
+        """Run (or read back) the visual and speech stages, side by side when both are needed."""
+        self._progress_done = {}
+        track = load_visual(work)
+        if track is not None:
+            logger.info("%s: visual pass read back from %s (frames not decoded again)", video, work)
+            reused.append("visual")
+        speech_needed = self.settings.speech != "none" and info.has_audio
+        done_speech = finished_speech(work) if speech_needed else None
+        if done_speech is not None:
+            logger.info("%s: transcript read back from %s", video, work)
+            reused.append("speech")
+        mode = self.concurrency if (track is None and speech_needed and done_speech is None) else "off"
+        timings["concurrency"] = mode
+        w0, c0 = time.perf_counter(), time.process_time()
+        if mode == "off":
+            if track is None:
+                track = self._timed("visual", timings, lambda: self._visual(video, work, info))
+                save_visual(work, track)
+            else:
+                timings.update(visual_s=0.0, visual_cpu_s=0.0)
+            if done_speech is None:
+                speech, note = self._timed("speech", timings, lambda: self._speech(video, work, info))
+            else:
+                (speech, note), timings["speech_s"], timings["speech_cpu_s"] = done_speech, 0.0, 0.0
+        else:
+            track, speech, note = self._concurrent(video, work, info, timings, mode)
+        timings["stages_s"] = time.perf_counter() - w0
+        timings["stages_cpu_s"] = time.process_time() - c0 + timings.get("speech_child_cpu_s", 0.0)
+        return track, speech, note
+
+    @staticmethod
+    def _timed(stage: str, timings: dict, fn):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        timings[f"{stage}_s"] = time.perf_counter() - w0
+        timings[f"{stage}_cpu_s"] = time.process_time() - c0
+        return out
+
+    def _concurrent(self, video: str, work: Path, info, timings: dict, mode: str):
+        """The visual pass on this thread, speech beside it on a thread or in a child process.
+
+        Threads: torch gets one core fewer while speech runs (and its threads back as soon as
+        speech is done); speech runs ctranslate2 on one thread. A failure of either stage sets
+        ``stop``; the other stops at its next step, keeping its checkpoints, and the first error
+        is raised. Ctrl-C lands in this thread (the visual pass) and stops speech the same way.
+        """
+        import torch
+
+        stop = threading.Event()
+        out: dict = {}
+        torch_threads = torch.get_num_threads()
+        speech_threads = 1 if torch_threads <= 2 else max(1, torch_threads // 3)
+        worker = (self._speech_thread if mode == "thread" else self._speech_process)(
+            video, work, info, stop, out, speech_threads)
+        w0, c0 = time.perf_counter(), time.process_time()
+        torch.set_num_threads(max(1, torch_threads - speech_threads))
+        worker.start()
+
+        def visual_step(done: float, total: float) -> None:
+            if stop.is_set():
+                raise StageCancelled("visual stopped: the speech stage failed")
+            if not worker.is_alive() and torch.get_num_threads() != torch_threads:
+                torch.set_num_threads(torch_threads)  # speech is done: the visual pass gets every core
+            self._report("visual", done, total)
+
+        try:
+            track = self._visual(video, work, info, progress=visual_step)
+            save_visual(work, track)
+        except BaseException as exc:
+            stop.set()
+            worker.join(timeout=_STOP_WAIT_S)
+            if isinstance(exc, StageCancelled) and "error" in out:
+                raise out["error"] from None
+            raise
+        finally:
+            torch.set_num_threads(torch_threads)
+        timings["visual_s"] = time.perf_counter() - w0
+        visual_cpu = time.process_time() - c0
+        worker.join()
+        if "error" in out:
+            raise out["error"]
+        speech, note = out["speech"]
+        timings["speech_s"] = out["wall_s"]
+        timings["speech_cpu_s"] = out["cpu_s"]
+        if mode == "thread":
+            # process CPU covers both stages; speech's share is the CPU of its thread and of
+            # the worker threads its recogniser started (ctranslate2's; the VAD runs inline)
+            visual_cpu = max(0.0, visual_cpu - out["cpu_s"])
+        else:
+            timings["speech_child_cpu_s"] = out["cpu_s"]
+        timings["visual_cpu_s"] = visual_cpu
+        return track, speech, note
+
+    def _speech_thread(self, video, work, info, stop, out, threads) -> threading.Thread:
+        recogniser = self.model("speech", threads=threads)
+
+        def body() -> None:
+            tids = self._speech_tids | {threading.get_native_id()}
+            w0, c0 = time.perf_counter(), _threads_cpu(tids)
+            try:
+                out["speech"] = self._speech(video, work, info, stop=stop, recogniser=recogniser)
+            except BaseException as exc:  # handed to the visual thread, which raises it  # noqa: BLE001
+                out["error"] = exc
+                stop.set()
+            finally:
+                out["wall_s"], out["cpu_s"] = time.perf_counter() - w0, _threads_cpu(tids) - c0
+
+        return threading.Thread(target=body, name="longvid-speech", daemon=True)
+
+    def _speech_process(self, video, work, info, stop, out, threads) -> threading.Thread:
+        """A thread that runs the speech stage in a fresh ("spawn") child process and relays its
+        progress; the child loads its own recogniser and writes the same checkpoints."""
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # never fork a process holding torch / OpenMP threads
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_speech_child, name="longvid-speech",
+                           args=(video, str(work), self.settings, info.duration_s, threads, queue), daemon=True)
+
+        def body() -> None:
+            import queue as queue_mod
+
+            w0 = time.perf_counter()
+            proc.start()
+            try:
+                while True:
+                    if stop.is_set() and proc.is_alive():
+                        proc.terminate()  # checkpoints are per chunk and fsynced: nothing done is lost
+                        out["error"] = StageCancelled("speech stopped: the visual stage failed")
+                        break
+                    try:
+                        msg = queue.get(timeout=0.2)
+                    except queue_mod.Empty:
+                        if not proc.is_alive() and proc.exitcode is not None:
+                            out["error"] = SpeechStageError(
+                                f"the speech process died (exit code {proc.exitcode}); index again to resume")
+                            stop.set()
+                            break
+                        continue
+                    if msg[0] == "progress":
+                        self._report("speech", msg[1], msg[2])
+                    elif msg[0] == "done":
+                        out["speech"] = ([TimedText(**d) for d in msg[1]], msg[2])
+                        out["cpu_s"] = msg[3]
+                        break
+                    else:
+                        out["error"] = SpeechStageError(f"the speech stage failed: {msg[1]}; index again to resume")
+                        stop.set()
+                        break
+            finally:
+                proc.join(timeout=_STOP_WAIT_S)
+                out["wall_s"] = time.perf_counter() - w0
+                out.setdefault("cpu_s", 0.0)
+
+        return threading.Thread(target=body, name="longvid-speech-relay", daemon=True)
+
+    def _visual(self, video: str, work: Path, info, progress=None):
         from longvid.offline.visual import run_visual
 
         return run_visual(
             video, work, self.settings, encoder=self.model("encoder"), ocr=self.model("ocr"), info=info,
-            progress=lambda d, t: self._report("visual", d, t),
+            progress=progress or (lambda d, t: self._report("visual", d, t)),
         )
 
-    def _speech(self, video: str, work: Path, info) -> tuple[list[TimedText], str, bool]:
-        """(transcript, note for the manifest, whether it was read back from a finished run)."""
+    def _speech(self, video: str, work: Path, info, *, stop=None, recogniser=None) -> tuple[list[TimedText], str]:
+        """(transcript, note for the manifest) of a video the speech stage must run on."""
         if self.settings.speech == "none":
-            return [], "disabled", False
+            return [], "disabled"
         if not info.has_audio:
             logger.info("%s has no audio stream: visual-only index", video)
-            return [], "no audio stream", False
-        from longvid.io import iter_audio
+            return [], "no audio stream"
+        return run_speech(
+            video, work, recogniser=recogniser or self.model("speech"), chunk_s=self.settings.speech_chunk_s,
+            total_s=info.duration_s, progress=lambda d, t: self._report("speech", d, t), stop=stop,
+        )
 
-        path = work / "speech.jsonl"
-        done_marker = work / "speech.done"
-        if done_marker.exists() and path.exists():
-            items = [TimedText(**d) for line in path.read_text().splitlines() for d in json.loads(line)["items"]]
-            return items, done_marker.read_text(), True
-        items: list[TimedText] = []
-        done_until = 0.0
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # a line cut by an interruption: that chunk is redone
-                done_until = rec["done_until_s"]
-                items.extend(TimedText(**d) for d in rec["items"])
-            if done_until:
-                logger.info("resuming speech after %.0f s", done_until)
-        total = info.duration_s
 
-        def clips():
-            for clip in iter_audio(video, chunk_s=self.settings.speech_chunk_s):
-                end = clip.start_s + clip.duration_s
-                if end <= done_until:
-                    continue
-                if clip.start_s < done_until:
-                    cut = int((done_until - clip.start_s) * clip.sample_rate)
-                    clip = type(clip)(clip.samples[cut:], clip.sample_rate, clip.start_s + cut / clip.sample_rate)
-                yield clip
+_STOP_WAIT_S = 30.0  # how long a failing run waits for the other stage to stop at a checkpoint
 
-        self._report("speech", done_until, total)
-        recogniser = self.model("speech")
-        with open(path, "a") as f:
-            for until, segs in recogniser.transcribe(clips()):
-                items.extend(segs)
-                rec = {"done_until_s": until, "items": [
-                    {"start_s": s.start_s, "end_s": s.end_s, "text": s.text, "source": s.source, "confidence": s.confidence}
-                    for s in segs]}
-                f.write(json.dumps(rec) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-                self._report("speech", min(until, total), total)
-        self._report("speech", total, total)
-        note = f"{len(items)} segments" if items else "no speech found"
-        with atomic_path(done_marker) as tmp:
-            tmp.write_text(note)
-        return items, note, False
+
+def _speech_child(video: str, work: str, settings: IndexSettings, total_s: float, threads: int, queue) -> None:
+    """Body of the speech process: its own recogniser, the same checkpoints, progress by queue."""
+    import resource
+
+    try:
+        recogniser = _create_speech(settings.speech, threads)
+        items, note = run_speech(
+            video, Path(work), recogniser=recogniser, chunk_s=settings.speech_chunk_s, total_s=total_s,
+            progress=lambda d, t: queue.put(("progress", d, t)),
+        )
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        queue.put(("done", [_timed_text_dict(x) for x in items], note,
+                   ru.ru_utime + ru.ru_stime))
+    except BaseException as exc:  # reported to the parent, which raises it as an SpeechStageError  # noqa: BLE001
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _thread_ids() -> set[int]:
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:  # not Linux: speech CPU is then its own thread's only
+        return set()
+
+
+def _threads_cpu(tids: set[int]) -> float:
+    """CPU seconds (user + system) the threads ``tids`` of this process have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for tid in tids:
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            if tid == threading.get_native_id():
+                total += time.thread_time()
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def _timed_text_dict(x: TimedText) -> dict:
+    return {"start_s": x.start_s, "end_s": x.end_s, "text": x.text, "source": x.source, "confidence": x.confidence}
+
+
+def _create_speech(name: str, threads: int | None):
+    """A speech engine; ``threads`` is passed as ``cpu_threads`` to engines that take it."""
+    import inspect
+
+    from longvid.offline.speech import SPEECH_ENGINES
+
+    factory = SPEECH_ENGINES.get(name)
+    try:
+        takes = "cpu_threads" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return factory(cpu_threads=threads) if threads and takes else factory()
 
 
 # ---------------------------------------------------------------------- finished visual stage

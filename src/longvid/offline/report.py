@@ -2,13 +2,17 @@
 
 Design decisions:
 - Library code reports progress through ``progress(stage, done, total)`` callbacks;
-  ``TqdmProgress`` is the CLI's callback: one bar per stage, with rate and time left.
+  ``TqdmProgress`` is the CLI's callback: one bar per stage, with rate and time left. Stages
+  may run at once (speech beside the visual pass), so each bar keeps the line it was given
+  (tqdm ``position``, in order of first report) and one lock orders the redraws: two bars
+  never draw over each other.
 - ``to_json`` gives every field of an ``Answer`` / ``Evidence`` (times in seconds and as labels)
   so scripts never parse the human text.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict
 from typing import Any, ClassVar
 
@@ -24,26 +28,37 @@ class TqdmProgress:
         self.bars: dict[str, Any] = {}
         self.disable = disable
         self.prefix = prefix
+        self._lock = threading.Lock()
+        self._positions: dict[str, int] = {}
+        self._finished: set[str] = set()
 
     def __call__(self, stage: str, done: float, total: float) -> None:
         from tqdm import tqdm
 
-        bar = self.bars.get(stage)
-        if bar is None:
-            bar = self.bars[stage] = tqdm(
-                total=round(total, 1), desc=f"{self.prefix}{stage:>7}", unit=self._UNITS.get(stage, "it"),
-                disable=self.disable, leave=True, dynamic_ncols=True,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} {unit} [{elapsed}<{remaining}]",
-            )
-        bar.n = round(min(done, total), 1)
-        bar.refresh()
-        if done >= total:
-            bar.close()
+        with self._lock:
+            bar = self.bars.get(stage)
+            if bar is None and stage in self._finished and done >= total:
+                return  # a repeated final report must not open a second, finished bar
+            if bar is None:
+                self._finished.discard(stage)
+                pos = self._positions.setdefault(stage, len(self._positions))
+                bar = self.bars[stage] = tqdm(
+                    total=round(total, 1), desc=f"{self.prefix}{stage:>7}", unit=self._UNITS.get(stage, "it"),
+                    disable=self.disable, leave=True, dynamic_ncols=True, position=pos,
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} {unit} [{elapsed}<{remaining}]",
+                )
+            bar.n = max(bar.n, round(min(done, total), 1))
+            bar.refresh()
+            if done >= total:
+                bar.close()
+                del self.bars[stage]
+                self._finished.add(stage)
 
     def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-        self.bars.clear()
+        with self._lock:
+            for bar in self.bars.values():
+                bar.close()
+            self.bars.clear()
 
 
 def evidence_dict(ev: Evidence) -> dict:

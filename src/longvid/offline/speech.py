@@ -14,17 +14,28 @@ Design decisions:
 - Greedy decoding (beam 1, temperature 0 only: no sampled fallback, so a re-run or a resumed
   run gives the same text), no conditioning on previous text: faster, and it avoids Whisper's
   repetition loops on long inputs. Segment timestamps (word timestamps cost ~30% more).
+- ``run_speech`` is the whole checkpointed stage (the indexer runs it on its own thread or in a
+  child process, beside the visual pass): one line of ``speech.jsonl`` per chunk, fsynced, and a
+  ``speech.done`` marker last. A line cut by a kill is dropped *and truncated away* on resume, so
+  the lines appended after it are never hidden behind it on the next resume.
+- ``cpu_threads``: ctranslate2's intra-op threads. The indexer gives speech one thread while the
+  visual pass runs beside it, so the two stages never ask for more threads than there are cores.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Iterator
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
 
+from longvid.errors import LongvidError, ModelLoadError, require
+from longvid.offline.cache import atomic_path
 from longvid.registry import Registry
-from longvid.errors import ModelLoadError, require
 from longvid.types import AudioClip, TimedText
 
 logger = logging.getLogger(__name__)
@@ -123,3 +134,105 @@ class WhisperSpeech:
             yield done, segs
         if carry is not None:
             yield end_s, self._recognise(carry)
+
+
+# ---------------------------------------------------------------------- the checkpointed stage
+SPEECH_LINES = "speech.jsonl"
+SPEECH_DONE = "speech.done"
+
+
+class SpeechStageError(LongvidError):
+    """The speech stage failed in its own process; its finished chunks are kept, and indexing the
+    video again resumes after them."""
+
+
+class StageCancelled(Exception):
+    """A stage stopped because the stage running beside it failed (its checkpoints are kept)."""
+
+
+def finished_speech(work: Path) -> tuple[list[TimedText], str] | None:
+    """The transcript and manifest note of a finished speech stage in ``work``, or None."""
+    path, done = work / SPEECH_LINES, work / SPEECH_DONE
+    if not (done.exists() and path.exists()):
+        return None
+    items = [TimedText(**d) for line in path.read_text().splitlines() for d in json.loads(line)["items"]]
+    return items, done.read_text()
+
+
+def _resume_lines(path: Path) -> tuple[list[TimedText], float]:
+    """(items, done_until_s) of the complete lines of ``path``; anything after the first
+    incomplete line (cut by a kill) is truncated away so new lines follow the good ones."""
+    items: list[TimedText] = []
+    done_until = 0.0
+    if not path.exists():
+        return items, done_until
+    raw = path.read_bytes()
+    good = 0
+    for line in raw.splitlines(keepends=True):
+        try:
+            if not line.endswith(b"\n"):
+                raise ValueError("unterminated")
+            rec = json.loads(line)
+        except ValueError:
+            break  # cut by an interruption: that chunk is redone
+        done_until = rec["done_until_s"]
+        items.extend(TimedText(**d) for d in rec["items"])
+        good += len(line)
+    if good != len(raw):
+        with open(path, "r+b") as f:
+            f.truncate(good)
+    return items, done_until
+
+
+def run_speech(
+    video: str,
+    work: Path,
+    *,
+    recogniser,
+    chunk_s: float,
+    total_s: float,
+    progress: Callable[[float, float], None] | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[list[TimedText], str]:
+    """Transcribe ``video``'s audio into ``work`` (resuming a checkpointed run); (items, note).
+
+    ``stop``: when set (the other stage failed), the stage raises ``StageCancelled`` before its
+    next chunk; every chunk already written stays on disk for the resumed run."""
+    from longvid.io import iter_audio
+
+    path = work / SPEECH_LINES
+    items, done_until = _resume_lines(path)
+    if done_until:
+        logger.info("resuming speech after %.0f s", done_until)
+
+    def clips() -> Iterator[AudioClip]:
+        for clip in iter_audio(video, chunk_s=chunk_s):
+            if stop is not None and stop.is_set():
+                raise StageCancelled("speech stopped: the visual stage failed")
+            end = clip.start_s + clip.duration_s
+            if end <= done_until:
+                continue
+            if clip.start_s < done_until:
+                cut = int((done_until - clip.start_s) * clip.sample_rate)
+                clip = AudioClip(clip.samples[cut:], clip.sample_rate, clip.start_s + cut / clip.sample_rate)
+            yield clip
+
+    if progress:
+        progress(min(done_until, total_s), total_s)
+    with open(path, "a") as f:
+        for until, segs in recogniser.transcribe(clips()):
+            items.extend(segs)
+            rec = {"done_until_s": until, "items": [
+                {"start_s": s.start_s, "end_s": s.end_s, "text": s.text, "source": s.source, "confidence": s.confidence}
+                for s in segs]}
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            if progress:
+                progress(min(until, total_s), total_s)
+    if progress:
+        progress(total_s, total_s)
+    note = f"{len(items)} segments" if items else "no speech found"
+    with atomic_path(work / SPEECH_DONE) as tmp:
+        tmp.write_text(note)
+    return items, note
