@@ -11,6 +11,7 @@ encoders and compressors, and a wrong shape must stop there, named, not three st
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -244,6 +245,15 @@ class Answer:
     @property
     def moments(self) -> tuple[Moment, ...]:
         return tuple(e.moment for e in self.evidence)
+
+
+_CITED_TIME = re.compile(r"\b(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)\b")
+
+
+def cited_times(text: str) -> list[float]:
+    """Every ``m:ss`` or ``h:mm:ss`` time in ``text`` (as :func:`format_timestamp` writes them), in
+    seconds, in order of appearance."""
+    return [int(h or 0) * 3600 + int(m) * 60 + int(s) for h, m, s in _CITED_TIME.findall(text)]
 
 
 def format_timestamp(seconds: float) -> str:

@@ -19,11 +19,15 @@ def test_upload_indexes_with_stage_progress(indexed_talk):
     rec = indexed_talk["record"]
     assert rec["state"] == "done" and rec["progress"] == 1.0 and rec["error"] is None
     stages = [d["stage"] for e, d in indexed_talk["events"] if e == "progress" and d["stage"]]
-    # the stream samples the job's state, so a stage shorter than its poll interval may be skipped,
-    # but what it shows comes in the indexer's order
-    order = ["waiting", "visual", "speech", "embed"]
-    assert stages and all(s in order for s in stages)
-    assert [order.index(s) for s in stages] == sorted(order.index(s) for s in stages)
+    # the stream samples the job's state, so a stage shorter than its poll interval may be skipped;
+    # speech runs beside the visual pass, so those two interleave, but nothing comes before
+    # "waiting" and nothing after "embed"
+    assert stages and set(stages) <= {"waiting", "visual", "speech", "embed"}
+    if "waiting" in stages:
+        assert stages[: stages.count("waiting")] == ["waiting"] * stages.count("waiting")
+    if "embed" in stages:
+        first = stages.index("embed")
+        assert set(stages[first:]) == {"embed"}
     progress = [d["progress"] for _, d in indexed_talk["events"]]
     assert progress == sorted(progress)
 

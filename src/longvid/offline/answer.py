@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from longvid.offline import extract
 from longvid.offline.config import QueryConfig
-from longvid.types import Evidence
+from longvid.types import Evidence, cited_times
 
 SYSTEM_PROMPT = (
     "You answer questions about a video using only the evidence lines given, each marked with its "
@@ -143,15 +143,6 @@ def is_grounded(answer: str, evidence_text: str, min_fraction: float) -> bool:
         return bool(numbers)
     present = sum(_in(w, hay) or _in(w, hay_nospace) for w in words)
     return present / len(words) >= min_fraction
-
-
-def cited_times(answer: str) -> list[float]:
-    """Every m:ss / h:mm:ss time the answer mentions, in seconds."""
-    out = []
-    for m in re.finditer(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?", answer):
-        a, b, c = m.groups()
-        out.append(int(a) * 3600 + int(b) * 60 + int(c) if c else int(a) * 60 + int(b))
-    return out
 
 
 def _cites(answer: str, ev: Evidence) -> bool:
@@ -266,9 +257,12 @@ class LLMAnswerer:
         spans = extract.candidate_spans(question, textual)
         timings["extract_s"] = time.perf_counter() - t0
         if spans and spans[0].score >= self.min_span_score:
-            best = spans[0]
-            rest = [e for e in textual if e is not best.evidence]
-            return Drafted(extract.phrase(question, best), True, (best.evidence, *rest[:2]), timings)
+            best = extract.focused(spans[0])
+            # the moments the answer rests on: the span's own lines, then other evidence showing it
+            also = [e for e in textual if e is not spans[0].evidence and best.text in f"{e.transcript} {e.on_screen_text}"]
+            moments = list({(e.moment.start_s, e.moment.end_s): e for e in
+                            (best.evidence, *(extract.focused(replace(best, evidence=e)).evidence for e in also))}.values())
+            return Drafted(extract.phrase(question, best), True, tuple(moments[:3]), timings)
         # the LLM sees the relevant evidence first, then the rest of the text evidence (it may
         # bridge a paraphrase the word match misses), but its draft must still hold a span of a
         # relevant unit: an answer taken from a line that is not about the question is dropped

@@ -10,7 +10,7 @@ Design decisions:
   or any phrase ("what flew over the castle"). A "when" question with no time expression in the
   evidence is answered with the moment itself: in a video, "when" mostly means "at what point".
 - Evidence is cut into *units*: transcript sentences and on-screen lines (OCR joins separate text
-  boxes with " | "). A unit is relevant when it holds at least half of the question's key words
+  boxes with " | "), plus each pair of consecutive on-screen lines (a caption that wraps). A unit is relevant when it holds at least half of the question's key words
   (a 5-letter prefix counts: "flew"/"flying"); every other unit is ignored, so the answer always
   comes from a line that is about the question.
 - Candidate spans in a relevant unit are the runs of words that are not the question's own words,
@@ -28,10 +28,10 @@ Design decisions:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from longvid.types import Evidence, format_timestamp
+from longvid.types import Evidence, Moment, cited_times, format_timestamp
 
 Kind = Literal["number", "name", "place", "time", "colour", "thing"]
 
@@ -131,10 +131,13 @@ def unit_relevance(terms: set[str], unit: str) -> float:
 
 
 def units(ev: Evidence) -> list[str]:
-    """The sentences said and the lines shown at one piece of evidence."""
-    out = []
-    for text in (ev.transcript, ev.on_screen_text):
-        out += [u.strip() for u in _SENT_RE.split(text or "") if u and u.strip()]
+    """The sentences said and the lines shown at one piece of evidence, and each pair of
+    consecutive on-screen lines read as one (OCR gives a caption that wraps, "The vault code" /
+    "is 4711", as two lines)."""
+    out = [u.strip() for u in _SENT_RE.split(ev.transcript or "") if u and u.strip()]
+    shown = [u.strip() for u in _SENT_RE.split(ev.on_screen_text or "") if u and u.strip()]
+    out += shown
+    out += [f"{a} {b}" for a, b in zip(shown, shown[1:]) if a != b]
     return out
 
 
@@ -177,7 +180,8 @@ def _fit(expected: Kind, got: Kind | None, span: str, code_word: bool = False) -
 def _spans_in(unit: str, terms: set[str]) -> list[tuple[str, str, float]]:
     """(span, preposition before it, closeness to the question's words) for one unit."""
     toks = _tokens(unit)
-    matched = [_matches(t, terms) for t, _, _ in toks]
+    # a question word glued to its neighbour by OCR ("THECODE") is still the question's word
+    matched = [_matches(t, terms) or any(len(q) > 3 and q in t.lower() for q in terms) for t, _, _ in toks]
     hits = [i for i, m in enumerate(matched) if m]
     out: list[tuple[str, str, float]] = []
     i = 0
@@ -269,6 +273,20 @@ def _subject(question: str) -> tuple[str, str, str] | None:
     return subject[:1].upper() + subject[1:], verb, tail
 
 
+def focused(span: Span) -> Span:
+    """``span`` with its evidence's moment narrowed to the lines its unit comes from (a segment
+    may hold several slides; the answer cites the time its line was shown or said). Evidence
+    without line times (``extra["lines"]``) is kept as it is."""
+    lines = [ln for ln in span.evidence.extra.get("lines", ()) if ln.get("text") and
+             (ln["text"] in span.unit or span.unit in ln["text"]) and span.text in (ln["text"] + " " + span.unit)]
+    lines = [ln for ln in lines if span.text in ln["text"]] or lines  # the line holding the span itself
+    if not lines:
+        return span
+    m = span.evidence.moment
+    start, end = min(ln["start_s"] for ln in lines), max(ln["end_s"] for ln in lines)
+    return replace(span, evidence=replace(span.evidence, moment=Moment(start, end, m.video, m.score)))
+
+
 def phrase(question: str, span: Span) -> str:
     """One sentence around ``span`` with its moment: the template phrasing."""
     label = span.evidence.moment.label()
@@ -313,7 +331,6 @@ def addresses(question: str, answer: str, evidence: list[Evidence]) -> bool:
         if span.text.lower() in low and not all(_matches(t, terms) for t, _, _ in _tokens(span.text)):
             return True
     if asks_for_moment(question):  # a time that lands on a relevant moment
-        from longvid.offline.answer import cited_times
 
         times = cited_times(answer)
         return any(ev.moment.start_s - 1 <= t <= ev.moment.end_s + 1

@@ -14,19 +14,16 @@ Design decisions:
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Sequence
 
 from longvid.remote.frames import SentFrame, frames_to_mp4
-from longvid.types import format_timestamp
+from longvid.types import cited_times, format_timestamp
 
 SYSTEM_PROMPT = (
     "You answer questions about a video from frames sampled from it. Each frame is labelled with its "
     "time in the video as [m:ss]. Answer in one or two sentences and cite the times of the frames your "
     "answer rests on, like [1:05]. If the frames do not show the answer, say so."
 )
-
-_TIME = re.compile(r"\b(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)\b")
 
 
 def build_messages(frames: Sequence[SentFrame], question: str, *, duration_s: float,
@@ -45,14 +42,6 @@ def build_messages(frames: Sequence[SentFrame], question: str, *, duration_s: fl
             parts.append({"type": "image_url", "image_url": {"url": f.data_url()}})
     parts.append({"type": "text", "text": f"Question: {question}"})
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": parts}]
-
-
-def cited_times(text: str) -> list[float]:
-    """Every ``m:ss`` or ``h:mm:ss`` time in ``text``, in seconds, in order of appearance."""
-    out = []
-    for h, m, s in _TIME.findall(text):
-        out.append(int(h or 0) * 3600 + int(m) * 60 + int(s))
-    return out
 
 
 def cited_frames(text: str, frames: Sequence[SentFrame]) -> list[SentFrame]:

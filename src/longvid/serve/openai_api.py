@@ -5,8 +5,9 @@ Design decisions:
   ``{"type": "video_url", "video_url": {"url": ...}}`` with ``file:///...`` (under ``--allow-dir``),
   ``longvid://<video id>`` (an uploaded video) or a ``data:video/...;base64,...`` URL (the video
   itself, as vLLM clients send it; stored like an upload, with the same limits). A request names exactly one video; the
-  question is the text of the last user message (engines answer one question about one video;
-  earlier turns are not context for them). Sampling options (``temperature``, ``top_p``, ...) are
+  question is the last text part of the last user message, less a leading ``Question:`` label
+  (engines answer one question about one video; earlier turns and earlier text parts are not
+  context for them). Sampling options (``temperature``, ``top_p``, ...) are
   accepted and ignored (the engines decode greedily); ``n`` other than 1 is refused.
 - Answers carry the cited moments under an extra ``longvid`` key (the ``openai`` client keeps
   unknown fields and ignores them): per moment its span, label, score, transcript, on-screen text,
@@ -20,6 +21,7 @@ Design decisions:
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -54,6 +56,8 @@ class Question:
     video_url: str
 
 
+_QUESTION_LABEL = re.compile(r"^\s*question\s*:\s*", re.IGNORECASE)
+
 def parse_request(req: ChatRequest) -> Question:
     if req.n != 1:
         raise ApiError(400, f"n={req.n}: this server gives one answer per request (n=1)", "unsupported", "n")
@@ -84,7 +88,9 @@ def parse_request(req: ChatRequest) -> Question:
             else:
                 raise ApiError(400, f"{where}: unknown content part type {kind!r} (use 'text' and 'video_url')",
                                "invalid_content", where)
-        last_user_text = " ".join(texts)
+        # the question is the last text part; parts before it (an introduction, the frames' times
+        # as a client like longvid's openai engine sends them) are context the engines do not read
+        last_user_text = _QUESTION_LABEL.sub("", texts[-1]).strip() if texts else ""
     if not videos:
         raise ApiError(400, "no video in the request: add a content part "
                        "{\"type\": \"video_url\", \"video_url\": {\"url\": \"longvid://<video id>\"}}",
