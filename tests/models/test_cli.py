@@ -71,3 +71,10 @@ def test_ask_with_an_unknown_compressor_lists_the_known_ones(longva_dir, short_v
     assert rc == 1
     err = capsys.readouterr().err
     assert "'zip'" in err and "longvu_temporal" in err
+
+
+def test_an_engine_option_the_engine_does_not_take_is_named(longva_dir, short_video, capsys):
+    rc = main(["ask", str(short_video), "what", "--model", str(longva_dir.folder), "--engine-option", "ratio=8"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "ratio" in err and "do not apply" in err and "num_frames" in err

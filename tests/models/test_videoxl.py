@@ -280,3 +280,15 @@ def test_cli_ask_with_a_videoxl_folder(ckpt, clip, capsys):
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["engine"] == "videoxl" and out["evidence"]
+
+
+def test_cli_engine_option_sets_the_ratio_and_is_checked_before_loading(ckpt, clip, capsys):
+    from longvid.cli import main
+
+    towers = [a for name, path in ckpt.vision_towers.items() for a in ("--vision-tower", f"{name}={path}")]
+    base = ["ask", clip, "what", "is", "shown", "--model", str(ckpt.folder), *towers, "--num-frames", "3",
+            "--json", "--no-progress"]
+    assert main([*base, "--engine-option", "ratio=7"]) == 1
+    assert "divide the window" in capsys.readouterr().err
+    assert main([*base, "--engine-option", "ratio=4"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "videoxl"

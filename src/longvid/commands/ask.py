@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compress", metavar="NAME", default=None,
                         help="with --model: the compressor between vision tower and LLM instead of the family's "
                              "own (a name from longvid.compress.list_compressors(), e.g. longvu_temporal)")
+    parser.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --model: an option of the family's engine (repeatable), e.g. ratio=8 for "
+                             "Video-XL, transcript=subtitles for LLaMA-VID, max_frames=64")
     add_common(parser)
 
 
@@ -78,6 +81,12 @@ def make_model_engine(args):
         if args.compress not in list_compressors():
             raise ModelLoadError(f"--compress {args.compress!r}: not a compressor; known: {', '.join(list_compressors())}")
         options["compressor"] = args.compress
+    from longvid.commands.options import parse_options
+
+    for key, value in parse_options(args.engine_option).items():
+        if key in options and options[key] != value:
+            raise ModelLoadError(f"--engine-option {key}={value!r} contradicts the flag that set {key}={options[key]!r}")
+        options[key] = value
     return load_engine(args.model, device=device, vision_towers=towers or None, progress=progress, **options)
 
 

@@ -20,6 +20,7 @@ Design decisions:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -247,6 +248,11 @@ def load_shared_engine(model: str, *, family=None, device: str = "cpu", dtype=No
                        **engine_options) -> VideoLLMEngine:
     """The engine the shared loader builds (weights through :func:`load_model`), never a family's
     ``create_engine``: what a family's own ``create_engine`` calls after checking its options."""
+    known = {f.name for f in dataclasses.fields(EngineConfig)}
+    unknown = sorted(set(engine_options) - known)
+    if unknown:
+        raise ModelLoadError(f"engine option(s) {', '.join(unknown)} do not apply to {model}; this engine takes "
+                             f"{', '.join(sorted(known))}")
     config = EngineConfig(**engine_options)
     plan = None
     if check_memory:  # before any weight is loaded
