@@ -7,8 +7,8 @@ Measures, each in a fresh process so that peak memory and cold starts are real:
   * follow-up question in a new process (the index and converted LLM weights exist);
   * warm follow-up questions in one process.
 Reference in the same run: decoding the 1 fps frames alone, so the visual stage reads as a ratio
-to pure decoding. Targets (2-core CPU): index 1 h < 10 min, follow-up < 10 s cold and < 3 s warm,
-peak memory < 4 GB.
+to pure decoding. Targets (2-core CPU): index 1 h <= 60 s, follow-up <= 4 s cold and <= 1 s warm,
+peak RSS <= 1.5 GB and flat in length.
 
     python bench/ask.py                    # 1 hour (the target size)
     python bench/ask.py --duration 600     # quicker
@@ -43,6 +43,13 @@ def make_video(path: Path, duration_s: float) -> None:
     ]
     slides, clips, speech = haystack_parts(duration_s, needles)
     write_video(path, duration_s=duration_s, slides=slides, clips=clips, speech=speech, fps=1.0, size=(640, 360))
+
+
+def _llm_note(timings: dict) -> str:
+    """Whether answering loaded the LLM (it loads only when extraction is unsure)."""
+    if "llm_load_s" in timings:
+        return f"llm loaded in {timings['llm_load_s']:.1f} s"
+    return "answered by extraction, llm not loaded"
 
 
 def child(code: str, *args: str) -> dict:
@@ -146,15 +153,15 @@ def main() -> int:
         ("index: timeline + embeddings", f"{t['timeline_embed_s']:.1f} s"),
         ("index: total (process wall incl. model loads)", (
             f"{full['index']['process_wall_s']:.1f} s = {full['index']['process_wall_s'] / args.duration:.3f}x real time"
-            f" -> 1 h would take {full['index']['process_wall_s'] / args.duration * 3600 / 60:.1f} min (target < 10)")),
+            f" -> 1 h would take {full['index']['process_wall_s'] / args.duration * 3600:.0f} s (target <= 60)")),
         ("peak RSS index: quarter / full", (
             f"{results['quarter']['index']['peak_rss_mb']:.0f} / {full['index']['peak_rss_mb']:.0f} MB "
             f"(ratio {full['index']['peak_rss_mb'] / results['quarter']['index']['peak_rss_mb']:.2f})")),
         ("first question, cold process", (
-            f"{first['process_wall_s']:.1f} s (llm load {first['timings']['llm_load_s']:.1f} s), "
+            f"{first['process_wall_s']:.1f} s ({_llm_note(first['timings'])}), "
             f"peak {first['peak_rss_mb']:.0f} MB")),
-        ("follow-up, new process (target < 10 s)", f"{follow['process_wall_s']:.1f} s, peak {follow['peak_rss_mb']:.0f} MB"),
-        ("follow-up, warm process (target < 3 s)", ", ".join(f"{x:.2f} s" for x in warm["warm_s"])),
+        ("follow-up, new process (target <= 4 s)", f"{follow['process_wall_s']:.1f} s, peak {follow['peak_rss_mb']:.0f} MB"),
+        ("follow-up, warm process (target <= 1 s)", ", ".join(f"{x:.2f} s" for x in warm["warm_s"])),
     ]
     width = max(len(k) for k, _ in rows)
     print()

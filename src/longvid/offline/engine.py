@@ -70,15 +70,18 @@ class OfflineEngine:
                              embedder=self.indexer.model("embedder"))
 
     def answerer(self):
+        """The answerer; its LLM loads on the first question extraction cannot answer alone, so a
+        question answered by extraction (most, and every one in a fresh process that needs no
+        draft) never pays for loading it."""
         if self._answerer is None:
             from longvid.offline.answer import LLMAnswerer
             from longvid.offline.llm import load_llm
 
             q = self.config.query
-            model, tok = load_llm(q.llm, self.models_dir or self.indexer.cache)
             self._answerer = LLMAnswerer(
-                model, tok, max_new_tokens=q.llm.max_new_tokens, context_tokens=q.context_tokens,
+                None, None, max_new_tokens=q.llm.max_new_tokens, context_tokens=q.context_tokens,
                 grounded_fraction=q.grounded_word_fraction,
+                loader=lambda: load_llm(q.llm, self.models_dir or self.indexer.cache),
             )
         return self._answerer
 
@@ -90,10 +93,7 @@ class OfflineEngine:
         t0 = time.perf_counter()
         evidence = self.search(video, query)
         timings["retrieve_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        answerer = self.answerer()
-        timings["llm_load_s"] = time.perf_counter() - t0
-        return evidence, answerer, timings
+        return evidence, self.answerer(), timings
 
     def ask(self, video: str | os.PathLike, question: str, *, max_new_tokens: int | None = None) -> Answer:
         question = check_question(question)
