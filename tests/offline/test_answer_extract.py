@@ -144,3 +144,38 @@ def test_an_answer_by_extraction_never_loads_the_llm():
                     loader=lambda: loads.append(1) or (None, WordTokenizer()))
     drafted = a.answer("What is the vault code?", [ev(5, "", "Vault code 4417")])
     assert "4417" in drafted.text and not loads
+
+
+def test_a_line_about_another_thing_of_the_same_kind_does_not_answer():
+    """Only the subject's words identify what is asked about: sharing the answer-type word
+    ("code", "name") or one of two subject words is not enough."""
+    vault = ev(1100, "", "Vault code 7443")
+    drafted = answerer().answer("What is the safe code?", [vault])
+    assert not drafted.grounded and "7443" not in drafted.text, drafted.text
+    # two boxes side by side are two texts: "keep this safe" beside the vault code does not make
+    # it the safe code when a line of its own says so
+    ui = [ev(1100, "", "Vault code 7443 | please keep this safe"), ev(247, "", "Safe code 9991 | please keep this safe")]
+    drafted = answerer().answer("What is the safe code?", ui)
+    assert "9991" in drafted.text and "4:07" in drafted.text, drafted.text
+    drafted = answerer().answer("What is the name of the cat?", [ev(430, "The name of the new driver is Thomas.")])
+    assert not drafted.grounded and "Thomas" not in drafted.text, drafted.text
+    mirror = ev(290, "", "The velvet mirror")
+    teapot = ev(197, "Here you can see the velvet teapot we found last year.")
+    drafted = answerer().answer("When is the velvet teapot mentioned?", [mirror, teapot])
+    assert "3:17" in drafted.text and "4:50" not in drafted.text, drafted.text
+    drafted = answerer().answer("When is the marble lantern mentioned?", [ev(799, "", "The copper lantern")])
+    assert not drafted.grounded, drafted.text
+    # the type word may be missing from the answer's line; the subject may not
+    drafted = answerer().answer("What colour is the van?", [ev(60, "The van outside the station is green.")])
+    assert drafted.grounded and "green" in drafted.text, drafted.text
+    # a long subject may miss one of its words ("plan")
+    said = ev(300, "The budget for next year is four million euros.")
+    assert extract.unit_relevance(extract.question_terms("How much is the budget for next year's plan?"), said.transcript) > 0
+
+
+def test_ocr_digit_for_letter_confusions_count_as_the_question_s_words():
+    drafted = answerer().answer("What is the flight code?", [ev(506, "", "Flight c0de 9330")])
+    assert "9330" in drafted.text and "c0de" not in drafted.text, drafted.text
+    # a real code mixing letters and digits is still an answer
+    drafted = answerer().answer("What is the seat number?", [ev(127, "", "Seat number PC-549")])
+    assert "PC-549" in drafted.text, drafted.text

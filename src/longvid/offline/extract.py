@@ -10,8 +10,13 @@ Design decisions:
   or any phrase ("what flew over the castle"). A "when" question with no time expression in the
   evidence is answered with the moment itself: in a video, "when" mostly means "at what point".
 - Evidence is cut into *units*: transcript sentences and on-screen lines (OCR joins separate text
-  boxes with " | "), plus each pair of consecutive on-screen lines (a caption that wraps). A unit is relevant when it holds at least half of the question's key words
-  (a 5-letter prefix counts: "flew"/"flying"); every other unit is ignored, so the answer always
+  boxes with " | "), plus each pair of consecutive on-screen lines (a caption that wraps). A unit
+  is relevant when it holds at least half of the question's key words (a 5-letter prefix counts:
+  "flew"/"flying"; OCR's letter/digit confusions count: "c0de"/"code") **and** the question's
+  subject: every key word that does not just name the answer's type ("colour", "name",
+  "number", "city", ...), one of them allowed missing only in a subject of four or more. A
+  line about the "vault code" does not answer "what is the safe code?", nor "the velvet mirror"
+  "when is the velvet teapot mentioned?". Every other unit is ignored, so the answer always
   comes from a line that is about the question.
 - Candidate spans in a relevant unit are the runs of words that are not the question's own words,
   trimmed of stop words at their edges, plus typed tokens (numbers, codes in capitals, capitalised
@@ -64,6 +69,17 @@ _TIME_WORDS = frozenset({
     "december", "noon", "midnight", "morning", "evening", "afternoon", "night", "tonight",
     "tomorrow", "yesterday", "o'clock", "am", "pm", "spring", "summer", "autumn", "winter",
 })
+# key words that name the kind of answer asked for, not the thing asked about: a unit holding the
+# answer need not repeat them ("What colour is the car?" / "The car is black")
+_TYPE_WORDS = frozenset({
+    "colour", "color", "name", "names", "number", "code", "pin", "price", "cost", "amount", "total",
+    "score", "count", "version", "digit", "digits", "figure", "many", "much", "old", "far", "long",
+    "time", "day", "date", "year", "month", "city", "country", "town", "place", "village", "person",
+    "man", "woman", "take", "happen", "happens", "happened",
+})
+# what OCR reads for a letter inside a word that also holds letters ("c0de", "v4ult" are rare, "0"
+# for "o" and "1" for "l" are not)
+_OCR_CONFUSIONS = str.maketrans({"0": "o", "1": "l", "5": "s", "8": "b", "|": "l"})
 _PLACE_PREPS = frozenset({"in", "at", "to", "from", "near", "inside"})
 _TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-.:]*[A-Za-z0-9]|[A-Za-z0-9]")
 _SENT_RE = re.compile(r"(?<=[.!?])\s+|\s*\|\s*|\n+")
@@ -113,32 +129,61 @@ def question_terms(question: str) -> set[str]:
     return {t.lower() for t, _, _ in _tokens(question) if t.lower() not in _STOP and (len(t) > 2 or t.isdigit())}
 
 
+def _ocr_normal(token: str) -> str:
+    """``token`` with OCR's digit-for-letter confusions undone, when it mixes letters and digits."""
+    if any(c.isalpha() for c in token) and any(c.isdigit() for c in token):
+        return token.translate(_OCR_CONFUSIONS)
+    return token
+
+
 def _matches(token: str, terms: set[str]) -> bool:
-    t = token.lower()
+    t = _ocr_normal(token.lower()).removesuffix("'s")  # possessives: "year's" is "year"
     for q in terms:
+        q = q.removesuffix("'s")
         if t == q or t.rstrip("s") == q.rstrip("s") or (len(q) > 4 and len(t) > 4 and t[:5] == q[:5]):
             return True
     return False
 
 
+def _found(terms: set[str], unit: str) -> set[str]:
+    """The key words of ``terms`` that ``unit`` holds (as words, plurals, 5-letter stems, OCR
+    confusions, or inside text that lost its spaces)."""
+    toks = [t for t, _, _ in _tokens(unit)]
+    squashed = _ocr_normal(re.sub(r"\s+", "", unit.lower()))  # OCR that lost its spaces ("VAULTCODE")
+    return {q for q in terms if any(_matches(t, {q}) for t in toks) or (len(q) > 3 and q in squashed)}
+
+
 def unit_relevance(terms: set[str], unit: str) -> float:
-    """Share of the question's key words found in ``unit`` (as words, plurals and 5-letter stems)."""
+    """Share of the question's key words found in ``unit``; 0 when ``unit`` misses the question's
+    subject (see the module notes: the key words that do not name the answer's type)."""
     if not terms:
         return 0.0
-    toks = [t for t, _, _ in _tokens(unit)]
-    squashed = re.sub(r"\s+", "", unit.lower())  # OCR that lost its spaces ("VAULTCODE")
-    return sum(any(_matches(t, {q}) for t in toks) or (len(q) > 3 and q in squashed) for q in terms) / len(terms)
+    found = _found(terms, unit)
+    subject = terms - _TYPE_WORDS
+    missing = len(subject - found)
+    if missing > (1 if len(subject) >= 4 else 0):
+        return 0.0
+    return len(found) / len(terms)
+
+
+# a pair of on-screen lines read as one is weighed below a single line: a caption wraps now and
+# then, but two neighbouring boxes are mostly two texts ("Vault code 7443" / "keep this safe"
+# must not answer "what is the safe code?" over a line "Safe code 9991")
+JOINED_LINES_WEIGHT = 0.9
+
+
+def _single_units(ev: Evidence) -> tuple[list[str], list[str]]:
+    said = [u.strip() for u in _SENT_RE.split(ev.transcript or "") if u and u.strip()]
+    shown = [u.strip() for u in _SENT_RE.split(ev.on_screen_text or "") if u and u.strip()]
+    return said, shown
 
 
 def units(ev: Evidence) -> list[str]:
     """The sentences said and the lines shown at one piece of evidence, and each pair of
     consecutive on-screen lines read as one (OCR gives a caption that wraps, "The vault code" /
     "is 4711", as two lines)."""
-    out = [u.strip() for u in _SENT_RE.split(ev.transcript or "") if u and u.strip()]
-    shown = [u.strip() for u in _SENT_RE.split(ev.on_screen_text or "") if u and u.strip()]
-    out += shown
-    out += [f"{a} {b}" for a, b in zip(shown, shown[1:]) if a != b]
-    return out
+    said, shown = _single_units(ev)
+    return said + shown + [f"{a} {b}" for a, b in zip(shown, shown[1:]) if a != b]
 
 
 def kind_of(span: str) -> Kind | None:
@@ -224,10 +269,14 @@ def candidate_spans(question: str, evidence: list[Evidence], min_relevance: floa
     code_word = bool(re.search(r"\b(code|pin)\b", question.lower())) and "number" not in question.lower()
     out: list[Span] = []
     for rank, ev in enumerate(evidence):
+        said, shown = _single_units(ev)
+        singles = set(said) | set(shown)
         for unit in units(ev):
             rel = unit_relevance(terms, unit)
             if rel < min_relevance:
                 continue
+            if unit not in singles:
+                rel *= JOINED_LINES_WEIGHT
             for text, prep, close in _spans_in(unit, terms):
                 got = kind_of(text)
                 fit = _fit(expected, got, text, code_word)
