@@ -179,3 +179,10 @@ def test_ocr_digit_for_letter_confusions_count_as_the_question_s_words():
     # a real code mixing letters and digits is still an answer
     drafted = answerer().answer("What is the seat number?", [ev(127, "", "Seat number PC-549")])
     assert "PC-549" in drafted.text, drafted.text
+
+
+def test_words_about_how_the_video_carries_it_are_not_the_subject():
+    drafted = answerer().answer("What password is spoken in the video?", [ev(225, "The password is tiger.")])
+    assert drafted.grounded and "tiger" in drafted.text and "3:45" in drafted.text, drafted.text
+    drafted = answerer().answer("What is the secret word shown on screen?", [ev(600, "", "The secret word is | PLANET")])
+    assert drafted.grounded and "PLANET" in drafted.text, drafted.text

@@ -14,7 +14,8 @@ Design decisions:
   is relevant when it holds at least half of the question's key words (a 5-letter prefix counts:
   "flew"/"flying"; OCR's letter/digit confusions count: "c0de"/"code") **and** the question's
   subject: every key word that does not just name the answer's type ("colour", "name",
-  "number", "city", ...), one of them allowed missing only in a subject of four or more. A
+  "number", "city", ...) or counts it ("two"); a subject of three words or more may miss all
+  but max(2, half) of them (a long question paraphrases). A
   line about the "vault code" does not answer "what is the safe code?", nor "the velvet mirror"
   "when is the velvet teapot mentioned?". Every other unit is ignored, so the answer always
   comes from a line that is about the question.
@@ -52,6 +53,9 @@ _STOP = frozenset({
     "here", "let", "lets", "let's", "all", "some", "any", "one", "called", "named", "today", "video",
     "say", "says", "said", "tell", "tells", "told", "mention", "mentioned", "mentions", "speaker",
     "shown", "show", "shows", "screen", "written", "appear", "appears", "see", "seen", "read", "talk",
+    # how the video carries it, not what it is about ("what password is spoken in the video?")
+    "spoken", "speak", "speaks", "speaking", "heard", "hear", "hears", "displayed", "display", "visible",
+    "onscreen", "on-screen", "footage", "clip",
 })
 _COLOURS = frozenset({
     "red", "green", "blue", "yellow", "orange", "purple", "violet", "pink", "brown", "black", "white",
@@ -153,15 +157,20 @@ def _found(terms: set[str], unit: str) -> set[str]:
     return {q for q in terms if any(_matches(t, {q}) for t in toks) or (len(q) > 3 and q in squashed)}
 
 
+def _missing_allowed(n: int) -> int:
+    """Subject words a relevant unit may miss: none of one or two ("velvet teapot" is not "velvet
+    mirror"), then all but max(2, half) of a longer subject (a long question paraphrases)."""
+    return 0 if n <= 2 else n - max(2, -(-n // 2))
+
+
 def unit_relevance(terms: set[str], unit: str) -> float:
     """Share of the question's key words found in ``unit``; 0 when ``unit`` misses the question's
     subject (see the module notes: the key words that do not name the answer's type)."""
     if not terms:
         return 0.0
     found = _found(terms, unit)
-    subject = terms - _TYPE_WORDS
-    missing = len(subject - found)
-    if missing > (1 if len(subject) >= 4 else 0):
+    subject = terms - _TYPE_WORDS - _NUMBER_WORDS  # "which two words": "two" counts, it does not name
+    if len(subject - found) > _missing_allowed(len(subject)):
         return 0.0
     return len(found) / len(terms)
 
