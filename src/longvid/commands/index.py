@@ -92,8 +92,10 @@ def run_on_ray(args, files: list[str]) -> int:
         if outcome.status == "failed":
             tqdm.write(f"{outcome.video}: error: {outcome.error}", file=sys.stderr)
 
+    from longvid.commands.ask import offline_config
+
     report = index_on_ray(files, workers=args.workers, address=args.ray or None, cache_dir=args.cache,
-                          on_outcome=on_outcome)
+                          settings=offline_config(args).index, on_outcome=on_outcome)
     bar.close()
     print(json.dumps([asdict(o) for o in report.outcomes], indent=1) if args.json else report.table())
     return 1 if report.failed else 0

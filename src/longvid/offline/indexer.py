@@ -111,7 +111,7 @@ class Indexer:
                 )
             elif kind == "speech":
                 before = _thread_ids()
-                self.models[kind] = None if s.speech == "none" else _create_speech(s.speech, threads)
+                self.models[kind] = None if s.speech == "none" else _create_speech(s.speech, threads, self.cache)
                 self._speech_tids = _thread_ids() - before  # its worker threads: their CPU is speech's
             elif kind == "embedder":
                 from longvid.offline.embed import TEXT_EMBEDDERS
@@ -357,7 +357,8 @@ class Indexer:
         ctx = mp.get_context("spawn")  # never fork a process holding torch / OpenMP threads
         queue = ctx.Queue()
         proc = ctx.Process(target=_speech_child, name="longvid-speech",
-                           args=(video, str(work), self.settings, info.duration_s, threads, queue), daemon=True)
+                           args=(video, str(work), self.settings, info.duration_s, threads, queue, str(self.cache)),
+                           daemon=True)
 
         def body() -> None:
             import queue as queue_mod
@@ -420,12 +421,13 @@ class Indexer:
 _STOP_WAIT_S = 30.0  # how long a failing run waits for the other stage to stop at a checkpoint
 
 
-def _speech_child(video: str, work: str, settings: IndexSettings, total_s: float, threads: int, queue) -> None:
+def _speech_child(video: str, work: str, settings: IndexSettings, total_s: float, threads: int, queue,
+                  cache: str | None = None) -> None:
     """Body of the speech process: its own recogniser, the same checkpoints, progress by queue."""
     import resource
 
     try:
-        recogniser = _create_speech(settings.speech, threads)
+        recogniser = _create_speech(settings.speech, threads, cache)
         items, note = run_speech(
             video, Path(work), recogniser=recogniser, chunk_s=settings.speech_chunk_s, total_s=total_s,
             progress=lambda d, t: queue.put(("progress", d, t)),
@@ -463,18 +465,24 @@ def _timed_text_dict(x: TimedText) -> dict:
     return {"start_s": x.start_s, "end_s": x.end_s, "text": x.text, "source": x.source, "confidence": x.confidence}
 
 
-def _create_speech(name: str, threads: int | None):
-    """A speech engine; ``threads`` is passed as ``cpu_threads`` to engines that take it."""
+def _create_speech(name: str, threads: int | None, cache: str | os.PathLike | None = None):
+    """A speech engine; ``threads`` is passed as ``cpu_threads``, ``cache`` as ``cache_dir``
+    (where a packaged model is assembled), to engines that take them."""
     import inspect
 
     from longvid.offline.speech import SPEECH_ENGINES
 
     factory = SPEECH_ENGINES.get(name)
     try:
-        takes = "cpu_threads" in inspect.signature(factory).parameters
+        params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        takes = False
-    return factory(cpu_threads=threads) if threads and takes else factory()
+        params = {}
+    kwargs: dict = {}
+    if threads and "cpu_threads" in params:
+        kwargs["cpu_threads"] = threads
+    if cache is not None and "cache_dir" in params:
+        kwargs["cache_dir"] = cache
+    return factory(**kwargs)
 
 
 # ---------------------------------------------------------------------- finished visual stage

