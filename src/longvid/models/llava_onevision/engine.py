@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from longvid.engines import check_question
 from longvid.errors import BudgetError, InvalidSamplingError, ModelLoadError
 from longvid.models.generate import GenerationConfig
-from longvid.models.llava_onevision.model import (ONEVISION_MAX_VIDEO_TOKENS, ONEVISION_NUM_FRAMES, PositionRule)
+from longvid.models.llava_onevision.model import (
+    ONEVISION_MAX_VIDEO_TOKENS,
+    ONEVISION_NUM_FRAMES,
+    PositionRule,
+)
 from longvid.types import Answer, Evidence, Moment, VisualTokens
 
 logger = logging.getLogger(__name__)
@@ -105,7 +109,7 @@ class OnevisionEngine:
             max_new_tokens: int | None = None, do_sample: bool | None = None) -> OnevisionResult:
         """Everything about one answer; ``max_new_tokens`` / ``do_sample`` override the engine's
         generation settings for this question only."""
-        from longvid.models.qwen_vl.engine import TextStream, generation_with
+        from longvid.models.qwen_vl.engine import generate_text
 
         question = check_question(question)
         cfg, m = self.config, self.model
@@ -113,11 +117,8 @@ class OnevisionEngine:
         progress = None if self.progress is None else (lambda d, t: self.progress("visual", d, t))
         prep = self._prepare(video, question, progress)
         t1 = time.perf_counter()
-        streamer = TextStream(m.tokenizer, on_text) if on_text is not None else None
-        g = generation_with(cfg.generation, max_new_tokens=max_new_tokens, do_sample=do_sample)
-        ids = m.generate(prep, max_new_tokens=g.max_new_tokens, do_sample=g.do_sample, temperature=g.temperature,
-                         top_p=g.top_p, on_token=streamer.put if streamer else None)
-        text = m.tokenizer.decode(ids, skip_special_tokens=True)
+        ids, text = generate_text(m, prep, cfg.generation, on_text=on_text, max_new_tokens=max_new_tokens,
+                                  do_sample=do_sample)
         logger.info("llava_onevision: %d video tokens + 1 newline (%s)", len(prep.visual),
                     "; ".join(f"{s.stage} {s.tokens_in}->{s.tokens_out}" for s in prep.visual.stats))
         answer = Answer(question=question, text=text, evidence=self._evidence(prep.visual, video), grounded=False,

@@ -116,11 +116,8 @@ class QwenVLEngine:
         progress = None if self.progress is None else (lambda d, t: self.progress("visual", d, t))
         prep = self._prepare(video, question, progress)
         t1 = time.perf_counter()
-        streamer = TextStream(m.tokenizer, on_text) if on_text is not None else None
-        g = generation_with(cfg.generation, max_new_tokens=max_new_tokens, do_sample=do_sample)
-        ids = m.generate(prep, max_new_tokens=g.max_new_tokens, do_sample=g.do_sample, temperature=g.temperature,
-                         top_p=g.top_p, on_token=streamer.put if streamer else None)
-        text = m.tokenizer.decode(ids, skip_special_tokens=True)
+        ids, text = generate_text(m, prep, cfg.generation, on_text=on_text, max_new_tokens=max_new_tokens,
+                                  do_sample=do_sample)
         timings = {"visual_s": t1 - t0, "generate_s": time.perf_counter() - t1}
         logger.info("%s: %d visual tokens (%s)", self.name, len(prep.visual),
                     "; ".join(f"{s.stage} {s.tokens_in}->{s.tokens_out}" for s in prep.visual.stats))
@@ -148,6 +145,17 @@ class QwenVLEngine:
         return tuple(Evidence(Moment(ts[f], ts[f], video=video, score=float(per[f])),
                               extra={"frame_index": f, "frame_indices": list(range(f, min(f + tp, num_frames))),
                                      "visual_tokens": per[f]}) for f in sorted(top))
+
+
+def generate_text(model, prep, generation: GenerationConfig, *, on_text: Callable[[str], None] | None,
+                  max_new_tokens: int | None, do_sample: bool | None) -> tuple[list[int], str]:
+    """(new token ids, their text) for a prepared prompt, with one question's overrides;
+    ``on_text`` gets the text as it is generated. Shared by the transformers-native engines."""
+    streamer = TextStream(model.tokenizer, on_text) if on_text is not None else None
+    g = generation_with(generation, max_new_tokens=max_new_tokens, do_sample=do_sample)
+    ids = model.generate(prep, max_new_tokens=g.max_new_tokens, do_sample=g.do_sample, temperature=g.temperature,
+                         top_p=g.top_p, on_token=streamer.put if streamer else None)
+    return ids, model.tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def generation_with(gen: GenerationConfig, *, max_new_tokens: int | None = None,
