@@ -163,6 +163,8 @@ def test_a_line_about_another_thing_of_the_same_kind_does_not_answer():
     teapot = ev(197, "Here you can see the velvet teapot we found last year.")
     drafted = answerer().answer("When is the velvet teapot mentioned?", [mirror, teapot])
     assert "3:17" in drafted.text and "4:50" not in drafted.text, drafted.text
+    drafted = answerer().answer("What fell behind the window?", [ev(435, "The violin fell behind the castle.")])
+    assert not drafted.grounded and "violin" not in drafted.text, drafted.text
     drafted = answerer().answer("When is the marble lantern mentioned?", [ev(799, "", "The copper lantern")])
     assert not drafted.grounded, drafted.text
     # the type word may be missing from the answer's line; the subject may not

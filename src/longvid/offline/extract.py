@@ -14,8 +14,8 @@ Design decisions:
   is relevant when it holds at least half of the question's key words (a 5-letter prefix counts:
   "flew"/"flying"; OCR's letter/digit confusions count: "c0de"/"code") **and** the question's
   subject: every key word that does not just name the answer's type ("colour", "name",
-  "number", "city", ...) or counts it ("two"); a subject of three words or more may miss all
-  but max(2, half) of them (a long question paraphrases). A
+  "number", "city", ...) or counts it ("two"); a subject of four words or more may miss all
+  but max(3, half) of them (a long question paraphrases). A
   line about the "vault code" does not answer "what is the safe code?", nor "the velvet mirror"
   "when is the velvet teapot mentioned?". Every other unit is ignored, so the answer always
   comes from a line that is about the question.
@@ -158,9 +158,10 @@ def _found(terms: set[str], unit: str) -> set[str]:
 
 
 def _missing_allowed(n: int) -> int:
-    """Subject words a relevant unit may miss: none of one or two ("velvet teapot" is not "velvet
-    mirror"), then all but max(2, half) of a longer subject (a long question paraphrases)."""
-    return 0 if n <= 2 else n - max(2, -(-n // 2))
+    """Subject words a relevant unit may miss: none of up to three ("velvet teapot" is not "velvet
+    mirror", "fell behind the window" is not "fell behind the castle"), then all but max(3, half)
+    of a longer subject (a long question paraphrases)."""
+    return 0 if n <= 3 else n - max(3, -(-n // 2))
 
 
 def unit_relevance(terms: set[str], unit: str) -> float:
