@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-EXTRAS=${LONGVID_EXTRAS:-all,offline-whisper-base,test}
+EXTRAS=${LONGVID_EXTRAS:-all,offline-whisper-base,tags,test}
 
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

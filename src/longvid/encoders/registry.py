@@ -11,6 +11,8 @@ from longvid.registry import Registry
 
 ENCODERS: Registry = Registry("encoder", builtins={
     "efficientnet-lite0": "longvid.encoders.efficientnet_lite",
+    "efficientnet-lite1": "longvid.encoders.efficientnet_lite",
+    "efficientnet-lite2": "longvid.encoders.efficientnet_lite",
     "siglip": "longvid.encoders.vision",
     "dinov2": "longvid.encoders.vision",
     "clip": "longvid.encoders.vision",
