@@ -188,3 +188,22 @@ def test_words_about_how_the_video_carries_it_are_not_the_subject():
     assert drafted.grounded and "tiger" in drafted.text and "3:45" in drafted.text, drafted.text
     drafted = answerer().answer("What is the secret word shown on screen?", [ev(600, "", "The secret word is | PLANET")])
     assert drafted.grounded and "PLANET" in drafted.text, drafted.text
+
+
+def test_the_demo_questions_are_answered():
+    """The questions of ``longvid demo`` over evidence like its talk's: what was said about a
+    topic is reported, a slide's title finds that slide, and inflected words match."""
+    agenda = ev(40, "So now we convert the margin for results and the next steps.", "Agenda | budget, results, next steps")
+    budget = ev(98, "The budget for next year is $12 million, mostly for new hardware.", "Budget | twelve million dollars for next year")
+    results = ev(158, "Our results improved.", "Results | accuracy rose to 91 percent")
+    friday = ev(278, "On Friday we meet in the large room to plan the launch.", "Next steps | meet in room B14 on Friday")
+    evidence = [agenda, budget, results, friday]
+    a = answerer()
+    text = a.answer("What does the speaker say about the budget?", evidence).text
+    assert text.startswith("The speaker says the budget for next year is $12 million") and "1:38" in text, text
+    text = a.answer("When does the slide titled 'Results' appear?", evidence).text
+    assert "2:38" in text and "0:40" not in text, text
+    drafted = a.answer("Where is the meeting on Friday?", evidence)
+    assert drafted.grounded and "B14" in drafted.text, drafted.text
+    assert extract.asks_what_is_said("What did the guest say about the weather?")
+    assert not extract.asks_what_is_said("What is the budget for next year?")

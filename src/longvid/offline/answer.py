@@ -254,6 +254,11 @@ class LLMAnswerer:
             if found:
                 timings["extract_s"] = time.perf_counter() - t0
                 return Drafted(found[0], True, (found[1],), timings)
+        if extract.asks_what_is_said(question):
+            found = extract.said_answer(question, textual)
+            if found:
+                timings["extract_s"] = time.perf_counter() - t0
+                return Drafted(found[0], True, (found[1],), timings)
         spans = extract.candidate_spans(question, textual)
         timings["extract_s"] = time.perf_counter() - t0
         if spans and spans[0].score >= self.min_span_score:

@@ -55,7 +55,8 @@ _STOP = frozenset({
     "shown", "show", "shows", "screen", "written", "appear", "appears", "see", "seen", "read", "talk",
     # how the video carries it, not what it is about ("what password is spoken in the video?")
     "spoken", "speak", "speaks", "speaking", "heard", "hear", "hears", "displayed", "display", "visible",
-    "onscreen", "on-screen", "footage", "clip",
+    "onscreen", "on-screen", "footage", "clip", "slide", "slides", "titled", "headed", "heading",
+    "caption", "captioned", "labelled", "labeled",
 })
 _COLOURS = frozenset({
     "red", "green", "blue", "yellow", "orange", "purple", "violet", "pink", "brown", "black", "white",
@@ -140,11 +141,22 @@ def _ocr_normal(token: str) -> str:
     return token
 
 
+def _stem(word: str) -> str:
+    """``word`` without an inflection ending ("meeting" -> "meet", "boxes" -> "box"), when at
+    least three letters are left."""
+    for end in ("ing", "ed", "es", "s"):
+        if word.endswith(end) and len(word) - len(end) >= 3:
+            return word[: -len(end)]
+    return word
+
+
 def _matches(token: str, terms: set[str]) -> bool:
     t = _ocr_normal(token.lower()).removesuffix("'s")  # possessives: "year's" is "year"
     for q in terms:
         q = q.removesuffix("'s")
         if t == q or t.rstrip("s") == q.rstrip("s") or (len(q) > 4 and len(t) > 4 and t[:5] == q[:5]):
+            return True
+        if _stem(t) == _stem(q):  # "meet" / "meeting"
             return True
     return False
 
@@ -367,14 +379,46 @@ def phrase(question: str, span: Span) -> str:
     return f"{span.text[:1].upper()}{span.text[1:]} {label}."
 
 
+def _precision(terms: set[str], unit: str) -> float:
+    """Share of ``unit``'s content words that are the question's key words."""
+    words = [t for t, _, _ in _tokens(unit) if t.lower() not in _STOP]
+    return sum(_matches(w, terms) for w in words) / max(1, len(words))
+
+
+def asks_what_is_said(question: str) -> bool:
+    """ "What does the speaker say about X?" / "What is said about X?": the answer is what was said."""
+    return bool(re.search(r"\bwhat (?:does|did|do) (?:the |a |an )?\w+(?: \w+)? (?:say|said|tell|mention|explain)s?\b.*"
+                          r"\babout\b|\bwhat (?:is|was) (?:said|mentioned) about\b", question.lower()))
+
+
+def said_answer(question: str, evidence: list[Evidence]) -> tuple[str, Evidence] | None:
+    """For "what does the speaker say about X": the relevant spoken sentence, reported with its
+    time ("The speaker says the budget for next year is $12 million [1:38]."); an on-screen line
+    when nothing relevant was said."""
+    found = relevant_units(question, evidence)
+    spoken = [f for f in found if f[0] in (f[1].transcript or "")]
+    if not (spoken or found):
+        return None
+    unit, ev, _ = (spoken or found)[0]
+    text = unit.rstrip(".!?")
+    first = text.split()[0] if text.split() else ""
+    if not (first == "I" or first.isupper() or (first[:1].isupper() and first.lower() not in _STOP)):
+        text = text[:1].lower() + text[1:]
+    verb = "says" if spoken else "shows"
+    return f"The {'speaker' if spoken else 'video'} {verb} {text} {ev.moment.label()}.", ev
+
+
 def moment_answer(question: str, evidence: list[Evidence]) -> tuple[str, Evidence] | None:
     """For "when does X appear/get mentioned": the first relevant moment, said with its time."""
     found = relevant_units(question, evidence)
     if not found:
         return None
     best = max(r for _, _, r in found)
-    # the best-matching units; of those the one ranked first by retrieval
-    unit, ev, _ = next(f for f in found if f[2] == best)
+    # the best-matching units; of those the one most about the subject (the slide titled
+    # "Results" over an agenda line that lists results among other things), then retrieval's
+    terms = question_terms(question)
+    top = [f for f in found if f[2] == best]
+    unit, ev, _ = max(top, key=lambda f: _precision(terms, f[0]))
     words = unit.split()
     short = " ".join(words[:14]) + (" ..." if len(words) > 14 else "")
     where = "shows" if unit in (ev.on_screen_text or "") and unit not in (ev.transcript or "") else "says"
