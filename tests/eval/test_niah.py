@@ -330,3 +330,30 @@ def test_feature_access_is_a_declared_capability(pixel_engine):
     assert feature_engine_for(pixel_engine()) is None  # ask() only: the video adapter serves it
     with pytest.raises(LongvidError, match="TeacherForcedFeatureEngine"):
         FeatureEngineAdapter(feats, scoring="teacher_forced")
+
+
+def test_a_spoken_needle_at_the_end_finishes_before_the_audio_does(tmp_path, haystack_60s):
+    import shutil
+
+    import av
+
+    from longvid.eval.niah.render import AUDIO_RATE, Placement, SampledHaystack, render_cell
+    from longvid.synth.speech import speak
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    haystack, _ = haystack_60s
+    write_generated_needles(tmp_path / "n", kinds=("speech",), seed=1)
+    speech = load_needles(tmp_path / "n")[0].needles[0]
+    hs = SampledHaystack(haystack, tmp_path / "w", max_frames=20, width=320).prepare()
+    out = tmp_path / "end.mkv"
+    where = render_cell(hs, 20, [Placement(19, speech)], out, speech_cache=tmp_path / "sp", mode="overlay",
+                        lossless=True)
+    with av.open(str(out)) as c:
+        audio = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)]).astype(np.float32) / 32768.0
+    from longvid.eval.niah.render import NEEDLE_PEAK, NEEDLE_WORDS_PER_MINUTE
+
+    voice = speak(speech.text, words_per_minute=NEEDLE_WORDS_PER_MINUTE, peak=NEEDLE_PEAK, cache_dir=tmp_path / "sp")
+    start = where.times_s[0]
+    assert start + len(voice) / AUDIO_RATE <= 20.0 - 0.5 + 1e-6  # the whole phrase, and half a second after
+    assert float(np.abs(audio[int(start * AUDIO_RATE):]).max()) > 0.05  # and it is there

@@ -31,6 +31,10 @@ from longvid.eval.niah.grid import NiahGrid
 from longvid.synth.needles import Needle, burn_text, image_frame
 from longvid.synth.speech import SAMPLE_RATE as AUDIO_RATE  # mono rate of cached and rendered audio
 from longvid.synth.speech import speak
+
+# a spoken needle at the very end still ends this long before the audio does: audio encoders pad
+# and trim the last frame, and a recogniser hears the last word only with a little sound after it
+_END_MARGIN_S = 0.5
 from longvid.synth.writer import VideoWriter, WriterConfig, resize_rgb
 
 logger = logging.getLogger(__name__)
@@ -257,8 +261,10 @@ def render_cell(
             voice = speak(p.needle.text, words_per_minute=NEEDLE_WORDS_PER_MINUTE, peak=NEEDLE_PEAK,
                           cache_dir=speech_cache)
             shift = sum(1 for v in visual if placements_eff[v].index <= p.index) if mode == "insert" else 0
-            # where haystack frame p.index lands; a phrase that would run past the end starts earlier
-            start = max(0, min((p.index + shift) * spf, len(out_audio) - len(voice)))
+            # where haystack frame p.index lands; a phrase that would run past the end starts early
+            # enough to end _END_MARGIN_S before it
+            latest = len(out_audio) - len(voice) - int(_END_MARGIN_S * AUDIO_RATE)
+            start = max(0, min((p.index + shift) * spf, latest))
             end = min(len(out_audio), start + len(voice))
             out_audio[start:end] = np.clip(out_audio[start:end] + voice[: end - start], -1.0, 1.0)
             times[k] = start / AUDIO_RATE
