@@ -317,8 +317,10 @@ class Indexer:
         finally:
             torch.set_num_threads(torch_threads)
         timings["visual_s"] = time.perf_counter() - w0
-        visual_cpu = time.process_time() - c0
         worker.join()
+        # measured once both stages are done: speech may outlast the visual pass, and its CPU
+        # (subtracted below in thread mode) covers its whole run
+        visual_cpu = time.process_time() - c0
         if "error" in out:
             raise out["error"]
         speech, note = out["speech"]
