@@ -273,9 +273,9 @@ class LLMAnswerer:
         # relevant unit: an answer taken from a line that is not about the question is dropped
         relevant = list({id(ev): ev for _, ev, _ in extract.relevant_units(question, textual)}.values())
         ordered = relevant + [e for e in textual if all(e is not r for r in relevant)]
-        t1 = time.perf_counter()
-        self._load()
-        if time.perf_counter() - t1 > 0.001:  # loaded for this question
+        if self._model is None:  # loaded for this question
+            t1 = time.perf_counter()
+            self._load()
             timings["llm_load_s"] = time.perf_counter() - t1
         packed = pack_evidence(ordered, self.tokenizer, self.context_tokens)
         t1 = time.perf_counter()
